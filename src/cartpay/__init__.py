@@ -1,0 +1,100 @@
+"""cartpay: the commerce side of a Stripe PaymentIntent checkout.
+
+A cart gets one PaymentIntent; checkout makes an unpaid order linked to it;
+confirming the order synchronises the intent into a transaction and the order's
+statuses. ``CartPaymentIntent`` is the façade; gateways and stores plug in::
+
+    from cartpay import CartPaymentIntent
+    from cartpay.stores.memory import MemoryStore
+    from cartpay.testing import FakeStripeGateway
+
+    payments = CartPaymentIntent(gateway=FakeStripeGateway(), store=MemoryStore())
+
+``import cartpay`` does not import stripe.
+"""
+
+from ._errors import (
+    AmountMismatchError,
+    AuthenticationError,
+    CardDeclinedError,
+    CartpayError,
+    ConcurrencyError,
+    GatewayError,
+    GatewayUnavailableError,
+    IdempotencyError,
+    IllegalStateError,
+    IntentAlreadyUsedError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    ValidationError,
+    WebhookError,
+    WebhookPayloadError,
+    WebhookSignatureError,
+)
+from ._models import (
+    Cart,
+    IntentHandle,
+    IntentOptions,
+    IntentParams,
+    IntentRecord,
+    IntentSnapshot,
+    LineItem,
+    Order,
+    OrphanedIntent,
+    PaymentError,
+    PendingOperation,
+    ReconcileReport,
+    RefundSnapshot,
+    Transaction,
+    WebhookResult,
+)
+from ._money import Currency, format_amount, get_currency, parse_amount
+from ._ports import IntentChanges, PaymentGateway, Store, StoreTransaction
+from ._service import CartPaymentIntent
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AmountMismatchError",
+    "AuthenticationError",
+    "CardDeclinedError",
+    "Cart",
+    "CartPaymentIntent",
+    "CartpayError",
+    "ConcurrencyError",
+    "Currency",
+    "GatewayError",
+    "GatewayUnavailableError",
+    "IdempotencyError",
+    "IllegalStateError",
+    "IntentAlreadyUsedError",
+    "IntentChanges",
+    "IntentHandle",
+    "IntentOptions",
+    "IntentParams",
+    "IntentRecord",
+    "IntentSnapshot",
+    "InvalidRequestError",
+    "LineItem",
+    "NotFoundError",
+    "Order",
+    "OrphanedIntent",
+    "PaymentError",
+    "PaymentGateway",
+    "PendingOperation",
+    "RateLimitedError",
+    "ReconcileReport",
+    "RefundSnapshot",
+    "Store",
+    "StoreTransaction",
+    "Transaction",
+    "ValidationError",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookResult",
+    "WebhookSignatureError",
+    "format_amount",
+    "get_currency",
+    "parse_amount",
+]

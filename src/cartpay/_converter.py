@@ -1,0 +1,115 @@
+"""The one place where cartpay (de)serialises: a single cattrs converter for store
+rows (models ⇄ JSON-ready dicts) and for gateway payloads (a PaymentIntent or
+refund as a plain dict ⇄ ``IntentSnapshot`` / ``RefundSnapshot``).
+
+Payload dicts come from Stripe (``StripeObject.to_dict()``) or from webhook JSON;
+expandable fields may arrive as ids or as objects, and servers differ in what
+they include, so missing fields take the snapshot's defaults.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, TypeVar
+
+import cattrs
+
+from ._models import (
+    Cart,
+    IntentRecord,
+    IntentSnapshot,
+    Order,
+    PaymentError,
+    RefundSnapshot,
+)
+
+__all__ = [
+    "converter",
+    "dumps",
+    "intent_from_payload",
+    "loads",
+    "refund_from_payload",
+]
+
+T = TypeVar("T")
+
+converter = cattrs.Converter(forbid_extra_keys=False, omit_if_default=True)
+converter.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
+converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+
+
+def dumps(record: Cart | Order | IntentRecord) -> str:
+    """A model as compact JSON (a store row's body)."""
+    return json.dumps(converter.unstructure(record), separators=(",", ":"), sort_keys=True)
+
+
+def loads(text: str | bytes, cls: type[T]) -> T:
+    """A model from :func:`dumps` output."""
+    return converter.structure(json.loads(text), cls)
+
+
+def _id_of(value: Any) -> str | None:
+    """An expandable field: an id, an object with an ``id``, or nothing."""
+    if value is None or isinstance(value, str):
+        return value
+    if isinstance(value, Mapping):
+        found = value.get("id")
+        return found if isinstance(found, str) else None
+    return None
+
+
+def _int(value: Any, default: int = 0) -> int:
+    # Some servers send integers as strings after an update (localstripe).
+    if isinstance(value, bool):
+        return default
+    if isinstance(value, int):
+        return value
+    if isinstance(value, str) and value.isdigit():
+        return int(value)
+    return default
+
+
+def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
+    """An ``IntentSnapshot`` from a PaymentIntent as a plain dict."""
+    error = data.get("last_payment_error")
+    payment_error = None
+    if isinstance(error, Mapping):
+        payment_error = PaymentError(
+            code=error.get("code"),
+            decline_code=error.get("decline_code"),
+            message=error.get("message"),
+            charge=_id_of(error.get("charge")),
+        )
+    metadata = data.get("metadata") or {}
+    return IntentSnapshot(
+        id=str(data["id"]),
+        status=data["status"],
+        amount=_int(data.get("amount")),
+        currency=str(data.get("currency", "")).lower(),
+        client_secret=data.get("client_secret"),
+        amount_capturable=_int(data.get("amount_capturable")),
+        amount_received=_int(data.get("amount_received")),
+        capture_method=data.get("capture_method") or "automatic",
+        created=_int(data.get("created")),
+        livemode=bool(data.get("livemode", False)),
+        metadata={str(k): str(v) for k, v in dict(metadata).items()},
+        last_payment_error=payment_error,
+        cancellation_reason=data.get("cancellation_reason"),
+        latest_charge=_id_of(data.get("latest_charge")),
+        payment_method=_id_of(data.get("payment_method")),
+    )
+
+
+def refund_from_payload(data: Mapping[str, Any], *, intent_id: str | None = None) -> RefundSnapshot:
+    """A ``RefundSnapshot`` from a Refund as a plain dict."""
+    return RefundSnapshot(
+        id=str(data["id"]),
+        payment_intent_id=_id_of(data.get("payment_intent")) or intent_id or "",
+        amount=_int(data.get("amount")),
+        currency=str(data.get("currency", "")).lower(),
+        status=data.get("status") or "pending",
+        reason=data.get("reason"),
+        failure_reason=data.get("failure_reason"),
+    )

@@ -1,0 +1,250 @@
+"""The cartpay error tree.
+
+Every error cartpay raises is a :class:`CartpayError`. Each carries structured
+fields a caller can branch on, a message a developer can act on, and a
+``retryable`` flag: ``True`` means the same call may be repeated as it is (the
+idempotency keys make the repeat safe).
+
+::
+
+    CartpayError
+    ├── ValidationError             bad input: .field, .rule (nothing was sent or written)
+    ├── NotFoundError               unknown cart / order: .kind, .id
+    ├── IllegalStateError           the state machine forbids it: .entity, .operation, .status
+    ├── ConcurrencyError            lost a race or an operation is in progress (retryable)
+    ├── IntentAlreadyUsedError      the intent already pays another order (rule 6)
+    ├── AmountMismatchError         the intent's amount/currency differ from the order's
+    ├── GatewayError                the payment gateway refused or failed: .code, .http_status
+    │   ├── CardDeclinedError       .code, .decline_code
+    │   ├── IdempotencyError        same key, different parameters
+    │   ├── RateLimitedError        retryable after backoff
+    │   ├── GatewayUnavailableError connection failure, timeout, 5xx, 409 (retryable, same key)
+    │   ├── AuthenticationError     bad API key or missing permission
+    │   └── InvalidRequestError     the gateway rejected the parameters: .param
+    └── WebhookError                the host answers HTTP 400; nothing was written
+        ├── WebhookSignatureError   forged, stale, altered or unsigned delivery
+        └── WebhookPayloadError     not JSON, not an event, or the wrong livemode
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "AmountMismatchError",
+    "AuthenticationError",
+    "CardDeclinedError",
+    "CartpayError",
+    "ConcurrencyError",
+    "GatewayError",
+    "GatewayUnavailableError",
+    "IdempotencyError",
+    "IllegalStateError",
+    "IntentAlreadyUsedError",
+    "InvalidRequestError",
+    "NotFoundError",
+    "RateLimitedError",
+    "ValidationError",
+    "WebhookError",
+    "WebhookPayloadError",
+    "WebhookSignatureError",
+]
+
+
+class CartpayError(Exception):
+    """Root of every error raised by cartpay."""
+
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retryable: bool | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        if retryable is not None:
+            self.retryable = retryable
+
+    def __str__(self) -> str:
+        return self.message
+
+
+class ValidationError(CartpayError, ValueError):
+    """Bad input, refused before any gateway call; nothing was written.
+
+    ``field`` names the input (``"amount"``, ``"metadata"``, ``"items[2].quantity"``);
+    ``rule`` names the rule it broke (``"positive"``, ``"max_keys"``, ...).
+    """
+
+    def __init__(self, field: str, rule: str, message: str) -> None:
+        super().__init__(f"{field}: {message} [{rule}]")
+        self.field = field
+        self.rule = rule
+
+
+class NotFoundError(CartpayError, LookupError):
+    """No cart or order with that id."""
+
+    def __init__(self, kind: str, id: str) -> None:
+        super().__init__(f"{kind} {id!r} not found")
+        self.kind = kind
+        self.id = id
+        self.field = f"{kind}_id"
+        self.rule = "exists"
+
+
+class IllegalStateError(CartpayError):
+    """The operation is not allowed in the current status; nothing changed.
+
+    ``entity`` is ``"intent"``, ``"order"`` or ``"cart"``; ``status`` is the status
+    that forbids ``operation`` (for intents, the remote status when Stripe said so).
+    """
+
+    def __init__(
+        self,
+        entity: str,
+        operation: str,
+        status: str,
+        *,
+        entity_id: str | None = None,
+        detail: str = "",
+    ) -> None:
+        what = f"{entity} {entity_id}" if entity_id else entity
+        message = f"cannot {operation} {what} in status {status!r}"
+        super().__init__(f"{message}: {detail}" if detail else message)
+        self.entity = entity
+        self.operation = operation
+        self.status = status
+        self.entity_id = entity_id
+
+
+class ConcurrencyError(CartpayError):
+    """Another caller changed the record or holds its pending operation.
+
+    Retryable: re-read and repeat the call.
+    """
+
+    retryable = True
+
+
+class IntentAlreadyUsedError(CartpayError):
+    """The intent already pays another order; this order gets no transaction."""
+
+    def __init__(self, intent_id: str, order_id: str, paid_order_id: str) -> None:
+        super().__init__(
+            f"payment intent {intent_id} already pays order {paid_order_id}; "
+            f"order {order_id} must be paid with a new intent"
+        )
+        self.intent_id = intent_id
+        self.order_id = order_id
+        self.paid_order_id = paid_order_id
+
+
+class AmountMismatchError(CartpayError):
+    """The intent's amount or currency differs from the order's; the order is flagged."""
+
+    def __init__(
+        self,
+        order_id: str,
+        *,
+        expected_amount: int,
+        expected_currency: str,
+        actual_amount: int,
+        actual_currency: str,
+    ) -> None:
+        super().__init__(
+            f"order {order_id} totals {expected_amount} {expected_currency} but its intent "
+            f"is for {actual_amount} {actual_currency}; the order was flagged, not paid"
+        )
+        self.order_id = order_id
+        self.expected_amount = expected_amount
+        self.expected_currency = expected_currency
+        self.actual_amount = actual_amount
+        self.actual_currency = actual_currency
+
+
+class GatewayError(CartpayError):
+    """The payment gateway refused or failed the request.
+
+    ``code`` is the gateway's error code when it sent one, ``http_status`` the
+    HTTP status, ``request_id`` the gateway's request id (for support tickets).
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        http_status: int | None = None,
+        request_id: str | None = None,
+        retryable: bool | None = None,
+    ) -> None:
+        super().__init__(message, retryable=retryable)
+        self.code = code
+        self.http_status = http_status
+        self.request_id = request_id
+
+
+class CardDeclinedError(GatewayError):
+    """The card was declined; the intent is payable again with another method."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        code: str | None = None,
+        decline_code: str | None = None,
+        intent_id: str | None = None,
+        http_status: int | None = 402,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, http_status=http_status, request_id=request_id)
+        self.decline_code = decline_code
+        self.intent_id = intent_id
+
+
+class IdempotencyError(GatewayError):
+    """The idempotency key was reused with different parameters. Not retryable."""
+
+
+class RateLimitedError(GatewayError):
+    """Too many requests; retry after a backoff."""
+
+    retryable = True
+
+
+class GatewayUnavailableError(GatewayError):
+    """The outcome is unknown (connection failure, timeout, 5xx, 409).
+
+    Retry the same call: it reuses the same idempotency key, so the gateway
+    replays the first outcome instead of acting twice.
+    """
+
+    retryable = True
+
+
+class AuthenticationError(GatewayError):
+    """The API key is invalid or lacks the permission. Not retryable."""
+
+
+class InvalidRequestError(GatewayError):
+    """The gateway rejected the parameters; ``param`` names the one it blamed."""
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        param: str | None = None,
+        code: str | None = None,
+        http_status: int | None = 400,
+        request_id: str | None = None,
+    ) -> None:
+        super().__init__(message, code=code, http_status=http_status, request_id=request_id)
+        self.param = param
+
+
+class WebhookError(CartpayError):
+    """A webhook delivery was rejected; answer HTTP 400. Nothing was written."""
+
+
+class WebhookSignatureError(WebhookError):
+    """The signature header is missing, malformed, stale, or does not match."""
+
+
+class WebhookPayloadError(WebhookError):
+    """The payload is not JSON, not an event, or from the other mode (live/test)."""

@@ -1,0 +1,149 @@
+"""The state machines, as data: PaymentIntent status × operation, and the order's
+status and payment transitions. One function applies each table; an illegal step
+raises :class:`~cartpay.IllegalStateError` and changes nothing.
+
+``python -m cartpay tables`` prints these tables; ``docs/lifecycle.md`` is that output.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Literal, get_args
+
+from attrs import evolve
+
+from ._errors import IllegalStateError
+from ._models import IntentStatus, Order, OrderStatus, PaymentStatus
+
+__all__ = [
+    "INTENT_OPERATIONS",
+    "ORDER_OPERATIONS",
+    "ORDER_STATUS_TRANSITIONS",
+    "PAYMENT_TRANSITIONS",
+    "check_intent_operation",
+    "check_order_operation",
+    "is_final",
+    "render_tables",
+    "transition_order",
+]
+
+IntentOperation = Literal["update_amount", "update_fields", "confirm", "capture", "cancel", "refund"]
+OrderOperation = Literal["confirm_payment", "capture", "cancel", "refund"]
+
+_EARLY: frozenset[IntentStatus] = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action"}
+)
+
+#: PaymentIntent status × operation → allowed (STRIPE-RULES §1.2, conservative where
+#: Stripe's answer is not established: "?" cells are refused).
+INTENT_OPERATIONS: Mapping[IntentOperation, frozenset[IntentStatus]] = {
+    "update_amount": _EARLY,
+    "update_fields": _EARLY,
+    "confirm": frozenset({"requires_payment_method", "requires_confirmation"}),
+    "capture": frozenset({"requires_capture"}),
+    "cancel": _EARLY | {"requires_capture"},
+    "refund": frozenset({"succeeded"}),
+}
+
+#: Intent statuses in which the intent can still take a payment (create reuses it).
+REUSABLE: frozenset[IntentStatus] = _EARLY
+#: Intent statuses after which nothing about the intent changes any more.
+FINAL_INTENT: frozenset[IntentStatus] = frozenset({"succeeded", "canceled"})
+
+ORDER_STATUS_TRANSITIONS: Mapping[OrderStatus, frozenset[OrderStatus]] = {
+    "incomplete": frozenset({"processing", "complete", "cancelled"}),
+    # An asynchronous payment that fails sends the order back to payable.
+    "processing": frozenset({"incomplete", "complete", "cancelled"}),
+    "complete": frozenset(),
+    "cancelled": frozenset(),
+}
+
+_PAYABLE: frozenset[PaymentStatus] = frozenset(
+    {"authorized", "partially_authorized", "paid", "partially_paid", "failed"}
+)
+PAYMENT_TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
+    "unpaid": _PAYABLE,
+    "failed": _PAYABLE | {"unpaid"},
+    # A voided authorization (cancel, expiry) leaves nothing paid.
+    "authorized": frozenset({"paid", "partially_paid", "unpaid"}),
+    "partially_authorized": frozenset({"paid", "partially_paid", "unpaid"}),
+    "paid": frozenset({"partially_refunded", "refunded"}),
+    "partially_paid": frozenset({"partially_refunded", "refunded"}),
+    "partially_refunded": frozenset({"refunded"}),
+    "refunded": frozenset(),
+}
+
+#: Order operation → (allowed order statuses, allowed payment statuses).
+ORDER_OPERATIONS: Mapping[OrderOperation, tuple[frozenset[OrderStatus], frozenset[PaymentStatus]]] = {
+    "confirm_payment": (frozenset({"incomplete"}), frozenset({"unpaid", "failed"})),
+    "capture": (frozenset({"processing"}), frozenset({"authorized", "partially_authorized"})),
+    "cancel": (
+        frozenset({"incomplete", "processing"}),
+        frozenset({"unpaid", "failed", "authorized", "partially_authorized"}),
+    ),
+    "refund": (
+        frozenset({"complete"}),
+        frozenset({"paid", "partially_paid", "partially_refunded"}),
+    ),
+}
+
+
+def check_intent_operation(
+    operation: IntentOperation, status: IntentStatus, *, intent_id: str | None = None
+) -> None:
+    """Raise ``IllegalStateError`` unless ``operation`` is allowed in ``status``."""
+    if status not in INTENT_OPERATIONS[operation]:
+        allowed = ", ".join(sorted(INTENT_OPERATIONS[operation]))
+        raise IllegalStateError(
+            "intent", operation, status, entity_id=intent_id, detail=f"allowed only in {allowed}"
+        )
+
+
+def check_order_operation(operation: OrderOperation, order: Order) -> None:
+    """Raise ``IllegalStateError`` unless the order's status and payment allow ``operation``."""
+    statuses, payments = ORDER_OPERATIONS[operation]
+    if order.status not in statuses:
+        raise IllegalStateError("order", operation, order.status, entity_id=order.id)
+    if order.payment not in payments:
+        raise IllegalStateError(
+            "order", operation, order.payment, entity_id=order.id, detail="payment status"
+        )
+
+
+def transition_order(order: Order, status: OrderStatus, payment: PaymentStatus) -> Order:
+    """The order in ``status``/``payment``; raises if either step is not in its table."""
+    if status != order.status and status not in ORDER_STATUS_TRANSITIONS[order.status]:
+        raise IllegalStateError("order", f"move to {status}", order.status, entity_id=order.id)
+    if payment != order.payment and payment not in PAYMENT_TRANSITIONS[order.payment]:
+        raise IllegalStateError(
+            "order", f"set payment {payment}", order.payment, entity_id=order.id
+        )
+    if status == order.status and payment == order.payment:
+        return order
+    return evolve(order, status=status, payment=payment)
+
+
+def is_final(status: IntentStatus) -> bool:
+    return status in FINAL_INTENT
+
+
+def render_tables() -> str:
+    """The tables as Markdown (``docs/lifecycle.md`` is generated from this)."""
+    statuses: tuple[str, ...] = get_args(IntentStatus)
+    lines = ["# Lifecycle tables", "", "Generated by `python -m cartpay tables`.", ""]
+    lines += ["## PaymentIntent status × operation", ""]
+    lines.append("| operation | " + " | ".join(statuses) + " |")
+    lines.append("|---" * (len(statuses) + 1) + "|")
+    for op, allowed in INTENT_OPERATIONS.items():
+        cells = ["✓" if s in allowed else "✗" for s in statuses]
+        lines.append(f"| {op} | " + " | ".join(cells) + " |")
+    lines += ["", "## Order status transitions", "", "| from | to |", "|---|---|"]
+    for src, dsts in ORDER_STATUS_TRANSITIONS.items():
+        lines.append(f"| {src} | {', '.join(sorted(dsts)) or '(final)'} |")
+    lines += ["", "## Order payment transitions", "", "| from | to |", "|---|---|"]
+    for src_p, dsts_p in PAYMENT_TRANSITIONS.items():
+        lines.append(f"| {src_p} | {', '.join(sorted(dsts_p)) or '(final)'} |")
+    lines += ["", "## Order operations", "", "| operation | order status | payment |", "|---|---|---|"]
+    for op_o, (st, pay) in ORDER_OPERATIONS.items():
+        lines.append(f"| {op_o} | {', '.join(sorted(st))} | {', '.join(sorted(pay))} |")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,181 @@
+"""Currencies and amounts as Stripe counts them: integer minor units, never floats.
+
+Stripe's exponents differ from ISO 4217 in places (STRIPE-RULES §3):
+
+* zero-decimal currencies (JPY, KRW, ...) count whole units;
+* three-decimal currencies (BHD, JOD, KWD, OMR, TND) count thousandths, but the
+  last digit must be 0;
+* ISK and UGX are sent as two-decimal amounts that must be multiples of 100.
+
+Every amount is an ``int`` between the currency's minimum charge and
+:data:`MAX_AMOUNT`. :func:`parse_amount` turns a decimal string (a form field, a
+price list) into minor units; :func:`format_amount` does the reverse for display.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal, InvalidOperation
+
+from attrs import frozen
+
+from ._errors import ValidationError
+
+__all__ = [
+    "MAX_AMOUNT",
+    "Currency",
+    "check_amount",
+    "check_currency",
+    "format_amount",
+    "get_currency",
+    "parse_amount",
+]
+
+#: Stripe's default ceiling for a PaymentIntent amount: eight digits.
+MAX_AMOUNT = 99_999_999
+
+ZERO_DECIMAL = frozenset(
+    "bif clp djf gnf jpy kmf krw mga pyg rwf vnd vuv xaf xof xpf".split()
+)
+THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+#: Sent with two decimals, but only whole units are allowed (multiples of 100).
+WHOLE_UNITS_ONLY = frozenset("isk ugx".split())
+
+#: Currencies Stripe accepts for PaymentIntents (lowercase ISO 4217 codes).
+SUPPORTED = frozenset(
+    """
+    usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob
+    brl bsd bwp byn bzd cad cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb
+    eur fjd fkp gbp gel gip gmd gnf gtq gyd hkd hnl htg huf idr ils inr isk jmd jod
+    jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr lrd lsl mad mdl mga mkd mmk mnt
+    mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen pgk php pkr pln
+    pyg qar ron rsd rub rwf sar sbd scr sek sgd shp sle sos srd std szl thb tjs tnd
+    top try ttd twd tzs uah ugx uyu uzs vnd vuv wst xaf xcd xof xpf yer zar zmw
+    """.split()
+)
+
+#: Minimum charge in minor units (STRIPE-RULES §3.5); other currencies: one step.
+MINIMUM_CHARGE: dict[str, int] = {
+    "usd": 50, "aed": 200, "ars": 50, "aud": 50, "brl": 50, "cad": 50, "chf": 50,
+    "cop": 50, "czk": 1500, "dkk": 250, "eur": 50, "gbp": 30, "hkd": 400,
+    "huf": 17500, "idr": 50, "ils": 50, "inr": 50, "jpy": 50, "krw": 50,
+    "mxn": 1000, "myr": 200, "nok": 300, "nzd": 50, "php": 50, "pln": 200,
+    "ron": 200, "rub": 50, "sek": 300, "sgd": 50, "thb": 1000, "zar": 50,
+    "bgn": 100,
+}  # fmt: skip
+
+
+@frozen
+class Currency:
+    """A currency as Stripe counts it.
+
+    ``exponent`` is the number of decimals in an amount, ``step`` the granularity
+    an amount must be a multiple of, ``minimum`` the smallest charge.
+    """
+
+    code: str
+    exponent: int
+    step: int
+    minimum: int
+
+
+def _build(code: str) -> Currency:
+    if code in ZERO_DECIMAL:
+        exponent, step = 0, 1
+    elif code in THREE_DECIMAL:
+        exponent, step = 3, 10
+    elif code in WHOLE_UNITS_ONLY:
+        exponent, step = 2, 100
+    else:
+        exponent, step = 2, 1
+    return Currency(code, exponent, step, max(MINIMUM_CHARGE.get(code, step), step))
+
+
+_CURRENCIES: dict[str, Currency] = {code: _build(code) for code in SUPPORTED}
+
+
+def check_currency(code: object, field: str = "currency") -> str:
+    """Return ``code`` if Stripe supports it (lowercase ISO 4217), else raise."""
+    if not isinstance(code, str):
+        raise ValidationError(field, "type", f"must be a str, got {type(code).__name__}")
+    if code not in _CURRENCIES:
+        if code.lower() in _CURRENCIES:
+            raise ValidationError(field, "lowercase", f"{code!r} must be lowercase")
+        raise ValidationError(field, "supported", f"{code!r} is not a currency Stripe supports")
+    return code
+
+
+def get_currency(code: str) -> Currency:
+    """The :class:`Currency` for a supported code (raises ``ValidationError``)."""
+    return _CURRENCIES[check_currency(code)]
+
+
+def check_amount(
+    amount: object,
+    currency: str,
+    *,
+    field: str = "amount",
+    charge: bool = True,
+    maximum: int = MAX_AMOUNT,
+) -> int:
+    """Return ``amount`` if it is a valid amount in ``currency``'s minor units.
+
+    ``charge=True`` also applies the currency's minimum charge (not wanted for a
+    partial refund or capture, which only need to be positive).
+    """
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError(
+            field, "integer", f"must be an int in minor units, got {type(amount).__name__}"
+        )
+    cur = get_currency(currency)
+    if amount <= 0:
+        raise ValidationError(field, "positive", f"must be positive, got {amount}")
+    if amount > maximum:
+        raise ValidationError(field, "maximum", f"{amount} exceeds the maximum {maximum}")
+    if amount % cur.step:
+        raise ValidationError(
+            field, "step", f"{amount} {currency} must be a multiple of {cur.step} minor units"
+        )
+    if charge and amount < cur.minimum:
+        raise ValidationError(
+            field, "minimum", f"{amount} {currency} is below Stripe's minimum charge {cur.minimum}"
+        )
+    return amount
+
+
+def parse_amount(text: str, currency: str, *, field: str = "amount") -> int:
+    """Convert a decimal string in major units (``"12.34"``) to minor units.
+
+    Refuses floats, more precision than the currency allows, and anything that is
+    not a plain decimal number. The result is not range-checked; pass it to
+    :func:`check_amount`.
+    """
+    if not isinstance(text, str):
+        raise ValidationError(field, "type", f"must be a decimal string, got {type(text).__name__}")
+    cur = get_currency(currency)
+    try:
+        value = Decimal(text.strip())
+    except InvalidOperation:
+        raise ValidationError(field, "decimal", f"{text!r} is not a decimal number") from None
+    if not value.is_finite():
+        raise ValidationError(field, "decimal", f"{text!r} is not a finite number")
+    decimals = 0 if cur.code in WHOLE_UNITS_ONLY else cur.exponent
+    scaled = value.scaleb(decimals)
+    if scaled != scaled.to_integral_value():
+        raise ValidationError(
+            field, "precision", f"{text!r} has more decimals than {currency} allows ({decimals})"
+        )
+    minor = int(scaled) * (100 if cur.code in WHOLE_UNITS_ONLY else 1)
+    if minor % cur.step:
+        raise ValidationError(
+            field, "step", f"{text!r} {currency} must be a multiple of {cur.step} minor units"
+        )
+    return minor
+
+
+def format_amount(amount: int, currency: str) -> str:
+    """Minor units to a decimal string in major units: ``format_amount(1234, "usd") == "12.34"``."""
+    cur = get_currency(currency)
+    value = Decimal(amount).scaleb(-cur.exponent)
+    if cur.code in WHOLE_UNITS_ONLY:
+        value = value.quantize(Decimal(1))
+    return f"{value:f}"

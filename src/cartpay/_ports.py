@@ -1,0 +1,157 @@
+"""The two ports cartpay runs on: a payment gateway and a store.
+
+``PaymentGateway`` is implemented by :class:`cartpay.gateways.stripe.StripeGateway`
+and :class:`cartpay.testing.FakeStripeGateway`; ``Store`` by the memory, SQLite
+and PostgreSQL stores. The façade holds no store transaction across a gateway
+call (DESIGN §3.9): it claims inside one short transaction, calls the gateway,
+then records the outcome in another, with version checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from contextlib import AbstractContextManager
+from datetime import datetime
+from typing import Protocol
+
+from typing_extensions import TypedDict
+
+from ._models import Cart, IntentParams, IntentRecord, IntentSnapshot, Order, RefundSnapshot
+
+__all__ = ["IntentChanges", "PaymentGateway", "Store", "StoreTransaction"]
+
+
+class IntentChanges(TypedDict, total=False):
+    """The fields an update sends: only those that changed since the last send.
+
+    A metadata key mapped to ``""`` removes that key on Stripe's side.
+    """
+
+    amount: int
+    currency: str
+    description: str
+    metadata: dict[str, str]
+    statement_descriptor_suffix: str
+    receipt_email: str
+    setup_future_usage: str
+    customer: str
+    capture_method: str
+    application_fee_amount: int
+    transfer_destination: str
+    allowed_payment_method_types: list[str]
+    excluded_payment_method_types: list[str]
+
+
+class PaymentGateway(Protocol):
+    """The payment provider, seen as PaymentIntents and refunds.
+
+    Every mutating call takes an ``idempotency_key``: the same key with the same
+    arguments replays the first outcome, so a caller that saw a retryable error
+    (``GatewayError.retryable``) repeats the call with the same key and cannot
+    act twice. Reads are safe to repeat. Errors are cartpay errors, never the
+    provider's own classes.
+    """
+
+    def create_intent(self, params: IntentParams, *, idempotency_key: str) -> IntentSnapshot:
+        """Create an intent for ``params.amount`` in ``params.currency``; the snapshot
+        carries the client secret."""
+        ...
+
+    def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
+        """The intent as the provider has it now (with its client secret)."""
+        ...
+
+    def update_intent(
+        self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
+    ) -> IntentSnapshot:
+        """Send ``changes`` (only the fields present). Raises ``IllegalStateError``
+        (with the remote status) when the intent's status forbids it."""
+        ...
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str,
+        return_url: str | None = None,
+        idempotency_key: str,
+    ) -> IntentSnapshot:
+        """Confirm server-side with ``payment_method``. A decline raises
+        ``CardDeclinedError``; the intent is then payable again."""
+        ...
+
+    def capture_intent(
+        self, intent_id: str, *, amount: int | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        """Capture ``amount`` (all that is capturable when ``None``); the rest is released."""
+        ...
+
+    def cancel_intent(
+        self, intent_id: str, *, reason: str | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        """Cancel; an authorization is released. Final."""
+        ...
+
+    def create_refund(
+        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+    ) -> RefundSnapshot:
+        """Refund ``amount`` (all that remains when ``None``) of a succeeded intent."""
+        ...
+
+    def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
+        """Every refund of the intent, including those made outside cartpay."""
+        ...
+
+    def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:
+        """Check the ``Stripe-Signature`` header over the raw ``payload`` bytes with
+        the endpoint secret; any ``v1`` signature may match; older than
+        ``tolerance`` seconds is stale. Raises ``WebhookSignatureError``."""
+        ...
+
+
+class StoreTransaction(Protocol):
+    """One atomic unit of reads and writes. Writes check versions:
+    ``update_*(record, expected_version=n)`` stores ``record`` (whose version is
+    n + 1) only if the stored version is still n, else raises ``ConcurrencyError``.
+    ``insert_*`` raises ``ConcurrencyError`` if the id exists.
+    """
+
+    def get_cart(self, cart_id: str) -> Cart | None: ...
+    def insert_cart(self, cart: Cart) -> None: ...
+    def update_cart(self, cart: Cart, *, expected_version: int) -> None: ...
+    def delete_cart(self, cart_id: str, *, expected_version: int) -> None: ...
+
+    def get_order(self, order_id: str) -> Order | None: ...
+    def orders_for_intent(self, intent_id: str) -> list[Order]: ...
+    def insert_order(self, order: Order) -> None: ...
+    def update_order(self, order: Order, *, expected_version: int) -> None: ...
+
+    def get_intent(self, intent_id: str) -> IntentRecord | None: ...
+    def insert_intent(self, intent: IntentRecord) -> None: ...
+    def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None: ...
+
+    def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
+        """Orders still ``incomplete`` or ``processing`` created before ``cutoff``."""
+        ...
+
+    def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
+        """Intents in ``statuses`` that pay no order."""
+        ...
+
+    def record_event(self, event_id: str, event_type: str, action: str) -> bool:
+        """Record a webhook event id; ``False`` if it was already recorded."""
+        ...
+
+
+class Store(Protocol):
+    """Durable state: carts, orders, intents and processed webhook events.
+
+    ``transaction()`` opens one atomic unit: everything written inside commits
+    together when the block exits normally and is rolled back when it raises.
+    Transactions are short and never span a network call. Thread-safe.
+    """
+
+    def transaction(self) -> AbstractContextManager[StoreTransaction]: ...
+
+    def close(self) -> None: ...
+

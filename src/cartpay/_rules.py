@@ -1,0 +1,206 @@
+"""Input rules checked before anything is sent or written (DESIGN §3.11).
+
+Each check raises :class:`~cartpay.ValidationError` naming the field and the rule.
+The limits are Stripe's (STRIPE-RULES §4, §5).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
+
+from ._errors import ValidationError
+from ._money import MAX_AMOUNT, check_amount
+
+if TYPE_CHECKING:
+    from ._models import IntentOptions
+
+__all__ = [
+    "CANCEL_REASONS",
+    "REFUND_REASONS",
+    "check_description",
+    "check_metadata",
+    "check_options",
+    "check_quantity",
+    "check_reason",
+    "check_statement_descriptor_suffix",
+    "check_text",
+]
+
+MAX_METADATA_KEYS = 50
+MAX_METADATA_KEY_LENGTH = 40
+MAX_METADATA_VALUE_LENGTH = 500
+MAX_DESCRIPTION_LENGTH = 1000
+MAX_DESCRIPTOR_LENGTH = 22
+MAX_QUANTITY = 10_000
+DESCRIPTOR_FORBIDDEN = frozenset("<>\\'\"*")
+
+CANCEL_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
+REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
+CAPTURE_METHODS = frozenset({"automatic", "automatic_async", "manual"})
+FUTURE_USAGES = frozenset({"on_session", "off_session"})
+
+_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+_PM_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+
+
+def check_text(field: str, value: object, *, max_length: int, allow_empty: bool = False) -> str:
+    if not isinstance(value, str):
+        raise ValidationError(field, "type", f"must be a str, got {type(value).__name__}")
+    if not value.strip() and not allow_empty:
+        raise ValidationError(field, "non_empty", "must not be empty")
+    if len(value) > max_length:
+        raise ValidationError(field, "max_length", f"{len(value)} characters exceeds {max_length}")
+    return value
+
+
+def check_id(field: str, value: object) -> str:
+    if not isinstance(value, str) or not _ID.match(value):
+        raise ValidationError(field, "id", f"{value!r} is not a valid id")
+    return value
+
+
+def check_quantity(quantity: object, *, field: str = "quantity", allow_zero: bool = False) -> int:
+    if isinstance(quantity, bool) or not isinstance(quantity, int):
+        raise ValidationError(field, "integer", f"must be an int, got {type(quantity).__name__}")
+    if quantity < 0 or (quantity == 0 and not allow_zero):
+        raise ValidationError(field, "positive", f"must be positive, got {quantity}")
+    if quantity > MAX_QUANTITY:
+        raise ValidationError(field, "maximum", f"{quantity} exceeds {MAX_QUANTITY}")
+    return quantity
+
+
+def check_metadata(metadata: object, *, field: str = "metadata") -> dict[str, str]:
+    """≤ 50 keys; keys ≤ 40 characters without ``[`` or ``]``; values ≤ 500 characters."""
+    if not isinstance(metadata, Mapping):
+        raise ValidationError(field, "type", "must be a mapping of str to str")
+    if len(metadata) > MAX_METADATA_KEYS:
+        raise ValidationError(
+            field, "max_keys", f"{len(metadata)} keys exceeds Stripe's {MAX_METADATA_KEYS}"
+        )
+    for key, value in metadata.items():
+        if not isinstance(key, str) or not key:
+            raise ValidationError(field, "key_type", f"key {key!r} must be a non-empty str")
+        if len(key) > MAX_METADATA_KEY_LENGTH:
+            raise ValidationError(
+                f"{field}[{key[:40]}…]",
+                "key_length",
+                f"key of {len(key)} characters exceeds {MAX_METADATA_KEY_LENGTH}",
+            )
+        if "[" in key or "]" in key:
+            raise ValidationError(f"{field}[{key}]", "key_brackets", "keys may not contain [ or ]")
+        if not isinstance(value, str):
+            raise ValidationError(
+                f"{field}[{key}]", "value_type", f"must be a str, got {type(value).__name__}"
+            )
+        if len(value) > MAX_METADATA_VALUE_LENGTH:
+            raise ValidationError(
+                f"{field}[{key}]",
+                "value_length",
+                f"value of {len(value)} characters exceeds {MAX_METADATA_VALUE_LENGTH}",
+            )
+    return dict(metadata)
+
+
+def check_statement_descriptor_suffix(value: object, *, field: str = "statement_descriptor_suffix") -> str:
+    """Latin characters, ≤ 22, none of ``< > \\ ' " *``, at least one letter."""
+    text = check_text(field, value, max_length=MAX_DESCRIPTOR_LENGTH)
+    bad = sorted(set(text) & DESCRIPTOR_FORBIDDEN)
+    if bad:
+        raise ValidationError(field, "forbidden_characters", f"may not contain {''.join(bad)!r}")
+    if not text.isascii() or not text.isprintable():
+        raise ValidationError(field, "latin", "must be printable Latin (ASCII) characters")
+    if not any(ch.isalpha() for ch in text):
+        raise ValidationError(field, "letter", "must contain at least one letter")
+    return text
+
+
+def check_description(value: object, *, field: str = "description") -> str:
+    return check_text(field, value, max_length=MAX_DESCRIPTION_LENGTH)
+
+
+def check_reason(value: object, allowed: frozenset[str], *, field: str = "reason") -> str | None:
+    if value is None:
+        return None
+    if not isinstance(value, str) or value not in allowed:
+        raise ValidationError(field, "choice", f"{value!r} is not one of {sorted(allowed)}")
+    return value
+
+
+def _check_pm_types(field: str, types: tuple[str, ...]) -> None:
+    if not types:
+        raise ValidationError(field, "non_empty", "must list at least one payment method type")
+    for value in types:
+        if not isinstance(value, str) or not _PM_TYPE.match(value):
+            raise ValidationError(field, "payment_method_type", f"{value!r} is not a type name")
+
+
+def check_options(options: IntentOptions) -> None:
+    """Validate every field of :class:`~cartpay.IntentOptions` and their combinations."""
+    if options.capture_method is not None and options.capture_method not in CAPTURE_METHODS:
+        raise ValidationError(
+            "capture_method", "choice", f"{options.capture_method!r} is not one of {sorted(CAPTURE_METHODS)}"
+        )
+    if options.automatic_payment_methods is not None and not isinstance(
+        options.automatic_payment_methods, bool
+    ):
+        raise ValidationError("automatic_payment_methods", "type", "must be a bool")
+    if options.allow_redirects not in (None, "always", "never"):
+        raise ValidationError("allow_redirects", "choice", "must be 'always' or 'never'")
+    if options.allow_redirects is not None and not options.automatic_payment_methods:
+        raise ValidationError(
+            "allow_redirects", "requires", "needs automatic_payment_methods=True"
+        )
+    if options.allowed_payment_method_types is not None:
+        _check_pm_types("allowed_payment_method_types", options.allowed_payment_method_types)
+        if options.excluded_payment_method_types is not None:
+            raise ValidationError(
+                "allowed_payment_method_types",
+                "exclusive",
+                "cannot be combined with excluded_payment_method_types",
+            )
+        if options.automatic_payment_methods:
+            raise ValidationError(
+                "allowed_payment_method_types",
+                "exclusive",
+                "cannot be combined with automatic_payment_methods",
+            )
+    if options.excluded_payment_method_types is not None:
+        _check_pm_types("excluded_payment_method_types", options.excluded_payment_method_types)
+    if options.customer is not None:
+        check_id("customer", options.customer)
+    if options.description is not None:
+        check_description(options.description)
+    if options.statement_descriptor_suffix is not None:
+        check_statement_descriptor_suffix(options.statement_descriptor_suffix)
+    if options.setup_future_usage is not None and options.setup_future_usage not in FUTURE_USAGES:
+        raise ValidationError(
+            "setup_future_usage", "choice", f"{options.setup_future_usage!r} is not one of {sorted(FUTURE_USAGES)}"
+        )
+    if options.receipt_email is not None:
+        email = check_text("receipt_email", options.receipt_email, max_length=512)
+        if not _EMAIL.match(email):
+            raise ValidationError("receipt_email", "email", "is not an email address")
+    check_metadata(options.metadata)
+    if options.application_fee_amount is not None:
+        fee = options.application_fee_amount
+        if isinstance(fee, bool) or not isinstance(fee, int):
+            raise ValidationError("application_fee_amount", "integer", "must be an int in minor units")
+        if fee < 0 or fee > MAX_AMOUNT:
+            raise ValidationError(
+                "application_fee_amount", "range", f"must be between 0 and {MAX_AMOUNT}"
+            )
+    if options.transfer_destination is not None:
+        check_id("transfer_destination", options.transfer_destination)
+
+
+def check_fee_within(amount: int, currency: str, options: IntentOptions) -> None:
+    """The application fee may not exceed the amount charged."""
+    check_amount(amount, currency)
+    fee = options.application_fee_amount
+    if fee is not None and fee > amount:
+        raise ValidationError(
+            "application_fee_amount", "maximum", f"{fee} exceeds the amount {amount}"
+        )

@@ -1,0 +1,185 @@
+"""What a snapshot means for an order: pure functions shared by ``confirm_order``,
+the operations that return a snapshot, webhooks and reconciliation (DESIGN §3.5).
+
+Application is monotonic: transactions only move forward (pending → final), and a
+status step the order tables forbid is not taken, so a late or repeated snapshot
+never undoes what a newer one did.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+
+from attrs import evolve
+
+from ._errors import IllegalStateError
+from ._lifecycle import transition_order
+from ._models import (
+    IntentSnapshot,
+    IntentStatus,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    RefundSnapshot,
+    Transaction,
+    TransactionKind,
+    TransactionStatus,
+)
+
+__all__ = ["apply_intent", "apply_refunds", "is_payment_attempt", "transaction_id"]
+
+_EARLY: frozenset[IntentStatus] = frozenset(
+    {"requires_payment_method", "requires_confirmation", "requires_action"}
+)
+_REFUND_STATUS: Mapping[str, TransactionStatus] = {
+    "pending": "pending",
+    "requires_action": "pending",
+    "succeeded": "complete",
+    "failed": "failed",
+    "canceled": "cancelled",
+}
+#: Transaction status → the statuses it may still move to.
+_TXN_STEPS: Mapping[TransactionStatus, frozenset[TransactionStatus]] = {
+    "pending": frozenset({"complete", "failed", "cancelled"}),
+    "complete": frozenset({"cancelled"}),  # a voided authorization
+    "failed": frozenset(),
+    "cancelled": frozenset(),
+}
+
+
+def transaction_id(reference: str, kind: str, attempt: str = "") -> str:
+    """Deterministic, so every path that sees the same movement records it once."""
+    digest = hashlib.blake2b(f"{reference}|{kind}|{attempt}".encode(), digest_size=10)
+    return "txn_" + digest.hexdigest()
+
+
+def is_payment_attempt(snapshot: IntentSnapshot) -> bool:
+    """Whether the snapshot shows money moving (or a failed try): it binds the intent
+    to the order it is applied to (rule 6)."""
+    if snapshot.status in ("processing", "requires_capture", "succeeded"):
+        return True
+    return snapshot.status in _EARLY and snapshot.last_payment_error is not None
+
+
+def _transaction(
+    snap: IntentSnapshot, kind: TransactionKind, status: TransactionStatus, amount: int,
+    attempt: str, code: str | None = None,
+) -> Transaction:
+    return Transaction(
+        transaction_id(snap.id, kind, attempt), kind, status, amount, snap.currency, snap.id, code
+    )
+
+
+def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
+    """The transactions the snapshot implies (merged into the order by id)."""
+    manual = snap.capture_method == "manual"
+    kind: TransactionKind = "authorize" if manual else "purchase"
+    charge = snap.latest_charge or ""
+    mine = [t for t in order.transactions if t.reference == snap.id]
+    if snap.status == "processing":
+        if manual and any(t.kind == "authorize" and t.status == "complete" for t in mine):
+            return [_transaction(snap, "capture", "pending", snap.amount, "")]
+        return [_transaction(snap, kind, "pending", snap.amount, charge)]
+    if snap.status == "requires_capture":
+        return [_transaction(snap, "authorize", "complete", snap.amount_capturable or snap.amount, "")]
+    if snap.status == "succeeded":
+        received = snap.amount_received or snap.amount
+        if manual:
+            return [
+                _transaction(snap, "authorize", "complete", snap.amount, ""),
+                _transaction(snap, "capture", "complete", received, ""),
+            ]
+        return [_transaction(snap, "purchase", "complete", received, charge)]
+    if snap.status == "canceled":
+        return [
+            evolve(t, status="cancelled")
+            for t in mine
+            if t.kind in ("authorize", "purchase", "capture") and t.status in ("pending", "complete")
+        ]
+    error = snap.last_payment_error
+    if error is None:
+        return []
+    pending = [t for t in mine if t.status == "pending" and t.kind in ("authorize", "purchase")]
+    if pending:
+        return [evolve(t, status="failed", code=error.code) for t in pending]
+    attempt = error.charge or charge or f"{error.code}:{snap.payment_method or ''}"
+    return [_transaction(snap, kind, "failed", snap.amount, attempt, error.code)]
+
+
+def _merge(existing: tuple[Transaction, ...], incoming: Iterable[Transaction]) -> tuple[Transaction, ...]:
+    by_id = {t.id: t for t in existing}
+    order = [t.id for t in existing]
+    for new in incoming:
+        old = by_id.get(new.id)
+        if old is None:
+            by_id[new.id] = new
+            order.append(new.id)
+        elif new.status != old.status and new.status in _TXN_STEPS[old.status]:
+            if old.status == "complete" and old.kind != "authorize":
+                continue
+            by_id[new.id] = evolve(old, status=new.status, amount=new.amount, code=new.code)
+    return tuple(by_id[i] for i in order)
+
+
+def _derive(order: Order, *, canceled: bool) -> tuple[OrderStatus, PaymentStatus]:
+    captured, refunded = order.captured, order.refunded
+    if captured:
+        if refunded >= captured:
+            return "complete", "refunded"
+        if refunded:
+            return "complete", "partially_refunded"
+        return "complete", "paid" if captured >= order.total else "partially_paid"
+    authorized = order.authorized
+    if authorized:
+        return "processing", "authorized" if authorized >= order.total else "partially_authorized"
+    payments = [t for t in order.transactions if t.kind in ("authorize", "purchase", "capture")]
+    if canceled or order.status == "cancelled":
+        return "cancelled", "failed" if order.payment == "failed" else "unpaid"
+    if any(t.status == "pending" for t in payments):
+        return "processing", order.payment if order.payment in ("unpaid", "failed") else "unpaid"
+    if payments and payments[-1].status == "failed":
+        return "incomplete", "failed"
+    return "incomplete", order.payment if order.payment in ("unpaid", "failed") else "unpaid"
+
+
+def _restate(order: Order, *, canceled: bool = False) -> Order:
+    status, payment = _derive(order, canceled=canceled)
+    try:
+        return transition_order(order, status, payment)
+    except IllegalStateError:
+        # Monotonic: a step the tables forbid comes from a stale view; keep what we have.
+        return order
+
+
+def apply_intent(order: Order, snap: IntentSnapshot) -> Order:
+    """The order after applying ``snap`` (the caller checked amount and currency)."""
+    merged = _merge(order.transactions, _implied(order, snap))
+    updated = order if merged == order.transactions else evolve(order, transactions=merged)
+    return _restate(updated, canceled=snap.status == "canceled")
+
+
+def apply_refunds(order: Order, refunds: Iterable[RefundSnapshot]) -> Order:
+    """The order after recording ``refunds`` of its intent."""
+    incoming = [
+        Transaction(
+            transaction_id(r.id, "refund"),
+            "refund",
+            _REFUND_STATUS.get(r.status, "pending"),
+            r.amount,
+            r.currency,
+            r.id,
+            r.failure_reason,
+        )
+        for r in refunds
+        if r.payment_intent_id == order.intent_id
+    ]
+    merged = _merge(order.transactions, incoming)
+    if merged == order.transactions:
+        return order
+    return _restate(evolve(order, transactions=merged))
+
+
+def cancel_locally(order: Order) -> Order:
+    """The order cancelled without touching its intent (the intent pays another order)."""
+    return transition_order(order, "cancelled", order.payment)

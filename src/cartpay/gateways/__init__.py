@@ -1,0 +1,1 @@
+"""Gateway adapters. ``cartpay.gateways.stripe.StripeGateway`` is the real one."""

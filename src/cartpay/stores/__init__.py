@@ -1,0 +1,1 @@
+"""Store adapters: ``memory.MemoryStore``, ``sqlite.SQLiteStore``, ``postgres.PostgresStore``."""

@@ -1,0 +1,10 @@
+"""Test doubles and fixtures for hosts' own tests (shipped product, not test code).
+
+* :class:`FakeStripeGateway` – an in-memory gateway with Stripe's semantics.
+* the pytest plugin ``cartpay.testing.plugin`` (registered through the ``pytest11``
+  entry point) – fixtures that start a local Stripe-compatible server.
+"""
+
+from ._fake import FakeRequest, FakeStripeGateway
+
+__all__ = ["FakeRequest", "FakeStripeGateway"]

@@ -1,0 +1,527 @@
+"""FakeStripeGateway: an in-memory PaymentGateway with Stripe's semantics.
+
+Shipped for hosts' own tests. It keeps the seven statuses and what each allows,
+honours idempotency keys like Stripe (same key + same parameters replays the
+first outcome, errors included; same key + other parameters raises
+``IdempotencyError``), knows Stripe's test payment methods, captures (also
+partially), cancels, refunds (refusing over-refunds), logs every request, and
+emits the signed webhook events Stripe would send for what it did.
+
+Test payment methods:
+
+=================================  ==============================================
+``pm_card_visa`` (and most others)  succeeds (``requires_capture`` when manual)
+``pm_card_chargeDeclined``          declined ``generic_decline``
+``pm_card_chargeDeclinedInsufficientFunds``  declined ``insufficient_funds``
+``pm_card_chargeCustomerFail``      declined (localstripe's declining method)
+``pm_card_authenticationRequired``  ``requires_action`` until :meth:`authenticate`
+``pm_card_processing``              ``processing`` until :meth:`settle`
+=================================  ==============================================
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import itertools
+import json
+import secrets
+import threading
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from attrs import define, evolve, field, frozen
+
+from .._errors import (
+    CardDeclinedError,
+    IdempotencyError,
+    IllegalStateError,
+    InvalidRequestError,
+    NotFoundError,
+    WebhookSignatureError,
+)
+from .._lifecycle import check_intent_operation
+from .._models import IntentParams, IntentSnapshot, PaymentError, RefundSnapshot
+from .._ports import IntentChanges
+
+__all__ = ["FakeRequest", "FakeStripeGateway"]
+
+_DECLINES = {
+    "pm_card_chargeDeclined": "generic_decline",
+    "pm_card_chargeDeclinedInsufficientFunds": "insufficient_funds",
+    "pm_card_chargeCustomerFail": "generic_decline",
+    "pm_card_visa_chargeDeclinedExpiredCard": "expired_card",
+}
+
+
+@frozen
+class FakeRequest:
+    """One request the fake received. ``replayed``: answered from the idempotency cache."""
+
+    method: str
+    operation: str
+    intent_id: str | None
+    params: dict[str, Any]
+    idempotency_key: str | None
+    replayed: bool = False
+
+
+@define
+class _Intent:
+    snapshot: IntentSnapshot
+    refunds: list[RefundSnapshot] = field(factory=list)
+
+
+class FakeStripeGateway:
+    """An in-memory Stripe for tests. Thread-safe.
+
+    ``clock`` returns Unix seconds (for ``created`` and event timestamps).
+    """
+
+    def __init__(
+        self,
+        *,
+        webhook_secret: str = "whsec_fake",
+        livemode: bool = False,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._webhook_secret = webhook_secret
+        self.livemode = livemode
+        self._clock = clock
+        self._lock = threading.RLock()
+        self._intents: dict[str, _Intent] = {}
+        self._idempotency: dict[str, tuple[str, object]] = {}
+        self._events: list[dict[str, Any]] = []
+        self._ids = itertools.count(1)
+        self.requests: list[FakeRequest] = []
+
+    def __repr__(self) -> str:
+        return f"FakeStripeGateway(intents={len(self._intents)}, requests={len(self.requests)})"
+
+    # --------------------------------------------------------------- queries
+
+    def count(self, operation: str | None = None, *, replayed: bool | None = None) -> int:
+        """How many requests (of ``operation``) the fake received."""
+        return sum(
+            1
+            for r in self.requests
+            if (operation is None or r.operation == operation)
+            and (replayed is None or r.replayed == replayed)
+        )
+
+    def intent(self, intent_id: str) -> IntentSnapshot:
+        """The intent as the fake holds it now (no request logged)."""
+        with self._lock:
+            return self._get(intent_id).snapshot
+
+    def intent_ids(self) -> list[str]:
+        with self._lock:
+            return list(self._intents)
+
+    def refunds(self, intent_id: str) -> list[RefundSnapshot]:
+        with self._lock:
+            return list(self._get(intent_id).refunds)
+
+    def events(self) -> list[tuple[bytes, str]]:
+        """``(payload, Stripe-Signature header)`` pairs, in the order they happened."""
+        with self._lock:
+            events = list(self._events)
+        return [self.sign(json.dumps(e, separators=(",", ":")).encode()) for e in events]
+
+    def sign(self, payload: bytes, *, timestamp: int | None = None) -> tuple[bytes, str]:
+        """Sign ``payload`` as Stripe does (``t=…,v1=…``) with the webhook secret."""
+        ts = int(self._clock()) if timestamp is None else timestamp
+        mac = hmac.new(
+            self._webhook_secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256
+        ).hexdigest()
+        return payload, f"t={ts},v1={mac}"
+
+    # ----------------------------------------------------- test-only actions
+
+    def authenticate(self, intent_id: str, *, success: bool = True) -> IntentSnapshot:
+        """Finish (or fail) the customer's 3-D Secure step of a ``requires_action`` intent."""
+        with self._lock:
+            intent = self._get(intent_id)
+            check = intent.snapshot.status
+            if check != "requires_action":
+                raise IllegalStateError("intent", "authenticate", check, entity_id=intent_id)
+            if success:
+                return self._succeed(intent)
+            return self._fail(intent, "payment_intent_authentication_failure", None)
+
+    def settle(self, intent_id: str, *, success: bool = True) -> IntentSnapshot:
+        """Finish an asynchronous (``processing``) payment."""
+        with self._lock:
+            intent = self._get(intent_id)
+            if intent.snapshot.status != "processing":
+                raise IllegalStateError("intent", "settle", intent.snapshot.status, entity_id=intent_id)
+            if success:
+                return self._succeed(intent, async_ok=True)
+            return self._fail(intent, "payment_intent_payment_attempt_failed", None)
+
+    def expire_authorization(self, intent_id: str) -> IntentSnapshot:
+        """Let a ``requires_capture`` authorization lapse (Stripe cancels it)."""
+        with self._lock:
+            intent = self._get(intent_id)
+            check_intent_operation("cancel", intent.snapshot.status, intent_id=intent_id)
+            return self._set(intent, status="canceled", amount_capturable=0, cancellation_reason="automatic")
+
+    def refund_outside(self, intent_id: str, amount: int | None = None) -> RefundSnapshot:
+        """A refund made in the Stripe dashboard (not through cartpay)."""
+        with self._lock:
+            return self._refund(self._get(intent_id), amount, "requested_by_customer")
+
+    # ------------------------------------------------------------- the port
+
+    def create_intent(self, params: IntentParams, *, idempotency_key: str) -> IntentSnapshot:
+        sent = _create_params(params)
+
+        def run() -> IntentSnapshot:
+            if not isinstance(params.amount, int) or params.amount <= 0:
+                raise InvalidRequestError("amount must be a positive integer", param="amount")
+            intent_id = f"pi_fake{next(self._ids):06d}"
+            snap = IntentSnapshot(
+                intent_id,
+                "requires_payment_method",
+                params.amount,
+                params.currency,
+                client_secret=f"{intent_id}_secret_{secrets.token_hex(8)}",
+                capture_method=params.options.capture_method or "automatic_async",
+                created=int(self._clock()),
+                livemode=self.livemode,
+                metadata=dict(params.options.metadata),
+            )
+            self._intents[intent_id] = _Intent(snap)
+            self._emit("payment_intent.created", snap)
+            return snap
+
+        return self._idempotent("POST", "create_intent", None, sent, idempotency_key, run)
+
+    def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
+        with self._lock:
+            self.requests.append(FakeRequest("GET", "retrieve_intent", intent_id, {}, None))
+            return self._get(intent_id).snapshot
+
+    def update_intent(
+        self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
+    ) -> IntentSnapshot:
+        def run() -> IntentSnapshot:
+            intent = self._get(intent_id)
+            status = intent.snapshot.status
+            check_intent_operation(
+                "update_amount" if "amount" in changes else "update_fields", status, intent_id=intent_id
+            )
+            snap = intent.snapshot
+            metadata = dict(snap.metadata)
+            for key, value in changes.get("metadata", {}).items():
+                if value == "":
+                    metadata.pop(key, None)
+                else:
+                    metadata[key] = value
+            capture_method = changes.get("capture_method", snap.capture_method)
+            return self._set(
+                intent,
+                amount=changes.get("amount", snap.amount),
+                currency=changes.get("currency", snap.currency),
+                metadata=metadata,
+                capture_method=capture_method,  # type: ignore[arg-type]
+                last_payment_error=None,
+            )
+
+        return self._idempotent("POST", "update_intent", intent_id, dict(changes), idempotency_key, run)
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str,
+        return_url: str | None = None,
+        idempotency_key: str,
+    ) -> IntentSnapshot:
+        sent: dict[str, Any] = {"payment_method": payment_method}
+        if return_url is not None:
+            sent["return_url"] = return_url
+
+        def run() -> IntentSnapshot:
+            intent = self._get(intent_id)
+            check_intent_operation("confirm", intent.snapshot.status, intent_id=intent_id)
+            self._set(intent, payment_method=payment_method, last_payment_error=None)
+            if payment_method in _DECLINES:
+                self._fail(intent, "card_declined", _DECLINES[payment_method])
+                raise CardDeclinedError(
+                    "Your card was declined.",
+                    code="card_declined",
+                    decline_code=_DECLINES[payment_method],
+                    intent_id=intent_id,
+                )
+            if payment_method == "pm_card_authenticationRequired":
+                snap = self._set(intent, status="requires_action")
+                self._emit("payment_intent.requires_action", snap)
+                return snap
+            if payment_method == "pm_card_processing":
+                snap = self._set(intent, status="processing", latest_charge=self._charge_id())
+                self._emit("payment_intent.processing", snap)
+                return snap
+            return self._succeed(intent)
+
+        return self._idempotent("POST", "confirm_intent", intent_id, sent, idempotency_key, run)
+
+    def capture_intent(
+        self, intent_id: str, *, amount: int | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        sent = {} if amount is None else {"amount_to_capture": amount}
+
+        def run() -> IntentSnapshot:
+            intent = self._get(intent_id)
+            snap = intent.snapshot
+            check_intent_operation("capture", snap.status, intent_id=intent_id)
+            captured = snap.amount_capturable if amount is None else amount
+            if captured > snap.amount_capturable or captured <= 0:
+                raise InvalidRequestError(
+                    f"amount_to_capture {captured} is not between 1 and {snap.amount_capturable}",
+                    param="amount_to_capture",
+                    code="amount_too_large",
+                )
+            done = self._set(intent, status="succeeded", amount_capturable=0, amount_received=captured)
+            self._emit("payment_intent.succeeded", done)
+            return done
+
+        return self._idempotent("POST", "capture_intent", intent_id, sent, idempotency_key, run)
+
+    def cancel_intent(
+        self, intent_id: str, *, reason: str | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        sent = {} if reason is None else {"cancellation_reason": reason}
+
+        def run() -> IntentSnapshot:
+            intent = self._get(intent_id)
+            check_intent_operation("cancel", intent.snapshot.status, intent_id=intent_id)
+            snap = self._set(intent, status="canceled", amount_capturable=0, cancellation_reason=reason)
+            self._emit("payment_intent.canceled", snap)
+            return snap
+
+        return self._idempotent("POST", "cancel_intent", intent_id, sent, idempotency_key, run)
+
+    def create_refund(
+        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+    ) -> RefundSnapshot:
+        sent: dict[str, Any] = {"payment_intent": intent_id}
+        if amount is not None:
+            sent["amount"] = amount
+        if reason is not None:
+            sent["reason"] = reason
+
+        def run() -> RefundSnapshot:
+            return self._refund(self._get(intent_id), amount, reason)
+
+        return self._idempotent("POST", "create_refund", intent_id, sent, idempotency_key, run)
+
+    def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
+        with self._lock:
+            self.requests.append(FakeRequest("GET", "list_refunds", intent_id, {}, None))
+            return list(self._get(intent_id).refunds)
+
+    def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:
+        """Stripe's scheme: ``t=<ts>,v1=<hex>[,v1=…]``, HMAC-SHA256 of ``<ts>.<payload>``."""
+        if not isinstance(payload, bytes):
+            raise WebhookSignatureError("the payload must be the raw request bytes")
+        parts = [p.split("=", 1) for p in (signature_header or "").split(",") if "=" in p]
+        stamps = [v for k, v in parts if k.strip() == "t"]
+        signatures = [v.strip() for k, v in parts if k.strip() == "v1"]
+        if len(stamps) != 1 or not stamps[0].strip().isdigit():
+            raise WebhookSignatureError("unable to extract a timestamp from the header")
+        if not signatures:
+            raise WebhookSignatureError("no v1 signature in the header")
+        timestamp = int(stamps[0])
+        expected = self.sign(payload, timestamp=timestamp)[1].split("v1=", 1)[1]
+        if not any(hmac.compare_digest(expected, s) for s in signatures):
+            raise WebhookSignatureError("no signature matches the expected one for the payload")
+        if tolerance and timestamp < self._clock() - tolerance:
+            raise WebhookSignatureError("the timestamp is outside the tolerance zone")
+
+    # ------------------------------------------------------------- internals
+
+    def _get(self, intent_id: str) -> _Intent:
+        intent = self._intents.get(intent_id)
+        if intent is None:
+            raise NotFoundError("payment_intent", intent_id)
+        return intent
+
+    def _charge_id(self) -> str:
+        return f"ch_fake{next(self._ids):06d}"
+
+    def _set(self, intent: _Intent, **changes: Any) -> IntentSnapshot:
+        intent.snapshot = evolve(intent.snapshot, **changes)
+        return intent.snapshot
+
+    def _succeed(self, intent: _Intent, *, async_ok: bool = False) -> IntentSnapshot:
+        snap = intent.snapshot
+        charge = snap.latest_charge if async_ok and snap.latest_charge else self._charge_id()
+        if snap.capture_method == "manual":
+            done = self._set(
+                intent, status="requires_capture", amount_capturable=snap.amount, latest_charge=charge
+            )
+            self._emit("payment_intent.amount_capturable_updated", done)
+            return done
+        done = self._set(intent, status="succeeded", amount_received=snap.amount, latest_charge=charge)
+        self._emit("payment_intent.succeeded", done)
+        return done
+
+    def _fail(self, intent: _Intent, code: str, decline_code: str | None) -> IntentSnapshot:
+        charge = self._charge_id()
+        error = PaymentError(code, decline_code, "The payment failed.", charge)
+        snap = self._set(
+            intent, status="requires_payment_method", last_payment_error=error, latest_charge=charge
+        )
+        self._emit("payment_intent.payment_failed", snap)
+        return snap
+
+    def _refund(self, intent: _Intent, amount: int | None, reason: str | None) -> RefundSnapshot:
+        snap = intent.snapshot
+        check_intent_operation("refund", snap.status, intent_id=snap.id)
+        remaining = snap.amount_received - sum(r.amount for r in intent.refunds if r.status != "failed")
+        wanted = remaining if amount is None else amount
+        if remaining <= 0:
+            raise InvalidRequestError(
+                "Charge has already been refunded.", param="amount", code="charge_already_refunded"
+            )
+        if wanted <= 0 or wanted > remaining:
+            raise InvalidRequestError(
+                f"Refund amount ({wanted}) is greater than unrefunded amount on charge ({remaining})",
+                param="amount",
+                code="amount_too_large",
+            )
+        refund = RefundSnapshot(
+            f"re_fake{next(self._ids):06d}", snap.id, wanted, snap.currency, "succeeded", reason
+        )
+        intent.refunds.append(refund)
+        self._emit_refund(refund, intent)
+        return refund
+
+    def _idempotent(
+        self,
+        method: str,
+        operation: str,
+        intent_id: str | None,
+        params: dict[str, Any],
+        key: str,
+        run: Callable[[], Any],
+    ) -> Any:
+        fingerprint = json.dumps([operation, intent_id, params], sort_keys=True, default=str)
+        with self._lock:
+            cached = self._idempotency.get(key)
+            self.requests.append(
+                FakeRequest(method, operation, intent_id, params, key, replayed=cached is not None)
+            )
+            if cached is not None:
+                first, outcome = cached
+                if first != fingerprint:
+                    raise IdempotencyError(
+                        f"Keys for idempotent requests can only be used with the same parameters "
+                        f"they were first used with ({key})",
+                        http_status=400,
+                    )
+                if isinstance(outcome, Exception):
+                    raise outcome
+                return outcome
+            try:
+                result = run()
+            except (IllegalStateError, CardDeclinedError, InvalidRequestError) as exc:
+                self._idempotency[key] = (fingerprint, exc)
+                raise
+            self._idempotency[key] = (fingerprint, result)
+            return result
+
+    def _emit(self, event_type: str, snap: IntentSnapshot) -> None:
+        obj: dict[str, Any] = {
+            "id": snap.id,
+            "object": "payment_intent",
+            "amount": snap.amount,
+            "amount_capturable": snap.amount_capturable,
+            "amount_received": snap.amount_received,
+            "capture_method": snap.capture_method,
+            "currency": snap.currency,
+            "created": snap.created,
+            "livemode": snap.livemode,
+            "metadata": dict(snap.metadata),
+            "status": snap.status,
+            "latest_charge": snap.latest_charge,
+            "payment_method": snap.payment_method,
+            "cancellation_reason": snap.cancellation_reason,
+            "last_payment_error": None,
+        }
+        if snap.last_payment_error is not None:
+            err = snap.last_payment_error
+            obj["last_payment_error"] = {
+                "code": err.code,
+                "decline_code": err.decline_code,
+                "message": err.message,
+                "charge": err.charge,
+            }
+        self._append_event(event_type, obj)
+
+    def _emit_refund(self, refund: RefundSnapshot, intent: _Intent) -> None:
+        obj = {
+            "id": refund.id,
+            "object": "refund",
+            "amount": refund.amount,
+            "currency": refund.currency,
+            "payment_intent": refund.payment_intent_id,
+            "status": refund.status,
+            "reason": refund.reason,
+            "charge": intent.snapshot.latest_charge,
+        }
+        self._append_event("refund.created", obj)
+        charge = {
+            "id": intent.snapshot.latest_charge,
+            "object": "charge",
+            "amount": intent.snapshot.amount_received,
+            "amount_refunded": sum(r.amount for r in intent.refunds if r.status == "succeeded"),
+            "currency": refund.currency,
+            "payment_intent": refund.payment_intent_id,
+            "refunded": False,
+        }
+        self._append_event("charge.refunded", charge)
+
+    def _append_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        self._events.append(
+            {
+                "id": f"evt_fake{next(self._ids):06d}",
+                "object": "event",
+                "api_version": "2026-10-28.endive",
+                "created": int(self._clock()),
+                "livemode": self.livemode,
+                "type": event_type,
+                "data": {"object": obj},
+                "pending_webhooks": 1,
+                "request": {"id": None, "idempotency_key": None},
+            }
+        )
+
+
+def _create_params(params: IntentParams) -> dict[str, Any]:
+    sent: dict[str, Any] = {"amount": params.amount, "currency": params.currency}
+    options = params.options
+    for name in (
+        "capture_method",
+        "customer",
+        "description",
+        "statement_descriptor_suffix",
+        "setup_future_usage",
+        "receipt_email",
+        "application_fee_amount",
+        "transfer_destination",
+        "automatic_payment_methods",
+        "allow_redirects",
+    ):
+        value = getattr(options, name)
+        if value is not None:
+            sent[name] = value
+    for name in ("allowed_payment_method_types", "excluded_payment_method_types"):
+        value = getattr(options, name)
+        if value is not None:
+            sent[name] = list(value)
+    if options.metadata:
+        sent["metadata"] = dict(options.metadata)
+    return sent
