@@ -1,8 +1,8 @@
 """``python -m cartpay``: the demo, the lifecycle tables, and reconciliation.
 
-    python -m cartpay demo [--offline]     a whole cart → intent → order flow, step by step
-    python -m cartpay tables               the state-machine tables as Markdown
-    python -m cartpay reconcile --db PATH  repair stuck orders (SQLite path or PostgreSQL DSN)
+python -m cartpay demo [--offline]     a whole cart → intent → order flow, step by step
+python -m cartpay tables               the state-machine tables as Markdown
+python -m cartpay reconcile --db PATH  repair stuck orders (SQLite path or PostgreSQL DSN)
 """
 
 from __future__ import annotations
@@ -17,16 +17,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     demo = commands.add_parser("demo", help="run the whole flow and print each step")
     demo.add_argument(
-        "--offline", action="store_true", help="use the in-memory FakeStripeGateway instead of localstripe"
+        "--offline",
+        action="store_true",
+        help="use the in-memory FakeStripeGateway instead of localstripe",
     )
-    demo.add_argument("--stripe-url", help="use this Stripe-compatible server instead of starting localstripe")
+    demo.add_argument(
+        "--stripe-url", help="use this Stripe-compatible server instead of starting localstripe"
+    )
     commands.add_parser("tables", help="print the lifecycle tables (docs/lifecycle.md)")
-    reconcile = commands.add_parser("reconcile", help="synchronise stuck orders and report orphaned intents")
+    reconcile = commands.add_parser(
+        "reconcile", help="synchronise stuck orders and report orphaned intents"
+    )
     reconcile.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
     reconcile.add_argument("--older-than", type=int, default=15, help="minutes (default 15)")
     reconcile.add_argument("--stripe-url", help="API base URL (default: Stripe)")
     reconcile.add_argument(
-        "--api-key-env", default="STRIPE_SECRET_KEY", help="environment variable holding the API key"
+        "--api-key-env",
+        default="STRIPE_SECRET_KEY",
+        help="environment variable holding the API key",
     )
     args = parser.parse_args(argv)
     if args.command == "demo":
@@ -40,7 +48,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     from ._cli_reconcile import run_reconcile
 
-    return run_reconcile(args.db, older_than=args.older_than, stripe_url=args.stripe_url, key_env=args.api_key_env)
+    return run_reconcile(
+        args.db, older_than=args.older_than, stripe_url=args.stripe_url, key_env=args.api_key_env
+    )
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from ._models import (
     IntentRecord,
     IntentSnapshot,
     Order,
-    PaymentError,
+    PaymentFailure,
     RefundSnapshot,
 )
 
@@ -76,7 +76,7 @@ def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
     error = data.get("last_payment_error")
     payment_error = None
     if isinstance(error, Mapping):
-        payment_error = PaymentError(
+        payment_error = PaymentFailure(
             code=error.get("code"),
             decline_code=error.get("decline_code"),
             message=error.get("message"),

@@ -21,6 +21,12 @@ def _say(step: str, text: str) -> None:
     print(f"{step:<22} {text}", flush=True)
 
 
+def _say_transactions(order: Order) -> None:
+    for txn in order.transactions:
+        amount = format_amount(txn.amount, txn.currency)
+        _say("   transaction", f"{txn.kind} {txn.status} {amount} ref={txn.reference}")
+
+
 def _describe(order: Order) -> str:
     return (
         f"order {order.id}: status={order.status} payment={order.payment} "
@@ -45,7 +51,11 @@ def _gateway(offline: bool, stripe_url: str | None) -> Iterator[tuple[PaymentGat
         client = stripe.StripeClient(
             "sk_test_cartpay_demo", base_addresses={"api": stripe_url}, max_network_retries=2
         )
-        yield StripeGateway(client, attach_then_confirm=True), f"StripeGateway → {stripe_url}", "pm_card_visa"
+        yield (
+            StripeGateway(client, attach_then_confirm=True),
+            f"StripeGateway → {stripe_url}",
+            "pm_card_visa",
+        )
         return
     with LocalStripe() as server:
         client = stripe.StripeClient(
@@ -64,19 +74,24 @@ def run_demo(*, offline: bool = False, stripe_url: str | None = None) -> int:
         _say("gateway", description)
         cart = payments.create_cart(currency="usd")
         _say("1. create cart", f"{cart.id} ({cart.currency})")
-        cart = payments.add_item(cart.id, sku="tee-m", name="T-shirt (M)", unit_amount=2500, quantity=2)
+        cart = payments.add_item(
+            cart.id, sku="tee-m", name="T-shirt (M)", unit_amount=2500, quantity=2
+        )
         cart = payments.add_item(cart.id, sku="mug", name="Mug", unit_amount=1200)
-        cart = payments.add_item(cart.id, sku="sticker", name="Sticker pack", unit_amount=350, quantity=3)
+        cart = payments.add_item(
+            cart.id, sku="sticker", name="Sticker pack", unit_amount=350, quantity=3
+        )
         for item in cart.items:
-            _say(
-                "   add item",
-                f"{item.quantity} × {item.name} at {format_amount(item.unit_amount, cart.currency)}",
-            )
+            price = format_amount(item.unit_amount, cart.currency)
+            _say("   add item", f"{item.quantity} × {item.name} at {price}")
         _say("   cart total", f"{format_amount(cart.total, cart.currency)} USD")
         intent = payments.create_payment_intent(cart.id)
         _say("2. create intent", f"{intent!r}")
         cart = payments.set_quantity(cart.id, "tee-m", 3)
-        _say("3. change quantity", f"3 × T-shirt, total now {format_amount(cart.total, cart.currency)} USD")
+        _say(
+            "3. change quantity",
+            f"3 × T-shirt, total now {format_amount(cart.total, cart.currency)} USD",
+        )
         intent = payments.update_payment_intent(cart.id)
         _say("   update intent", f"amount={intent.amount} status={intent.status}")
         again = payments.update_payment_intent(cart.id)
@@ -87,14 +102,12 @@ def run_demo(*, offline: bool = False, stripe_url: str | None = None) -> int:
         _say("5. confirm payment", f"with {card}: " + _describe(order))
         order = payments.confirm_order(order.id)
         _say("6. confirm order", _describe(order))
-        for txn in order.transactions:
-            _say("   transaction", f"{txn.kind} {txn.status} {format_amount(txn.amount, txn.currency)} ref={txn.reference}")
+        _say_transactions(order)
         order = payments.refund_order(order.id, amount=500, reason="requested_by_customer")
-        _say("7. partial refund", f"5.00 USD: " + _describe(order))
+        _say("7. partial refund", "5.00 USD: " + _describe(order))
         order = payments.get_order(order.id)
         _say("final state", _describe(order))
-        for txn in order.transactions:
-            _say("   transaction", f"{txn.kind} {txn.status} {format_amount(txn.amount, txn.currency)} ref={txn.reference}")
+        _say_transactions(order)
         _say(
             "   amounts",
             f"captured={format_amount(order.captured, order.currency)} "

@@ -27,7 +27,9 @@ __all__ = [
     "transition_order",
 ]
 
-IntentOperation = Literal["update_amount", "update_fields", "confirm", "capture", "cancel", "refund"]
+IntentOperation = Literal[
+    "update_amount", "update_fields", "confirm", "capture", "cancel", "refund"
+]
 OrderOperation = Literal["confirm_payment", "capture", "cancel", "refund"]
 
 _EARLY: frozenset[IntentStatus] = frozenset(
@@ -74,7 +76,9 @@ PAYMENT_TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
 }
 
 #: Order operation → (allowed order statuses, allowed payment statuses).
-ORDER_OPERATIONS: Mapping[OrderOperation, tuple[frozenset[OrderStatus], frozenset[PaymentStatus]]] = {
+ORDER_OPERATIONS: Mapping[
+    OrderOperation, tuple[frozenset[OrderStatus], frozenset[PaymentStatus]]
+] = {
     "confirm_payment": (frozenset({"incomplete"}), frozenset({"unpaid", "failed"})),
     "capture": (frozenset({"processing"}), frozenset({"authorized", "partially_authorized"})),
     "cancel": (
@@ -143,7 +147,13 @@ def render_tables() -> str:
     lines += ["", "## Order payment transitions", "", "| from | to |", "|---|---|"]
     for src_p, dsts_p in PAYMENT_TRANSITIONS.items():
         lines.append(f"| {src_p} | {', '.join(sorted(dsts_p)) or '(final)'} |")
-    lines += ["", "## Order operations", "", "| operation | order status | payment |", "|---|---|---|"]
+    lines += [
+        "",
+        "## Order operations",
+        "",
+        "| operation | order status | payment |",
+        "|---|---|---|",
+    ]
     for op_o, (st, pay) in ORDER_OPERATIONS.items():
         lines.append(f"| {op_o} | {', '.join(sorted(st))} | {', '.join(sorted(pay))} |")
     return "\n".join(lines) + "\n"

@@ -28,7 +28,7 @@ __all__ = [
     "Order",
     "OrderStatus",
     "OrphanedIntent",
-    "PaymentError",
+    "PaymentFailure",
     "PaymentStatus",
     "PendingOperation",
     "ReconcileReport",
@@ -262,7 +262,7 @@ class IntentRecord:
 
 
 @frozen
-class PaymentError:
+class PaymentFailure:
     """The last failed attempt on an intent."""
 
     code: str | None = None
@@ -286,7 +286,7 @@ class IntentSnapshot:
     created: int = 0
     livemode: bool = False
     metadata: dict[str, str] = field(factory=dict)
-    last_payment_error: PaymentError | None = None
+    last_payment_error: PaymentFailure | None = None
     cancellation_reason: str | None = None
     latest_charge: str | None = None
     payment_method: str | None = None

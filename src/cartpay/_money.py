@@ -34,23 +34,31 @@ __all__ = [
 MAX_AMOUNT = 99_999_999
 
 ZERO_DECIMAL = frozenset(
-    "bif clp djf gnf jpy kmf krw mga pyg rwf vnd vuv xaf xof xpf".split()
+    """
+        bif clp djf gnf jpy kmf krw mga pyg rwf vnd vuv
+        xaf xof xpf
+    """.split()  # noqa: SIM905
 )
-THREE_DECIMAL = frozenset("bhd jod kwd omr tnd".split())
+THREE_DECIMAL = frozenset(["bhd", "jod", "kwd", "omr", "tnd"])
 #: Sent with two decimals, but only whole units are allowed (multiples of 100).
-WHOLE_UNITS_ONLY = frozenset("isk ugx".split())
+WHOLE_UNITS_ONLY = frozenset(["isk", "ugx"])
 
 #: Currencies Stripe accepts for PaymentIntents (lowercase ISO 4217 codes).
 SUPPORTED = frozenset(
     """
-    usd aed afn all amd ang aoa ars aud awg azn bam bbd bdt bgn bhd bif bmd bnd bob
-    brl bsd bwp byn bzd cad cdf chf clp cny cop crc cve czk djf dkk dop dzd egp etb
-    eur fjd fkp gbp gel gip gmd gnf gtq gyd hkd hnl htg huf idr ils inr isk jmd jod
-    jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr lrd lsl mad mdl mga mkd mmk mnt
-    mop mur mvr mwk mxn myr mzn nad ngn nio nok npr nzd omr pab pen pgk php pkr pln
-    pyg qar ron rsd rub rwf sar sbd scr sek sgd shp sle sos srd std szl thb tjs tnd
-    top try ttd twd tzs uah ugx uyu uzs vnd vuv wst xaf xcd xof xpf yer zar zmw
-    """.split()
+        usd aed afn all amd ang aoa ars aud awg azn bam
+        bbd bdt bgn bhd bif bmd bnd bob brl bsd bwp byn
+        bzd cad cdf chf clp cny cop crc cve czk djf dkk
+        dop dzd egp etb eur fjd fkp gbp gel gip gmd gnf
+        gtq gyd hkd hnl htg huf idr ils inr isk jmd jod
+        jpy kes kgs khr kmf krw kwd kyd kzt lak lbp lkr
+        lrd lsl mad mdl mga mkd mmk mnt mop mur mvr mwk
+        mxn myr mzn nad ngn nio nok npr nzd omr pab pen
+        pgk php pkr pln pyg qar ron rsd rub rwf sar sbd
+        scr sek sgd shp sle sos srd std szl thb tjs tnd
+        top try ttd twd tzs uah ugx uyu uzs vnd vuv wst
+        xaf xcd xof xpf yer zar zmw
+    """.split()  # noqa: SIM905
 )
 
 #: Minimum charge in minor units (STRIPE-RULES §3.5); other currencies: one step.

@@ -104,7 +104,9 @@ def check_metadata(metadata: object, *, field: str = "metadata") -> dict[str, st
     return dict(metadata)
 
 
-def check_statement_descriptor_suffix(value: object, *, field: str = "statement_descriptor_suffix") -> str:
+def check_statement_descriptor_suffix(
+    value: object, *, field: str = "statement_descriptor_suffix"
+) -> str:
     """Latin characters, ≤ 22, none of ``< > \\ ' " *``, at least one letter."""
     text = check_text(field, value, max_length=MAX_DESCRIPTOR_LENGTH)
     bad = sorted(set(text) & DESCRIPTOR_FORBIDDEN)
@@ -141,7 +143,9 @@ def check_options(options: IntentOptions) -> None:
     """Validate every field of :class:`~cartpay.IntentOptions` and their combinations."""
     if options.capture_method is not None and options.capture_method not in CAPTURE_METHODS:
         raise ValidationError(
-            "capture_method", "choice", f"{options.capture_method!r} is not one of {sorted(CAPTURE_METHODS)}"
+            "capture_method",
+            "choice",
+            f"{options.capture_method!r} is not one of {sorted(CAPTURE_METHODS)}",
         )
     if options.automatic_payment_methods is not None and not isinstance(
         options.automatic_payment_methods, bool
@@ -150,9 +154,7 @@ def check_options(options: IntentOptions) -> None:
     if options.allow_redirects not in (None, "always", "never"):
         raise ValidationError("allow_redirects", "choice", "must be 'always' or 'never'")
     if options.allow_redirects is not None and not options.automatic_payment_methods:
-        raise ValidationError(
-            "allow_redirects", "requires", "needs automatic_payment_methods=True"
-        )
+        raise ValidationError("allow_redirects", "requires", "needs automatic_payment_methods=True")
     if options.allowed_payment_method_types is not None:
         _check_pm_types("allowed_payment_method_types", options.allowed_payment_method_types)
         if options.excluded_payment_method_types is not None:
@@ -177,7 +179,9 @@ def check_options(options: IntentOptions) -> None:
         check_statement_descriptor_suffix(options.statement_descriptor_suffix)
     if options.setup_future_usage is not None and options.setup_future_usage not in FUTURE_USAGES:
         raise ValidationError(
-            "setup_future_usage", "choice", f"{options.setup_future_usage!r} is not one of {sorted(FUTURE_USAGES)}"
+            "setup_future_usage",
+            "choice",
+            f"{options.setup_future_usage!r} is not one of {sorted(FUTURE_USAGES)}",
         )
     if options.receipt_email is not None:
         email = check_text("receipt_email", options.receipt_email, max_length=512)
@@ -187,7 +191,9 @@ def check_options(options: IntentOptions) -> None:
     if options.application_fee_amount is not None:
         fee = options.application_fee_amount
         if isinstance(fee, bool) or not isinstance(fee, int):
-            raise ValidationError("application_fee_amount", "integer", "must be an int in minor units")
+            raise ValidationError(
+                "application_fee_amount", "integer", "must be an int in minor units"
+            )
         if fee < 0 or fee > MAX_AMOUNT:
             raise ValidationError(
                 "application_fee_amount", "range", f"must be between 0 and {MAX_AMOUNT}"

@@ -36,6 +36,7 @@ from ._errors import (
     NotFoundError,
     ValidationError,
 )
+from ._lifecycle import IntentOperation
 from ._models import (
     Cart,
     IntentHandle,
@@ -166,7 +167,11 @@ class CartPaymentIntent:
         if cart.payment_intent_id is not None:
             with self.store.transaction() as tx:
                 record = tx.get_intent(cart.payment_intent_id)
-            if record is not None and record.status in _lifecycle.REUSABLE and record.order_id is None:
+            if (
+                record is not None
+                and record.status in _lifecycle.REUSABLE
+                and record.order_id is None
+            ):
                 shared = bool(self._orders_for(cart.payment_intent_id))
                 if not shared:
                     key = idempotency_key("cart", cart.id, f"g{cart.generation}", "cancel")
@@ -209,7 +214,10 @@ class CartPaymentIntent:
                 return self._update(cart, wanted, retrieve=True)
             if record is not None and record.status in ("processing", "requires_capture"):
                 raise IllegalStateError(
-                    "intent", "replace", record.status, entity_id=record.id,
+                    "intent",
+                    "replace",
+                    record.status,
+                    entity_id=record.id,
                     detail="the cart's payment is in flight; confirm its order first",
                 )
             claim = self._claim_cart_create(cart, wanted, deadline)
@@ -245,7 +253,10 @@ class CartPaymentIntent:
         wanted = intent_params(cart, options or cart.options)
         if cart.payment_intent_id is None:
             raise IllegalStateError(
-                "cart", "update_payment_intent", "no_intent", entity_id=cart.id,
+                "cart",
+                "update_payment_intent",
+                "no_intent",
+                entity_id=cart.id,
                 detail="call create_payment_intent first",
             )
         return self._update(cart, wanted, retrieve=False)
@@ -262,9 +273,11 @@ class CartPaymentIntent:
                 if retrieve:
                     return IntentHandle.from_snapshot(self.gateway.retrieve_intent(intent_id))
                 return IntentHandle(intent_id, None, status, cart.sent.amount, cart.currency)
-            operation = "update_amount" if "amount" in changes else "update_fields"
+            operation: IntentOperation = "update_amount" if "amount" in changes else "update_fields"
             _lifecycle.check_intent_operation(operation, status, intent_id=intent_id)
-            key = idempotency_key("cart", cart.id, f"g{cart.generation}", "update", f"v{cart.version}")
+            key = idempotency_key(
+                "cart", cart.id, f"g{cart.generation}", "update", f"v{cart.version}"
+            )
             claimed = self._claim_cart(cart, "update", key, deadline)
             if claimed is None:
                 cart = self.get_cart(cart.id)
@@ -294,13 +307,19 @@ class CartPaymentIntent:
             wanted = intent_params(cart, cart.options)
             if cart.payment_intent_id is None or cart.sent is None:
                 raise IllegalStateError(
-                    "cart", "checkout", "no_intent", entity_id=cart.id,
+                    "cart",
+                    "checkout",
+                    "no_intent",
+                    entity_id=cart.id,
                     detail="call create_payment_intent first",
                 )
             record = self._intent_record(cart.payment_intent_id)
             if record is not None and record.status not in _lifecycle.REUSABLE:
                 raise IllegalStateError(
-                    "intent", "checkout", record.status, entity_id=record.id,
+                    "intent",
+                    "checkout",
+                    record.status,
+                    entity_id=record.id,
                     detail="the cart's intent can no longer take a payment; create a new one",
                 )
             if intent_changes(cart.sent, wanted):
@@ -421,8 +440,13 @@ class CartPaymentIntent:
         _lifecycle.check_order_operation("cancel", order)
         intent_id = order.intent_id
         record = self._intent_record(intent_id)
-        if intent_id is None or record is None or record.status == "canceled" or not self._owns_intent(order, record):
-            return self._change_order(order_id, lambda o: _sync.cancel_locally(o))
+        if (
+            intent_id is None
+            or record is None
+            or record.status == "canceled"
+            or not self._owns_intent(order, record)
+        ):
+            return self._change_order(order_id, _sync.cancel_locally)
         _lifecycle.check_intent_operation("cancel", record.status, intent_id=intent_id)
         return self._order_operation(
             order_id,
@@ -448,7 +472,8 @@ class CartPaymentIntent:
         check_amount(wanted, order.currency, field="amount", charge=False)
         if wanted > order.refundable:
             raise ValidationError(
-                "amount", "refundable",
+                "amount",
+                "refundable",
                 f"{wanted} exceeds the {order.refundable} still refundable on order {order.id}",
             )
 
@@ -476,10 +501,16 @@ class CartPaymentIntent:
             _lifecycle.check_order_operation(operation, order)  # type: ignore[arg-type]
             if operation == "refund" and amount is not None and amount > order.refundable:
                 raise ValidationError(
-                    "amount", "refundable", f"{amount} exceeds the {order.refundable} still refundable"
+                    "amount",
+                    "refundable",
+                    f"{amount} exceeds the {order.refundable} still refundable",
                 )
             intent_id = self._intent_of(order)
-            sequence = sum(1 for t in order.transactions if t.kind == "refund") if operation == "refund" else 0
+            sequence = (
+                sum(1 for t in order.transactions if t.kind == "refund")
+                if operation == "refund"
+                else 0
+            )
             key = idempotency_key("order", order.id, operation, sequence)
             claim = self._claim_order(order, operation, key, deadline, amount=amount, reason=reason)
             if claim is None:
@@ -575,7 +606,9 @@ class CartPaymentIntent:
         except Exception:  # the claim expires by itself; never hide the call's error
             log.warning("could not release the claim on cart %s", cart_id, exc_info=True)
 
-    def _record_created(self, cart_id: str, pending: PendingOperation, snap: IntentSnapshot) -> Cart:
+    def _record_created(
+        self, cart_id: str, pending: PendingOperation, snap: IntentSnapshot
+    ) -> Cart:
         for _ in range(_RACE_RETRIES):
             with self.store.transaction() as tx:
                 cart = self._cart(tx, cart_id)
@@ -595,7 +628,14 @@ class CartPaymentIntent:
                 try:
                     if tx.get_intent(snap.id) is None:
                         tx.insert_intent(
-                            IntentRecord(snap.id, cart.id, snap.status, snap.amount, snap.currency, self._clock())
+                            IntentRecord(
+                                snap.id,
+                                cart.id,
+                                snap.status,
+                                snap.amount,
+                                snap.currency,
+                                self._clock(),
+                            )
                         )
                     tx.update_cart(updated, expected_version=cart.version)
                 except ConcurrencyError:
@@ -603,7 +643,9 @@ class CartPaymentIntent:
                 return updated
         raise ConcurrencyError(f"cart {cart_id} kept changing; try again")
 
-    def _record_sent(self, claimed: Cart, key: str, sent: IntentParams, snap: IntentSnapshot) -> None:
+    def _record_sent(
+        self, claimed: Cart, key: str, sent: IntentParams, snap: IntentSnapshot
+    ) -> None:
         for _ in range(_RACE_RETRIES):
             with self.store.transaction() as tx:
                 cart = tx.get_cart(claimed.id)
@@ -635,8 +677,10 @@ class CartPaymentIntent:
             pending = current.pending
             busy = pending is not None and pending.lease_until > self._clock()
             if not busy and current.version == order.version:
-                if pending is not None and pending.operation == operation and (
-                    operation != "confirm" or pending.reason == reason
+                if (
+                    pending is not None
+                    and pending.operation == operation
+                    and (operation != "confirm" or pending.reason == reason)
                 ):
                     pending = evolve(pending, lease_until=self._lease_until())  # replay
                 else:
@@ -692,7 +736,9 @@ class CartPaymentIntent:
         for _ in range(_RACE_RETRIES):
             try:
                 with self.store.transaction() as tx:
-                    order, problem = self.apply_snapshot(tx, order_id, snap, refunds=refunds, clear=clear)
+                    order, problem = self.apply_snapshot(
+                        tx, order_id, snap, refunds=refunds, clear=clear
+                    )
             except ConcurrencyError:
                 continue
             if problem is not None:
@@ -817,7 +863,11 @@ class CartPaymentIntent:
             return record.order_id == order.id
         with self.store.transaction() as tx:
             cart = tx.get_cart(record.cart_id)
-            others = [o for o in tx.orders_for_intent(record.id) if o.id != order.id and o.status != "cancelled"]
+            others = [
+                o
+                for o in tx.orders_for_intent(record.id)
+                if o.id != order.id and o.status != "cancelled"
+            ]
         return not others and (cart is None or cart.payment_intent_id != record.id)
 
     def _check_kept_cart_amount(self, order: Order) -> None:
@@ -825,15 +875,16 @@ class CartPaymentIntent:
         an order whose total no longer matches, before any call."""
         with self.store.transaction() as tx:
             cart = tx.get_cart(order.cart_id)
-        if cart is not None and cart.payment_intent_id == order.intent_id and cart.sent is not None:
-            if (cart.sent.amount, cart.sent.currency) != (order.total, order.currency):
-                raise AmountMismatchError(
-                    order.id,
-                    expected_amount=order.total,
-                    expected_currency=order.currency,
-                    actual_amount=cart.sent.amount,
-                    actual_currency=cart.sent.currency,
-                )
+        if cart is None or cart.payment_intent_id != order.intent_id or cart.sent is None:
+            return
+        if (cart.sent.amount, cart.sent.currency) != (order.total, order.currency):
+            raise AmountMismatchError(
+                order.id,
+                expected_amount=order.total,
+                expected_currency=order.currency,
+                actual_amount=cart.sent.amount,
+                actual_currency=cart.sent.currency,
+            )
 
     def _with_item(self, cart: Cart, item: LineItem) -> Cart:
         items = tuple(item if i.sku == item.sku else i for i in cart.items)

@@ -63,8 +63,12 @@ def is_payment_attempt(snapshot: IntentSnapshot) -> bool:
 
 
 def _transaction(
-    snap: IntentSnapshot, kind: TransactionKind, status: TransactionStatus, amount: int,
-    attempt: str, code: str | None = None,
+    snap: IntentSnapshot,
+    kind: TransactionKind,
+    status: TransactionStatus,
+    amount: int,
+    attempt: str,
+    code: str | None = None,
 ) -> Transaction:
     return Transaction(
         transaction_id(snap.id, kind, attempt), kind, status, amount, snap.currency, snap.id, code
@@ -82,7 +86,9 @@ def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
             return [_transaction(snap, "capture", "pending", snap.amount, "")]
         return [_transaction(snap, kind, "pending", snap.amount, charge)]
     if snap.status == "requires_capture":
-        return [_transaction(snap, "authorize", "complete", snap.amount_capturable or snap.amount, "")]
+        return [
+            _transaction(snap, "authorize", "complete", snap.amount_capturable or snap.amount, "")
+        ]
     if snap.status == "succeeded":
         received = snap.amount_received or snap.amount
         if manual:
@@ -95,7 +101,8 @@ def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
         return [
             evolve(t, status="cancelled")
             for t in mine
-            if t.kind in ("authorize", "purchase", "capture") and t.status in ("pending", "complete")
+            if t.kind in ("authorize", "purchase", "capture")
+            and t.status in ("pending", "complete")
         ]
     error = snap.last_payment_error
     if error is None:
@@ -107,7 +114,9 @@ def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
     return [_transaction(snap, kind, "failed", snap.amount, attempt, error.code)]
 
 
-def _merge(existing: tuple[Transaction, ...], incoming: Iterable[Transaction]) -> tuple[Transaction, ...]:
+def _merge(
+    existing: tuple[Transaction, ...], incoming: Iterable[Transaction]
+) -> tuple[Transaction, ...]:
     by_id = {t.id: t for t in existing}
     order = [t.id for t in existing]
     for new in incoming:

@@ -38,9 +38,9 @@ class _Table(Generic[T]):
         for key, row in self.rows.items():
             if key not in self.overlay:
                 yield row
-        for row in self.overlay.values():
-            if row is not None:
-                yield row
+        for changed in self.overlay.values():
+            if changed is not None:
+                yield changed
 
     def insert(self, key: str, row: T, kind: str) -> None:
         if self.get(key) is not None:

@@ -29,7 +29,7 @@ import secrets
 import threading
 import time
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from attrs import define, evolve, field, frozen
 
@@ -42,10 +42,12 @@ from .._errors import (
     WebhookSignatureError,
 )
 from .._lifecycle import check_intent_operation
-from .._models import IntentParams, IntentSnapshot, PaymentError, RefundSnapshot
+from .._models import IntentParams, IntentSnapshot, PaymentFailure, RefundSnapshot
 from .._ports import IntentChanges
 
 __all__ = ["FakeRequest", "FakeStripeGateway"]
+
+R = TypeVar("R")
 
 _DECLINES = {
     "pm_card_chargeDeclined": "generic_decline",
@@ -82,7 +84,7 @@ class FakeStripeGateway:
     def __init__(
         self,
         *,
-        webhook_secret: str = "whsec_fake",
+        webhook_secret: str = "whsec_fake",  # noqa: S107 - a test double's secret
         livemode: bool = False,
         clock: Callable[[], float] = time.time,
     ) -> None:
@@ -155,7 +157,9 @@ class FakeStripeGateway:
         with self._lock:
             intent = self._get(intent_id)
             if intent.snapshot.status != "processing":
-                raise IllegalStateError("intent", "settle", intent.snapshot.status, entity_id=intent_id)
+                raise IllegalStateError(
+                    "intent", "settle", intent.snapshot.status, entity_id=intent_id
+                )
             if success:
                 return self._succeed(intent, async_ok=True)
             return self._fail(intent, "payment_intent_payment_attempt_failed", None)
@@ -165,7 +169,9 @@ class FakeStripeGateway:
         with self._lock:
             intent = self._get(intent_id)
             check_intent_operation("cancel", intent.snapshot.status, intent_id=intent_id)
-            return self._set(intent, status="canceled", amount_capturable=0, cancellation_reason="automatic")
+            return self._set(
+                intent, status="canceled", amount_capturable=0, cancellation_reason="automatic"
+            )
 
     def refund_outside(self, intent_id: str, amount: int | None = None) -> RefundSnapshot:
         """A refund made in the Stripe dashboard (not through cartpay)."""
@@ -210,7 +216,9 @@ class FakeStripeGateway:
             intent = self._get(intent_id)
             status = intent.snapshot.status
             check_intent_operation(
-                "update_amount" if "amount" in changes else "update_fields", status, intent_id=intent_id
+                "update_amount" if "amount" in changes else "update_fields",
+                status,
+                intent_id=intent_id,
             )
             snap = intent.snapshot
             metadata = dict(snap.metadata)
@@ -225,11 +233,13 @@ class FakeStripeGateway:
                 amount=changes.get("amount", snap.amount),
                 currency=changes.get("currency", snap.currency),
                 metadata=metadata,
-                capture_method=capture_method,  # type: ignore[arg-type]
+                capture_method=capture_method,
                 last_payment_error=None,
             )
 
-        return self._idempotent("POST", "update_intent", intent_id, dict(changes), idempotency_key, run)
+        return self._idempotent(
+            "POST", "update_intent", intent_id, dict(changes), idempotency_key, run
+        )
 
     def confirm_intent(
         self,
@@ -283,7 +293,9 @@ class FakeStripeGateway:
                     param="amount_to_capture",
                     code="amount_too_large",
                 )
-            done = self._set(intent, status="succeeded", amount_capturable=0, amount_received=captured)
+            done = self._set(
+                intent, status="succeeded", amount_capturable=0, amount_received=captured
+            )
             self._emit("payment_intent.succeeded", done)
             return done
 
@@ -297,7 +309,9 @@ class FakeStripeGateway:
         def run() -> IntentSnapshot:
             intent = self._get(intent_id)
             check_intent_operation("cancel", intent.snapshot.status, intent_id=intent_id)
-            snap = self._set(intent, status="canceled", amount_capturable=0, cancellation_reason=reason)
+            snap = self._set(
+                intent, status="canceled", amount_capturable=0, cancellation_reason=reason
+            )
             self._emit("payment_intent.canceled", snap)
             return snap
 
@@ -360,17 +374,22 @@ class FakeStripeGateway:
         charge = snap.latest_charge if async_ok and snap.latest_charge else self._charge_id()
         if snap.capture_method == "manual":
             done = self._set(
-                intent, status="requires_capture", amount_capturable=snap.amount, latest_charge=charge
+                intent,
+                status="requires_capture",
+                amount_capturable=snap.amount,
+                latest_charge=charge,
             )
             self._emit("payment_intent.amount_capturable_updated", done)
             return done
-        done = self._set(intent, status="succeeded", amount_received=snap.amount, latest_charge=charge)
+        done = self._set(
+            intent, status="succeeded", amount_received=snap.amount, latest_charge=charge
+        )
         self._emit("payment_intent.succeeded", done)
         return done
 
     def _fail(self, intent: _Intent, code: str, decline_code: str | None) -> IntentSnapshot:
         charge = self._charge_id()
-        error = PaymentError(code, decline_code, "The payment failed.", charge)
+        error = PaymentFailure(code, decline_code, "The payment failed.", charge)
         snap = self._set(
             intent, status="requires_payment_method", last_payment_error=error, latest_charge=charge
         )
@@ -380,7 +399,9 @@ class FakeStripeGateway:
     def _refund(self, intent: _Intent, amount: int | None, reason: str | None) -> RefundSnapshot:
         snap = intent.snapshot
         check_intent_operation("refund", snap.status, intent_id=snap.id)
-        remaining = snap.amount_received - sum(r.amount for r in intent.refunds if r.status != "failed")
+        remaining = snap.amount_received - sum(
+            r.amount for r in intent.refunds if r.status != "failed"
+        )
         wanted = remaining if amount is None else amount
         if remaining <= 0:
             raise InvalidRequestError(
@@ -388,7 +409,8 @@ class FakeStripeGateway:
             )
         if wanted <= 0 or wanted > remaining:
             raise InvalidRequestError(
-                f"Refund amount ({wanted}) is greater than unrefunded amount on charge ({remaining})",
+                f"Refund amount ({wanted}) is greater than unrefunded amount "
+                f"on charge ({remaining})",
                 param="amount",
                 code="amount_too_large",
             )
@@ -406,8 +428,8 @@ class FakeStripeGateway:
         intent_id: str | None,
         params: dict[str, Any],
         key: str,
-        run: Callable[[], Any],
-    ) -> Any:
+        run: Callable[[], R],
+    ) -> R:
         fingerprint = json.dumps([operation, intent_id, params], sort_keys=True, default=str)
         with self._lock:
             cached = self._idempotency.get(key)
@@ -424,7 +446,7 @@ class FakeStripeGateway:
                     )
                 if isinstance(outcome, Exception):
                     raise outcome
-                return outcome
+                return outcome  # type: ignore[return-value]
             try:
                 result = run()
             except (IllegalStateError, CardDeclinedError, InvalidRequestError) as exc:

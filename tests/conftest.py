@@ -1,0 +1,35 @@
+"""Suite-wide settings.
+
+``CARTPAY_REQUIRE_SUITES`` (set by ``.ci/run``) lists markers whose tests must
+not be skipped, e.g. ``postgres,localstripe``: a skipped test with one of those
+markers fails the run, so CI cannot pass without the real components.
+"""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+_required = {m for m in os.environ.get("CARTPAY_REQUIRE_SUITES", "").split(",") if m}
+_skipped_required: list[str] = []
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_logreport(report: pytest.TestReport) -> None:
+    if report.skipped and _required:
+        markers = set(report.keywords) & _required
+        if markers:
+            _skipped_required.append(f"{report.nodeid} ({', '.join(sorted(markers))})")
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _skipped_required:
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    if _skipped_required:
+        terminalreporter.section("required suites were skipped")
+        for line in _skipped_required:
+            terminalreporter.write_line(f"SKIPPED BUT REQUIRED: {line}")

@@ -1,0 +1,75 @@
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from cartpay import Cart, CartPaymentIntent, IntentOptions, Order
+from cartpay.stores.memory import MemoryStore
+from cartpay.testing import FakeStripeGateway
+
+
+@pytest.fixture
+def fake() -> FakeStripeGateway:
+    return FakeStripeGateway(webhook_secret="whsec_unit")
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def payments(fake: FakeStripeGateway, store: MemoryStore) -> CartPaymentIntent:
+    return CartPaymentIntent(gateway=fake, store=store)
+
+
+@pytest.fixture
+def make_cart(payments: CartPaymentIntent) -> Callable[..., Cart]:
+    def make(
+        currency: str = "usd",
+        items: tuple[tuple[str, int, int], ...] = (("tee", 2500, 2), ("mug", 1200, 1)),
+        options: IntentOptions | None = None,
+    ) -> Cart:
+        cart = payments.create_cart(currency, options=options)
+        for sku, unit_amount, quantity in items:
+            cart = payments.add_item(
+                cart.id, sku=sku, name=sku.title(), unit_amount=unit_amount, quantity=quantity
+            )
+        return cart
+
+    return make
+
+
+@pytest.fixture
+def make_order(payments: CartPaymentIntent, make_cart: Callable[..., Cart]) -> Callable[..., Order]:
+    """An order checked out from a fresh cart with a live intent."""
+
+    def make(**kwargs: object) -> Order:
+        cart = make_cart(**kwargs)
+        payments.create_payment_intent(cart.id)
+        return payments.checkout(cart.id)
+
+    return make
+
+
+@pytest.fixture
+def paid_order(payments: CartPaymentIntent, make_order: Callable[..., Order]) -> Order:
+    order = make_order()
+    payments.confirm_payment(order.id, payment_method="pm_card_visa")
+    return payments.confirm_order(order.id)
+
+
+@pytest.fixture
+def store_state(store: MemoryStore) -> Callable[[], tuple[object, ...]]:
+    """Everything the memory store holds (to assert nothing was written)."""
+
+    def state() -> tuple[object, ...]:
+        return (
+            dict(store._carts),
+            dict(store._orders),
+            dict(store._intents),
+            dict(store._events),
+        )
+
+    return state

@@ -1,0 +1,460 @@
+"""Bad input gets a typed error naming the field and the rule, before any gateway
+call, and nothing is written (DESIGN §3.11)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from attrs import frozen
+
+from cartpay import (
+    CartpayError,
+    CartPaymentIntent,
+    IllegalStateError,
+    IntentOptions,
+    NotFoundError,
+    ValidationError,
+)
+from cartpay._money import MAX_AMOUNT
+from cartpay.testing import FakeStripeGateway
+
+
+@frozen
+class World:
+    """A cart with an intent, a kept-cart order, a paid order, and an empty cart."""
+
+    cart_id: str
+    empty_cart_id: str
+    order_id: str
+    paid_order_id: str
+
+
+@pytest.fixture
+def world(payments: CartPaymentIntent) -> World:
+    cart = payments.create_cart("usd")
+    payments.add_item(cart.id, sku="tee", name="Tee", unit_amount=2500, quantity=2)
+    payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id, keep_cart=True)
+    paid_cart = payments.create_cart("usd")
+    payments.add_item(paid_cart.id, sku="mug", name="Mug", unit_amount=1200)
+    payments.create_payment_intent(paid_cart.id)
+    paid = payments.checkout(paid_cart.id)
+    payments.confirm_payment(paid.id, payment_method="pm_card_visa")
+    empty = payments.create_cart("eur")
+    return World(cart.id, empty.id, order.id, paid.id)
+
+
+# The table feeds deliberately ill-typed input, so the façade and options are untyped here.
+Call = Callable[[Any, World], Any]
+Options: Any = IntentOptions
+
+CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
+    # (name, call, error type, field, rule)
+    (
+        "negative unit amount",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=-1),
+        ValidationError,
+        "unit_amount",
+        "positive",
+    ),
+    (
+        "zero unit amount",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=0),
+        ValidationError,
+        "unit_amount",
+        "positive",
+    ),
+    (
+        "too large unit amount",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=MAX_AMOUNT + 1),
+        ValidationError,
+        "unit_amount",
+        "maximum",
+    ),
+    (
+        "float unit amount",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=12.5),
+        ValidationError,
+        "unit_amount",
+        "integer",
+    ),
+    (
+        "str unit amount",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount="1250"),
+        ValidationError,
+        "unit_amount",
+        "integer",
+    ),
+    (
+        "quantity zero",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=100, quantity=0),
+        ValidationError,
+        "quantity",
+        "positive",
+    ),
+    (
+        "quantity negative",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=100, quantity=-2),
+        ValidationError,
+        "quantity",
+        "positive",
+    ),
+    (
+        "quantity float",
+        lambda p, w: p.set_quantity(w.cart_id, "tee", 1.5),
+        ValidationError,
+        "quantity",
+        "integer",
+    ),
+    (
+        "set quantity negative",
+        lambda p, w: p.set_quantity(w.cart_id, "tee", -1),
+        ValidationError,
+        "quantity",
+        "positive",
+    ),
+    (
+        "set quantity of unknown sku",
+        lambda p, w: p.set_quantity(w.cart_id, "nope", 2),
+        ValidationError,
+        "sku",
+        "in_cart",
+    ),
+    (
+        "empty sku",
+        lambda p, w: p.add_item(w.cart_id, sku=" ", name="X", unit_amount=100),
+        ValidationError,
+        "sku",
+        "non_empty",
+    ),
+    (
+        "cart total over the maximum",
+        lambda p, w: p.add_item(
+            w.cart_id, sku="x", name="X", unit_amount=MAX_AMOUNT // 2, quantity=3
+        ),
+        ValidationError,
+        "quantity",
+        "maximum",
+    ),
+    (
+        "unknown currency",
+        lambda p, w: p.create_cart("xyz"),
+        ValidationError,
+        "currency",
+        "supported",
+    ),
+    (
+        "uppercase currency",
+        lambda p, w: p.create_cart("USD"),
+        ValidationError,
+        "currency",
+        "lowercase",
+    ),
+    ("currency not a str", lambda p, w: p.create_cart(840), ValidationError, "currency", "type"),
+    (
+        "51 metadata keys",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(metadata={f"k{i}": "v" for i in range(51)})
+        ),
+        ValidationError,
+        "metadata",
+        "max_keys",
+    ),
+    (
+        "metadata key of 41 chars",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(metadata={"k" * 41: "v"})
+        ),
+        ValidationError,
+        None,
+        "key_length",
+    ),
+    (
+        "metadata key with brackets",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(metadata={"a[b]": "v"})
+        ),
+        ValidationError,
+        "metadata[a[b]]",
+        "key_brackets",
+    ),
+    (
+        "metadata value of 501 chars",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(metadata={"k": "v" * 501})
+        ),
+        ValidationError,
+        "metadata[k]",
+        "value_length",
+    ),
+    (
+        "metadata value not a str",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata={"k": 5})),
+        ValidationError,
+        "metadata[k]",
+        "value_type",
+    ),
+    (
+        "descriptor with *",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(statement_descriptor_suffix="SHOP*1")
+        ),
+        ValidationError,
+        "statement_descriptor_suffix",
+        "forbidden_characters",
+    ),
+    (
+        "descriptor only digits",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(statement_descriptor_suffix="12345")
+        ),
+        ValidationError,
+        "statement_descriptor_suffix",
+        "letter",
+    ),
+    (
+        "descriptor too long",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(statement_descriptor_suffix="A" * 23)
+        ),
+        ValidationError,
+        "statement_descriptor_suffix",
+        "max_length",
+    ),
+    (
+        "descriptor with a quote",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(statement_descriptor_suffix="Bob's")
+        ),
+        ValidationError,
+        "statement_descriptor_suffix",
+        "forbidden_characters",
+    ),
+    (
+        "description too long",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(description="d" * 1001)
+        ),
+        ValidationError,
+        "description",
+        "max_length",
+    ),
+    (
+        "bad capture method",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(capture_method="later")
+        ),
+        ValidationError,
+        "capture_method",
+        "choice",
+    ),
+    (
+        "allowed and excluded types",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id,
+            options=Options(
+                allowed_payment_method_types=["card"], excluded_payment_method_types=["link"]
+            ),
+        ),
+        ValidationError,
+        "allowed_payment_method_types",
+        "exclusive",
+    ),
+    (
+        "bad receipt email",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(receipt_email="not-an-email")
+        ),
+        ValidationError,
+        "receipt_email",
+        "email",
+    ),
+    (
+        "fee above the amount",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(application_fee_amount=10_000)
+        ),
+        ValidationError,
+        "application_fee_amount",
+        "maximum",
+    ),
+    (
+        "negative fee",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(application_fee_amount=-1)
+        ),
+        ValidationError,
+        "application_fee_amount",
+        "range",
+    ),
+    (
+        "automatic methods changed on update",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(automatic_payment_methods=True)
+        ),
+        ValidationError,
+        "automatic_payment_methods",
+        "create_only",
+    ),
+    (
+        "options not IntentOptions",
+        lambda p, w: p.create_payment_intent(w.cart_id, options={"description": "x"}),
+        ValidationError,
+        "options",
+        "type",
+    ),
+    (
+        "intent for an empty cart",
+        lambda p, w: p.create_payment_intent(w.empty_cart_id),
+        ValidationError,
+        "items",
+        "non_empty",
+    ),
+    (
+        "unknown cart id",
+        lambda p, w: p.add_item("cart_nope", sku="x", name="X", unit_amount=100),
+        NotFoundError,
+        "cart_id",
+        "exists",
+    ),
+    (
+        "unknown cart for intent",
+        lambda p, w: p.create_payment_intent("cart_nope"),
+        NotFoundError,
+        "cart_id",
+        "exists",
+    ),
+    (
+        "unknown order id",
+        lambda p, w: p.confirm_order("ord_nope"),
+        NotFoundError,
+        "order_id",
+        "exists",
+    ),
+    (
+        "unknown order to refund",
+        lambda p, w: p.refund_order("ord_nope", amount=100),
+        NotFoundError,
+        "order_id",
+        "exists",
+    ),
+    ("cart id not a str", lambda p, w: p.get_cart(42), ValidationError, "cart_id", "type"),
+    (
+        "refund negative",
+        lambda p, w: p.refund_order(w.paid_order_id, amount=-5),
+        ValidationError,
+        "amount",
+        "positive",
+    ),
+    (
+        "refund float",
+        lambda p, w: p.refund_order(w.paid_order_id, amount=5.0),
+        ValidationError,
+        "amount",
+        "integer",
+    ),
+    (
+        "refund more than captured",
+        lambda p, w: p.refund_order(w.paid_order_id, amount=1201),
+        ValidationError,
+        "amount",
+        "refundable",
+    ),
+    (
+        "refund with a bad reason",
+        lambda p, w: p.refund_order(w.paid_order_id, amount=100, reason="changed_mind"),
+        ValidationError,
+        "reason",
+        "choice",
+    ),
+    (
+        "cancel with a bad reason",
+        lambda p, w: p.cancel_order(w.order_id, reason="bored"),
+        ValidationError,
+        "reason",
+        "choice",
+    ),
+    (
+        "capture zero",
+        lambda p, w: p.capture_order(w.order_id, amount=0),
+        ValidationError,
+        "amount",
+        "positive",
+    ),
+    (
+        "payment method not an id",
+        lambda p, w: p.confirm_payment(w.order_id, payment_method="pm card visa"),
+        ValidationError,
+        "payment_method",
+        "id",
+    ),
+    # operations in the wrong status
+    (
+        "refund an unpaid order",
+        lambda p, w: p.refund_order(w.order_id, amount=100),
+        IllegalStateError,
+        None,
+        None,
+    ),
+    (
+        "capture an unpaid order",
+        lambda p, w: p.capture_order(w.order_id),
+        IllegalStateError,
+        None,
+        None,
+    ),
+    (
+        "cancel a paid order",
+        lambda p, w: p.cancel_order(w.paid_order_id),
+        IllegalStateError,
+        None,
+        None,
+    ),
+    (
+        "pay a paid order again",
+        lambda p, w: p.confirm_payment(w.paid_order_id, payment_method="pm_card_visa"),
+        IllegalStateError,
+        None,
+        None,
+    ),
+    (
+        "update a cart without intent",
+        lambda p, w: p.update_payment_intent(w.empty_cart_id),
+        ValidationError,
+        "items",
+        "non_empty",
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    ("name", "call", "error", "field", "rule"), CASES, ids=[c[0] for c in CASES]
+)
+def test_bad_input_is_refused_before_any_call_and_writes_nothing(
+    payments: CartPaymentIntent,
+    fake: FakeStripeGateway,
+    world: World,
+    store_state: Callable[[], tuple[object, ...]],
+    name: str,
+    call: Call,
+    error: type[CartpayError],
+    field: str | None,
+    rule: str | None,
+) -> None:
+    requests, state = len(fake.requests), store_state()
+    with pytest.raises(error) as info:
+        call(payments, world)
+    if field is not None:
+        assert getattr(info.value, "field", None) == field
+    if rule is not None:
+        assert getattr(info.value, "rule", None) == rule
+    if isinstance(info.value, ValidationError):
+        assert info.value.field in str(info.value) or name == "metadata key of 41 chars"
+    assert len(fake.requests) == requests, "a gateway call was made"
+    assert store_state() == state, "something was written"
+
+
+def test_there_are_at_least_25_cases() -> None:
+    assert len(CASES) >= 25
