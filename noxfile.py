@@ -1,6 +1,14 @@
-"""Named tasks for people and CI: ``nox`` runs tests, lint and typecheck."""
+"""Named tasks for people and CI. ``python3 -m nox`` runs lint, typecheck and tests.
+
+The ``tests`` session starts a throwaway PostgreSQL cluster (``.ci/postgres-up``)
+when ``CARTPAY_TEST_POSTGRES_DSN`` is unset and it can; localstripe is started by
+the pytest fixtures themselves.
+"""
 
 from __future__ import annotations
+
+import os
+import subprocess
 
 import nox
 
@@ -8,14 +16,13 @@ nox.options.sessions = ["lint", "typecheck", "tests"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
-PYTHON = ["3.10", "3.11", "3.12", "3.13"]
 
-
-@nox.session(python=False)
+@nox.session
 def lint(session: nox.Session) -> None:
-    """ruff check and format check on src, tests, benchmarks and examples."""
-    session.run("python", "-m", "pip", "install", "-q", "ruff>=0.6", external=True)
-    session.run("python", "-m", "ruff", "check", "src", "tests", "noxfile.py", external=True)
+    """ruff: lint and formatting."""
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "benchmarks", "examples", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "benchmarks", "examples", "noxfile.py")
 
 
 @nox.session
@@ -25,11 +32,36 @@ def typecheck(session: nox.Session) -> None:
     session.run("mypy", "--strict")
 
 
+def _postgres_dsn(session: nox.Session) -> dict[str, str]:
+    if os.environ.get("CARTPAY_TEST_POSTGRES_DSN"):
+        return {}
+    try:
+        out = subprocess.run(
+            ["bash", ".ci/postgres-up"], capture_output=True, text=True, check=True, timeout=600
+        )
+    except (OSError, subprocess.SubprocessError) as exc:
+        session.warn(f"no PostgreSQL cluster ({exc}); the PostgreSQL tests will be skipped")
+        return {}
+    name, _, value = out.stdout.strip().splitlines()[-1].partition("=")
+    session.log(f"started a throwaway PostgreSQL cluster: {value}")
+    return {name: value}
+
+
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole pytest suite (unit, contract, integration, stores, property)."""
+    """The whole pytest suite: unit, contract, integration, stores, property."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs)
+    session.run("pytest", *session.posargs, env=_postgres_dsn(session))
+
+
+@nox.session
+def property(session: nox.Session) -> None:
+    """The stateful property suite with the thorough profile (long run)."""
+    session.install("-e", ".[test]")
+    session.run(
+        "pytest", "tests/property", "--hypothesis-profile=thorough", *session.posargs,
+        env=_postgres_dsn(session),
+    )
 
 
 @nox.session
@@ -37,3 +69,10 @@ def demo(session: nox.Session) -> None:
     """The demo flow against a local Stripe-compatible server (localstripe)."""
     session.install("-e", ".[test]")
     session.run("python", "-m", "cartpay", "demo", *session.posargs)
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: ratios against the raw stripe SDK on the same server."""
+    session.install("-e", ".[test]")
+    session.run("python", "benchmarks/run.py", *session.posargs)
