@@ -1,0 +1,351 @@
+"""PostgresStore: the Store port on PostgreSQL (psycopg 3 + psycopg_pool), for
+several service instances sharing one database. Needs the ``postgres`` extra.
+
+Contract (the same as :class:`~cartpay.stores.memory.MemoryStore`):
+
+* ``transaction()`` is one database transaction on a pooled connection: it
+  commits when the block exits normally and rolls back when it raises.
+* Reads of a single record (``get_*``) are ``SELECT … FOR UPDATE``: the row stays
+  locked until the transaction ends, so a read-check-write on one record runs as
+  if alone, as it does in the memory and SQLite stores. Scans do not lock.
+* ``update_*`` and ``delete_cart`` are ``… WHERE id = %s AND version = %s``: no
+  row changed raises ``ConcurrencyError``. ``insert_*`` is ``ON CONFLICT DO
+  NOTHING``: an existing id raises ``ConcurrencyError``, and the transaction
+  stays usable. Serialization failures and deadlocks become ``ConcurrencyError``
+  (retryable): the transaction is rolled back and nothing of it is written.
+  Nothing is retried here; the façade re-reads and retries.
+
+Each record is one row: its JSON body (``cartpay._converter.dumps``) plus the
+columns the lookups use. The schema (the same as SQLite's) is versioned in
+``schema_version``; opening applies the forward migrations (:data:`MIGRATIONS`)
+in one transaction under ``pg_advisory_xact_lock``, so instances starting
+together migrate once, and refuses a database newer than the code. ``schema``
+puts the tables in that PostgreSQL schema (created if missing).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+from typing import Any
+
+try:
+    import psycopg
+    from psycopg import errors as pg_errors
+    from psycopg import sql
+    from psycopg_pool import ConnectionPool
+except ImportError as exc:  # pragma: no cover - depends on the installed extras
+    raise ImportError(
+        "PostgresStore needs psycopg 3 and psycopg_pool: pip install 'cartpay[postgres]'"
+    ) from exc
+
+from .._converter import dumps, loads
+from .._errors import CartpayError, ConcurrencyError
+from .._models import Cart, IntentRecord, Order
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
+
+#: Forward migrations: ``MIGRATIONS[n]`` takes a schema from version n to n + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # v1: the plain tables.
+    (
+        """CREATE TABLE carts (
+            id text PRIMARY KEY,
+            version integer NOT NULL,
+            body text NOT NULL
+        )""",
+        """CREATE TABLE orders (
+            id text PRIMARY KEY,
+            version integer NOT NULL,
+            intent_id text,
+            status text NOT NULL,
+            created_at timestamptz,
+            body text NOT NULL
+        )""",
+        """CREATE TABLE intents (
+            id text PRIMARY KEY,
+            version integer NOT NULL,
+            cart_id text NOT NULL,
+            status text NOT NULL,
+            order_id text,
+            created_at timestamptz NOT NULL,
+            body text NOT NULL
+        )""",
+        """CREATE TABLE events (
+            id text PRIMARY KEY,
+            type text NOT NULL,
+            action text NOT NULL,
+            recorded_at timestamptz NOT NULL
+        )""",
+    ),
+    # v2: the lookup indexes, and orders.payment backfilled from the body
+    # (the converter omits defaults, so a missing key is "unpaid").
+    (
+        "CREATE INDEX orders_by_intent ON orders (intent_id, created_at, id)",
+        """CREATE INDEX orders_unpaid ON orders (created_at, id)
+            WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL""",
+        """CREATE INDEX intents_unclaimed ON intents (status, created_at, id)
+            WHERE order_id IS NULL""",
+        "CREATE INDEX intents_by_cart ON intents (cart_id)",
+        "ALTER TABLE orders ADD COLUMN payment text NOT NULL DEFAULT 'unpaid'",
+        "UPDATE orders SET payment = coalesce(body::jsonb ->> 'payment', 'unpaid')",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+# Errors after which the transaction is lost but a retry may succeed.
+_RETRYABLE = (
+    pg_errors.SerializationFailure,
+    pg_errors.DeadlockDetected,
+    pg_errors.LockNotAvailable,
+)
+
+
+def _lost_race(exc: psycopg.Error) -> ConcurrencyError:
+    return ConcurrencyError(f"lost a race in the database ({exc.sqlstate}); try again")
+
+
+class SchemaVersionError(CartpayError):
+    """The database was written by a newer cartpay (schema version above this code's)."""
+
+
+def _utc(value: datetime) -> datetime:
+    """Naive datetimes are taken as UTC (PostgreSQL would use the session zone)."""
+    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
+    """Bring ``schema`` to :data:`SCHEMA_VERSION` in one transaction, serialised with
+    other instances by an advisory lock; returns the version it found. Raises
+    ``SchemaVersionError`` for a newer schema. ``conn`` is in autocommit mode."""
+    with conn.transaction():
+        conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cartpay.schema:{schema}",))
+        conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+        conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        found = int(row[0]) if row and row[0] is not None else 0
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"schema {schema!r} is at version {found}; this cartpay knows "
+                f"up to {SCHEMA_VERSION}: upgrade cartpay"
+            )
+        for steps in MIGRATIONS[found:]:
+            for step in steps:
+                conn.execute(step)
+        if found < SCHEMA_VERSION:
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+    return found
+
+
+class _PostgresTransaction:
+    """The StoreTransaction of one database transaction."""
+
+    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+        self._conn = conn
+        self.failed: Exception | None = None
+
+    def _run(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
+        try:
+            return self._conn.execute(query, params, prepare=True)
+        except _RETRYABLE as exc:
+            self.failed = exc
+            raise _lost_race(exc) from exc
+        except psycopg.Error as exc:
+            self.failed = exc
+            raise
+
+    def _body(self, query: str, key: str) -> str | None:
+        row = self._run(query, (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def _bodies(self, query: str, params: Sequence[Any]) -> list[str]:
+        return [str(body) for (body,) in self._run(query, params).fetchall()]
+
+    def _changed(self, cursor: psycopg.Cursor[Any], kind: str, key: str, version: int) -> None:
+        if cursor.rowcount != 1:
+            raise ConcurrencyError(f"{kind} {key} is gone or no longer at version {version}")
+
+    def _inserted(self, cursor: psycopg.Cursor[Any], kind: str, key: str) -> None:
+        if cursor.rowcount != 1:
+            raise ConcurrencyError(f"{kind} {key} already exists")
+
+    # carts
+    def get_cart(self, cart_id: str) -> Cart | None:
+        body = self._body("SELECT body FROM carts WHERE id = %s FOR UPDATE", cart_id)
+        return None if body is None else loads(body, Cart)
+
+    def insert_cart(self, cart: Cart) -> None:
+        cursor = self._run(
+            "INSERT INTO carts (id, version, body) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
+            (cart.id, cart.version, dumps(cart)),
+        )
+        self._inserted(cursor, "cart", cart.id)
+
+    def update_cart(self, cart: Cart, *, expected_version: int) -> None:
+        cursor = self._run(
+            "UPDATE carts SET version = %s, body = %s WHERE id = %s AND version = %s",
+            (cart.version, dumps(cart), cart.id, expected_version),
+        )
+        self._changed(cursor, "cart", cart.id, expected_version)
+
+    def delete_cart(self, cart_id: str, *, expected_version: int) -> None:
+        cursor = self._run(
+            "DELETE FROM carts WHERE id = %s AND version = %s", (cart_id, expected_version)
+        )
+        self._changed(cursor, "cart", cart_id, expected_version)
+
+    # orders
+    def get_order(self, order_id: str) -> Order | None:
+        body = self._body("SELECT body FROM orders WHERE id = %s FOR UPDATE", order_id)
+        return None if body is None else loads(body, Order)
+
+    def orders_for_intent(self, intent_id: str) -> list[Order]:
+        bodies = self._bodies(
+            "SELECT body FROM orders WHERE intent_id = %s ORDER BY created_at NULLS FIRST, id",
+            (intent_id,),
+        )
+        return [loads(body, Order) for body in bodies]
+
+    def insert_order(self, order: Order) -> None:
+        cursor = self._run(
+            """INSERT INTO orders (id, version, intent_id, status, payment, created_at, body)
+               VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+            (order.id, order.version, *_order_columns(order)),
+        )
+        self._inserted(cursor, "order", order.id)
+
+    def update_order(self, order: Order, *, expected_version: int) -> None:
+        cursor = self._run(
+            """UPDATE orders SET version = %s, intent_id = %s, status = %s, payment = %s,
+                   created_at = %s, body = %s
+               WHERE id = %s AND version = %s""",
+            (order.version, *_order_columns(order), order.id, expected_version),
+        )
+        self._changed(cursor, "order", order.id, expected_version)
+
+    # intents
+    def get_intent(self, intent_id: str) -> IntentRecord | None:
+        body = self._body("SELECT body FROM intents WHERE id = %s FOR UPDATE", intent_id)
+        return None if body is None else loads(body, IntentRecord)
+
+    def insert_intent(self, intent: IntentRecord) -> None:
+        cursor = self._run(
+            """INSERT INTO intents (id, version, cart_id, status, order_id, created_at, body)
+               VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+            (intent.id, intent.version, *_intent_columns(intent)),
+        )
+        self._inserted(cursor, "intent", intent.id)
+
+    def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None:
+        cursor = self._run(
+            """UPDATE intents SET version = %s, cart_id = %s, status = %s, order_id = %s,
+                   created_at = %s, body = %s
+               WHERE id = %s AND version = %s""",
+            (intent.version, *_intent_columns(intent), intent.id, expected_version),
+        )
+        self._changed(cursor, "intent", intent.id, expected_version)
+
+    # scans
+    def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
+        bodies = self._bodies(
+            """SELECT body FROM orders
+               WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL
+                 AND created_at < %s
+               ORDER BY created_at, id LIMIT %s""",
+            (_utc(cutoff), limit),
+        )
+        return [loads(body, Order) for body in bodies]
+
+    def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
+        bodies = self._bodies(
+            """SELECT body FROM intents
+               WHERE status = ANY(%s) AND order_id IS NULL
+               ORDER BY created_at, id LIMIT %s""",
+            (list(statuses), limit),
+        )
+        return [loads(body, IntentRecord) for body in bodies]
+
+    # events
+    def record_event(self, event_id: str, event_type: str, action: str) -> bool:
+        cursor = self._run(
+            """INSERT INTO events (id, type, action, recorded_at) VALUES (%s, %s, %s, now())
+               ON CONFLICT (id) DO NOTHING""",
+            (event_id, event_type, action),
+        )
+        return cursor.rowcount == 1
+
+
+def _order_columns(order: Order) -> tuple[str | None, str, str, datetime | None, str]:
+    created = None if order.created_at is None else _utc(order.created_at)
+    return order.intent_id, order.status, order.payment, created, dumps(order)
+
+
+def _intent_columns(intent: IntentRecord) -> tuple[str, str, str | None, datetime, str]:
+    return intent.cart_id, intent.status, intent.order_id, _utc(intent.created_at), dumps(intent)
+
+
+class PostgresStore:
+    """The Store port on PostgreSQL through a connection pool. Thread- and process-safe.
+
+    ``conninfo`` is a libpq connection string or URL; ``min_size``/``max_size``
+    bound the pool; ``schema`` (default ``public``) holds the tables. Opening
+    migrates the schema forward and raises ``SchemaVersionError`` for a schema
+    newer than this code.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        schema: str | None = None,
+    ) -> None:
+        self._schema = schema or "public"
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            migrate(conn, self._schema)
+        self._pool = ConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=True,
+            name=f"cartpay.{self._schema}",
+        )
+
+    def __repr__(self) -> str:
+        return f"PostgresStore(schema={self._schema!r})"
+
+    def _configure(self, conn: psycopg.Connection[Any]) -> None:
+        conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+
+    @contextmanager
+    def transaction(self) -> Iterator[_PostgresTransaction]:
+        """One database transaction: commits when the block exits normally, rolls
+        back when it raises. A transaction the database aborted (a lost race the
+        block caught) is rolled back and raises ``ConcurrencyError``."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                tx = _PostgresTransaction(conn)
+                yield tx
+                if tx.failed is not None:
+                    raise ConcurrencyError(
+                        "the database aborted this transaction; try again"
+                    ) from tx.failed
+        except _RETRYABLE as exc:  # raised by COMMIT
+            raise _lost_race(exc) from exc
+
+    def schema_version(self) -> int:
+        """The schema version the database is at."""
+        with self._pool.connection() as conn:
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close the pool and its connections."""
+        self._pool.close()

@@ -1,0 +1,385 @@
+"""SQLiteStore: the Store port on stdlib ``sqlite3``, the embedded default.
+
+Contract (the same as :class:`~cartpay.stores.memory.MemoryStore`):
+
+* ``transaction()`` is one ``BEGIN IMMEDIATE`` … ``COMMIT``: the write lock is
+  taken up front, so transactions on one database (threads or processes) run one
+  at a time and never deadlock upgrading a read lock. An exception inside the
+  block rolls everything back. Waiting for the lock is bounded by ``timeout``
+  (``busy_timeout``); running out of it raises ``ConcurrencyError`` (retryable).
+* ``update_*`` and ``delete_cart`` are ``… WHERE id = ? AND version = ?``: no row
+  changed raises ``ConcurrencyError``. ``insert_*`` of an existing id raises
+  ``ConcurrencyError``. Nothing is retried here; the façade re-reads and retries.
+
+Each record is one row: its JSON body (``cartpay._converter.dumps``) plus the
+columns the lookups use. The schema is versioned (``schema_version``); forward
+migrations (:data:`MIGRATIONS`) run on open in one transaction, and a database
+written by a newer cartpay is refused. A file database runs in WAL mode with a
+small pool of connections, one per concurrent thread; ``:memory:`` uses one
+shared connection behind a lock.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime, timezone
+
+from .._converter import dumps, loads
+from .._errors import CartpayError, ConcurrencyError
+from .._models import Cart, IntentRecord, Order
+
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
+
+#: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.
+MIGRATIONS: tuple[tuple[str, ...], ...] = (
+    # v1: the plain tables.
+    (
+        """CREATE TABLE carts (
+            id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        """CREATE TABLE orders (
+            id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            intent_id TEXT,
+            status TEXT NOT NULL,
+            created_at TEXT,
+            body TEXT NOT NULL
+        )""",
+        """CREATE TABLE intents (
+            id TEXT PRIMARY KEY,
+            version INTEGER NOT NULL,
+            cart_id TEXT NOT NULL,
+            status TEXT NOT NULL,
+            order_id TEXT,
+            created_at TEXT NOT NULL,
+            body TEXT NOT NULL
+        )""",
+        """CREATE TABLE events (
+            id TEXT PRIMARY KEY,
+            type TEXT NOT NULL,
+            action TEXT NOT NULL,
+            recorded_at TEXT NOT NULL
+        )""",
+    ),
+    # v2: the lookup indexes, and orders.payment backfilled from the body
+    # (the converter omits defaults, so a missing key is "unpaid").
+    (
+        "CREATE INDEX orders_by_intent ON orders (intent_id, created_at, id)",
+        """CREATE INDEX orders_unpaid ON orders (created_at, id)
+            WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL""",
+        """CREATE INDEX intents_unclaimed ON intents (status, created_at, id)
+            WHERE order_id IS NULL""",
+        "CREATE INDEX intents_by_cart ON intents (cart_id)",
+        "ALTER TABLE orders ADD COLUMN payment TEXT NOT NULL DEFAULT 'unpaid'",
+        "UPDATE orders SET payment = coalesce(json_extract(body, '$.payment'), 'unpaid')",
+    ),
+)
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+class SchemaVersionError(CartpayError):
+    """The database was written by a newer cartpay (schema version above this code's)."""
+
+
+def timestamp(value: datetime) -> str:
+    """A sortable UTC text form of ``value`` (naive datetimes are taken as UTC)."""
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return value.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def migrate(conn: sqlite3.Connection) -> int:
+    """Bring the database behind ``conn`` (autocommit mode) to :data:`SCHEMA_VERSION`
+    in one transaction; returns the version it found. Raises ``SchemaVersionError``
+    for a newer database."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        found = int(row[0]) if row and row[0] is not None else 0
+        if found > SCHEMA_VERSION:
+            raise SchemaVersionError(
+                f"the database is at schema version {found}; this cartpay knows "
+                f"up to {SCHEMA_VERSION}: upgrade cartpay"
+            )
+        for steps in MIGRATIONS[found:]:
+            for step in steps:
+                conn.execute(step)
+        if found < SCHEMA_VERSION:
+            conn.execute("DELETE FROM schema_version")
+            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+    return found
+
+
+def _changed(cursor: sqlite3.Cursor, kind: str, key: str, expected_version: int) -> None:
+    if cursor.rowcount != 1:
+        raise ConcurrencyError(f"{kind} {key} is gone or no longer at version {expected_version}")
+
+
+def _inserted(cursor: sqlite3.Cursor, kind: str, key: str) -> None:
+    if cursor.rowcount != 1:
+        raise ConcurrencyError(f"{kind} {key} already exists")
+
+
+class _SQLiteTransaction:
+    """The StoreTransaction of one ``BEGIN IMMEDIATE`` block."""
+
+    def __init__(self, conn: sqlite3.Connection) -> None:
+        self._conn = conn
+
+    def _one(self, sql: str, key: str) -> str | None:
+        row = self._conn.execute(sql, (key,)).fetchone()
+        return None if row is None else str(row[0])
+
+    # carts
+    def get_cart(self, cart_id: str) -> Cart | None:
+        body = self._one("SELECT body FROM carts WHERE id = ?", cart_id)
+        return None if body is None else loads(body, Cart)
+
+    def insert_cart(self, cart: Cart) -> None:
+        cursor = self._conn.execute(
+            "INSERT INTO carts (id, version, body) VALUES (?, ?, ?) ON CONFLICT (id) DO NOTHING",
+            (cart.id, cart.version, dumps(cart)),
+        )
+        _inserted(cursor, "cart", cart.id)
+
+    def update_cart(self, cart: Cart, *, expected_version: int) -> None:
+        cursor = self._conn.execute(
+            "UPDATE carts SET version = ?, body = ? WHERE id = ? AND version = ?",
+            (cart.version, dumps(cart), cart.id, expected_version),
+        )
+        _changed(cursor, "cart", cart.id, expected_version)
+
+    def delete_cart(self, cart_id: str, *, expected_version: int) -> None:
+        cursor = self._conn.execute(
+            "DELETE FROM carts WHERE id = ? AND version = ?", (cart_id, expected_version)
+        )
+        _changed(cursor, "cart", cart_id, expected_version)
+
+    # orders
+    def get_order(self, order_id: str) -> Order | None:
+        body = self._one("SELECT body FROM orders WHERE id = ?", order_id)
+        return None if body is None else loads(body, Order)
+
+    def orders_for_intent(self, intent_id: str) -> list[Order]:
+        rows = self._conn.execute(
+            "SELECT body FROM orders WHERE intent_id = ? ORDER BY created_at NULLS FIRST, id",
+            (intent_id,),
+        )
+        return [loads(body, Order) for (body,) in rows]
+
+    def insert_order(self, order: Order) -> None:
+        cursor = self._conn.execute(
+            """INSERT INTO orders (id, version, intent_id, status, payment, created_at, body)
+               VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING""",
+            (order.id, order.version, *_order_columns(order)),
+        )
+        _inserted(cursor, "order", order.id)
+
+    def update_order(self, order: Order, *, expected_version: int) -> None:
+        cursor = self._conn.execute(
+            """UPDATE orders SET version = ?, intent_id = ?, status = ?, payment = ?,
+                   created_at = ?, body = ?
+               WHERE id = ? AND version = ?""",
+            (order.version, *_order_columns(order), order.id, expected_version),
+        )
+        _changed(cursor, "order", order.id, expected_version)
+
+    # intents
+    def get_intent(self, intent_id: str) -> IntentRecord | None:
+        body = self._one("SELECT body FROM intents WHERE id = ?", intent_id)
+        return None if body is None else loads(body, IntentRecord)
+
+    def insert_intent(self, intent: IntentRecord) -> None:
+        cursor = self._conn.execute(
+            """INSERT INTO intents (id, version, cart_id, status, order_id, created_at, body)
+               VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING""",
+            (intent.id, intent.version, *_intent_columns(intent)),
+        )
+        _inserted(cursor, "intent", intent.id)
+
+    def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None:
+        cursor = self._conn.execute(
+            """UPDATE intents SET version = ?, cart_id = ?, status = ?, order_id = ?,
+                   created_at = ?, body = ?
+               WHERE id = ? AND version = ?""",
+            (intent.version, *_intent_columns(intent), intent.id, expected_version),
+        )
+        _changed(cursor, "intent", intent.id, expected_version)
+
+    # scans
+    def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
+        rows = self._conn.execute(
+            """SELECT body FROM orders
+               WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL
+                 AND created_at < ?
+               ORDER BY created_at, id LIMIT ?""",
+            (timestamp(cutoff), limit),
+        )
+        return [loads(body, Order) for (body,) in rows]
+
+    def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
+        if not statuses:
+            return []
+        marks = ", ".join("?" * len(statuses))
+        rows = self._conn.execute(
+            f"""SELECT body FROM intents
+                WHERE status IN ({marks}) AND order_id IS NULL
+                ORDER BY created_at, id LIMIT ?""",  # noqa: S608 (placeholders only)
+            (*statuses, limit),
+        )
+        return [loads(body, IntentRecord) for (body,) in rows]
+
+    # events
+    def record_event(self, event_id: str, event_type: str, action: str) -> bool:
+        cursor = self._conn.execute(
+            """INSERT INTO events (id, type, action, recorded_at) VALUES (?, ?, ?, ?)
+               ON CONFLICT (id) DO NOTHING""",
+            (event_id, event_type, action, timestamp(datetime.now(timezone.utc))),
+        )
+        return cursor.rowcount == 1
+
+
+def _order_columns(order: Order) -> tuple[str | None, str, str, str | None, str]:
+    created = None if order.created_at is None else timestamp(order.created_at)
+    return order.intent_id, order.status, order.payment, created, dumps(order)
+
+
+def _intent_columns(intent: IntentRecord) -> tuple[str, str, str | None, str, str]:
+    return (
+        intent.cart_id,
+        intent.status,
+        intent.order_id,
+        timestamp(intent.created_at),
+        dumps(intent),
+    )
+
+
+def _is_busy(exc: sqlite3.OperationalError) -> bool:
+    text = str(exc).lower()
+    return "locked" in text or "busy" in text
+
+
+class SQLiteStore:
+    """The Store port on a SQLite file (or ``:memory:``). Thread- and process-safe.
+
+    ``timeout`` is how long a transaction waits for another one's write lock
+    before raising ``ConcurrencyError``. Opening migrates the schema forward and
+    raises ``SchemaVersionError`` for a database newer than this code.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], *, timeout: float = 30.0) -> None:
+        self._path = os.fspath(path)
+        self._timeout = timeout
+        self._memory = self._path == ":memory:" or self._path.startswith("file::memory:")
+        self._lock = threading.Lock()  # guards the pool (or the one :memory: connection)
+        self._idle: list[sqlite3.Connection] = []
+        self._all: list[sqlite3.Connection] = []
+        self._pid = os.getpid()
+        self._closed = False
+        conn = self._connect()
+        try:
+            migrate(conn)
+        except BaseException:
+            conn.close()
+            raise
+        self._all.append(conn)
+        self._idle.append(conn)
+
+    def __repr__(self) -> str:
+        return f"SQLiteStore({self._path!r})"
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(
+            self._path,
+            timeout=self._timeout,
+            isolation_level=None,  # autocommit: transactions are explicit
+            check_same_thread=False,  # one thread at a time, handed over by the pool
+        )
+        conn.execute(f"PRAGMA busy_timeout = {int(self._timeout * 1000)}")
+        conn.execute("PRAGMA foreign_keys = ON")
+        if not self._memory:
+            conn.execute("PRAGMA journal_mode = WAL")
+            conn.execute("PRAGMA synchronous = NORMAL")
+        return conn
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        if self._memory:
+            with self._lock:
+                self._check_open()
+                yield self._all[0]
+            return
+        with self._lock:
+            self._check_open()
+            if os.getpid() != self._pid:  # forked: never share the parent's connections
+                self._pid, self._idle, self._all = os.getpid(), [], []
+            conn = self._idle.pop() if self._idle else None
+        if conn is None:
+            conn = self._connect()
+            with self._lock:
+                self._all.append(conn)
+        try:
+            yield conn
+        finally:
+            with self._lock:
+                if self._closed:
+                    conn.close()
+                else:
+                    self._idle.append(conn)
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError(f"{self!r} is closed")
+
+    @contextmanager
+    def transaction(self) -> Iterator[_SQLiteTransaction]:
+        """One ``BEGIN IMMEDIATE`` transaction: commits when the block exits
+        normally, rolls back when it raises. Raises ``ConcurrencyError`` when the
+        write lock stays busy for ``timeout`` seconds."""
+        with self._connection() as conn:
+            try:
+                conn.execute("BEGIN IMMEDIATE")
+            except sqlite3.OperationalError as exc:
+                if _is_busy(exc):
+                    raise ConcurrencyError(f"{self!r} stayed locked; try again") from exc
+                raise
+            try:
+                yield _SQLiteTransaction(conn)
+            except BaseException:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                raise
+            try:
+                conn.execute("COMMIT")
+            except sqlite3.OperationalError as exc:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
+                if _is_busy(exc):
+                    raise ConcurrencyError(f"{self!r} stayed locked; try again") from exc
+                raise
+
+    def schema_version(self) -> int:
+        """The schema version the database is at."""
+        with self._connection() as conn:
+            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        return int(row[0])
+
+    def close(self) -> None:
+        """Close every connection (those in use close when their transaction ends)."""
+        with self._lock:
+            self._closed = True
+            idle, self._idle = self._idle, []
+            self._all = [] if not self._memory else self._all
+        for conn in idle:
+            conn.close()
