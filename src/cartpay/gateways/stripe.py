@@ -1,0 +1,447 @@
+"""StripeGateway: the :class:`~cartpay._ports.PaymentGateway` over ``stripe.StripeClient``.
+
+The only module of cartpay that imports ``stripe`` (``import cartpay`` does not).
+It makes the calls, nothing else: what to send is decided by the façade, what a
+snapshot means by ``_sync``. Three rules hold for every call:
+
+* **Idempotency.** Every POST carries the caller's idempotency key (two-step
+  confirms carry keys derived from it). ``StripeClient`` 16.x does *not* retry
+  by default (its ``max_network_retries`` defaults to 0), so the gateway sets
+  ``max_network_retries`` on each request; the SDK's retries resend the same
+  key, so Stripe replays the first outcome instead of acting twice.
+* **Only what is set.** Fields that are ``None`` are not sent, metadata only
+  when non-empty, and ``payment_method_types`` never (the API version stripe
+  16.x pins refuses it). The params are stripe's own typed ``TypedDict``\\ s.
+* **Translate at the edge.** Every ``stripe.StripeError`` becomes a cartpay
+  error in :func:`translate_error`, chained with ``from exc``; snapshots are
+  built by ``_converter`` from ``StripeObject.to_dict()``: no ``StripeObject``
+  leaves this module.
+
+Secrets: the API key stays inside the client; the client secret is returned in
+the snapshot and never logged; ``repr`` shows neither. The gateway logs method,
+intent id and idempotency key at DEBUG on ``cartpay.gateways.stripe``. The SDK's
+own ``stripe`` logger writes whole response bodies (client secrets included) at
+DEBUG; the gateway installs a filter on it that masks client secrets.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Sequence
+from typing import NoReturn
+
+import stripe
+from stripe.params import (
+    PaymentIntentCancelParams,
+    PaymentIntentCaptureParams,
+    PaymentIntentConfirmParams,
+    PaymentIntentCreateParams,
+    PaymentIntentCreateParamsAutomaticPaymentMethods,
+    PaymentIntentCreateParamsTransferData,
+    PaymentIntentUpdateParams,
+    RefundCreateParams,
+    RefundListParams,
+)
+
+from .._converter import intent_from_payload, refund_from_payload
+from .._errors import (
+    AuthenticationError,
+    CardDeclinedError,
+    GatewayError,
+    GatewayUnavailableError,
+    IdempotencyError,
+    IllegalStateError,
+    InvalidRequestError,
+    NotFoundError,
+    RateLimitedError,
+    WebhookSignatureError,
+)
+from .._models import IntentParams, IntentSnapshot, RefundSnapshot
+from .._ports import IntentChanges
+
+__all__ = ["StripeGateway", "translate_error"]
+
+log = logging.getLogger("cartpay.gateways.stripe")
+
+#: Operations whose only referenced object is the intent in the URL: a 404 there
+#: means the intent does not exist.
+_INTENT_PATH_ONLY = frozenset({"retrieve", "capture", "cancel", "list_refunds"})
+
+_CLIENT_SECRET = re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+")
+
+
+class _MaskClientSecrets(logging.Filter):
+    """Masks ``pi_…_secret_…`` in records of the SDK's ``stripe`` logger."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.msg, str) and "_secret_" in record.msg:
+            record.msg = _CLIENT_SECRET.sub(r"\1_secret_***", record.msg)
+        return True
+
+
+def _mask_sdk_logs() -> None:
+    sdk = logging.getLogger("stripe")
+    if not any(isinstance(f, _MaskClientSecrets) for f in sdk.filters):
+        sdk.addFilter(_MaskClientSecrets())
+
+
+class StripeGateway:
+    """PaymentIntents and refunds through ``client.v1`` (see the module docstring).
+
+    ``webhook_secret`` is the endpoint's ``whsec_…`` (needed only by
+    :meth:`verify_webhook`). ``max_network_retries`` is set on every request.
+    ``attach_then_confirm=True`` confirms in two POSTs (update the payment method,
+    then confirm with no parameters) for servers that cannot confirm with a
+    ``payment_method`` parameter (localstripe); the default is one confirm call.
+    """
+
+    def __init__(
+        self,
+        client: stripe.StripeClient,
+        *,
+        webhook_secret: str | None = None,
+        max_network_retries: int = 2,
+        attach_then_confirm: bool = False,
+    ) -> None:
+        self._client = client
+        self._webhook_secret = webhook_secret
+        self.max_network_retries = max_network_retries
+        self.attach_then_confirm = attach_then_confirm
+        _mask_sdk_logs()
+
+    def __repr__(self) -> str:
+        secret = "set" if self._webhook_secret else "unset"
+        return (
+            f"StripeGateway(webhook_secret={secret}, "
+            f"max_network_retries={self.max_network_retries}, "
+            f"attach_then_confirm={self.attach_then_confirm})"
+        )
+
+    # ----------------------------------------------------------------- intents
+
+    def create_intent(self, params: IntentParams, *, idempotency_key: str) -> IntentSnapshot:
+        """``POST /v1/payment_intents`` with the amount, currency and the options set."""
+        self._log("create", None, idempotency_key)
+        try:
+            intent = self._client.v1.payment_intents.create(
+                params=create_params(params), options=self._post(idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            translate_error(exc, "create", None)
+        return _snapshot(intent)
+
+    def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
+        """``GET /v1/payment_intents/{id}`` (carries the client secret)."""
+        self._log("retrieve", intent_id, None)
+        try:
+            intent = self._client.v1.payment_intents.retrieve(
+                intent_id, options={"max_network_retries": self.max_network_retries}
+            )
+        except stripe.StripeError as exc:
+            translate_error(exc, "retrieve", intent_id)
+        return _snapshot(intent)
+
+    def update_intent(
+        self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}`` with the changed fields only.
+
+        ``transfer_destination`` cannot be changed on an existing intent (Stripe's
+        update takes no ``transfer_data[destination]``): ``InvalidRequestError``,
+        nothing sent. Empty ``changes`` make no POST (the intent is retrieved).
+        """
+        operation = "update_amount" if "amount" in changes else "update_fields"
+        params = update_params(changes)
+        if not params:
+            return self.retrieve_intent(intent_id)
+        self._log("update", intent_id, idempotency_key)
+        try:
+            intent = self._client.v1.payment_intents.update(
+                intent_id, params=params, options=self._post(idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            translate_error(exc, operation, intent_id)
+        return _snapshot(intent)
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str,
+        return_url: str | None = None,
+        idempotency_key: str,
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}/confirm`` with ``payment_method`` (and
+        ``return_url``); with ``attach_then_confirm``, an update with the payment
+        method (key ``<key>:attach``) then a confirm (key ``<key>:confirm``).
+
+        A decline raises ``CardDeclinedError`` carrying the intent id.
+        """
+        confirm: PaymentIntentConfirmParams = {}
+        if return_url is not None:
+            confirm["return_url"] = return_url
+        try:
+            if self.attach_then_confirm:
+                self._log("attach", intent_id, f"{idempotency_key}:attach")
+                self._client.v1.payment_intents.update(
+                    intent_id,
+                    params={"payment_method": payment_method},
+                    options=self._post(f"{idempotency_key}:attach"),
+                )
+                key = f"{idempotency_key}:confirm"
+            else:
+                confirm["payment_method"] = payment_method
+                key = idempotency_key
+            self._log("confirm", intent_id, key)
+            intent = self._client.v1.payment_intents.confirm(
+                intent_id, params=confirm or None, options=self._post(key)
+            )
+        except stripe.StripeError as exc:
+            translate_error(exc, "confirm", intent_id)
+        return _snapshot(intent)
+
+    def capture_intent(
+        self, intent_id: str, *, amount: int | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}/capture`` (``amount_to_capture`` when given)."""
+        params: PaymentIntentCaptureParams = {}
+        if amount is not None:
+            params["amount_to_capture"] = amount
+        self._log("capture", intent_id, idempotency_key)
+        try:
+            intent = self._client.v1.payment_intents.capture(
+                intent_id, params=params or None, options=self._post(idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            translate_error(exc, "capture", intent_id)
+        return _snapshot(intent)
+
+    def cancel_intent(
+        self, intent_id: str, *, reason: str | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}/cancel`` (``cancellation_reason`` only when given)."""
+        params: PaymentIntentCancelParams = {}
+        if reason is not None:
+            params["cancellation_reason"] = reason
+        self._log("cancel", intent_id, idempotency_key)
+        try:
+            intent = self._client.v1.payment_intents.cancel(
+                intent_id, params=params or None, options=self._post(idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            translate_error(exc, "cancel", intent_id)
+        return _snapshot(intent)
+
+    # ----------------------------------------------------------------- refunds
+
+    def create_refund(
+        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+    ) -> RefundSnapshot:
+        """``POST /v1/refunds`` for the intent (``amount``, ``reason`` only when given)."""
+        params: RefundCreateParams = {"payment_intent": intent_id}
+        if amount is not None:
+            params["amount"] = amount
+        if reason is not None:
+            params["reason"] = reason
+        self._log("refund", intent_id, idempotency_key)
+        try:
+            refund = self._client.v1.refunds.create(
+                params=params, options=self._post(idempotency_key)
+            )
+        except stripe.StripeError as exc:
+            translate_error(exc, "refund", intent_id)
+        return refund_from_payload(refund.to_dict(), intent_id=intent_id)
+
+    def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
+        """``GET /v1/refunds?payment_intent=…``, every page."""
+        params: RefundListParams = {"payment_intent": intent_id, "limit": 100}
+        self._log("list_refunds", intent_id, None)
+        try:
+            page = self._client.v1.refunds.list(
+                params=params, options={"max_network_retries": self.max_network_retries}
+            )
+            return [
+                refund_from_payload(refund.to_dict(), intent_id=intent_id)
+                for refund in page.auto_paging_iter()
+            ]
+        except stripe.StripeError as exc:
+            translate_error(exc, "list_refunds", intent_id)
+
+    # ---------------------------------------------------------------- webhooks
+
+    def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:
+        """``stripe.WebhookSignature.verify_header`` over the raw bytes with the
+        endpoint secret. Raises ``WebhookSignatureError`` (also when no
+        ``webhook_secret`` was given or ``payload`` is not UTF-8 bytes)."""
+        if not self._webhook_secret:
+            raise WebhookSignatureError("StripeGateway has no webhook_secret to verify with")
+        if not isinstance(payload, bytes):
+            raise WebhookSignatureError("the payload must be the raw request bytes")
+        try:
+            stripe.WebhookSignature.verify_header(
+                payload.decode("utf-8"), signature_header, self._webhook_secret, tolerance
+            )
+        except UnicodeDecodeError as exc:
+            raise WebhookSignatureError("the payload is not UTF-8") from exc
+        except stripe.SignatureVerificationError as exc:
+            raise WebhookSignatureError(str(exc.user_message or exc)) from exc
+
+    # ---------------------------------------------------------------- internal
+
+    def _post(self, idempotency_key: str) -> stripe.RequestOptions:
+        return {"idempotency_key": idempotency_key, "max_network_retries": self.max_network_retries}
+
+    @staticmethod
+    def _log(method: str, intent_id: str | None, key: str | None) -> None:
+        log.debug("stripe %s intent=%s idempotency_key=%s", method, intent_id, key)
+
+
+# --------------------------------------------------------------------- params
+
+
+def create_params(params: IntentParams) -> PaymentIntentCreateParams:
+    """The create request: amount, currency, and only the options that are set."""
+    sent: PaymentIntentCreateParams = {"amount": params.amount, "currency": params.currency}
+    options = params.options
+    if options.capture_method is not None:
+        sent["capture_method"] = options.capture_method
+    if options.automatic_payment_methods is not None:
+        apm: PaymentIntentCreateParamsAutomaticPaymentMethods = {
+            "enabled": options.automatic_payment_methods
+        }
+        if options.allow_redirects is not None:
+            apm["allow_redirects"] = options.allow_redirects
+        sent["automatic_payment_methods"] = apm
+    if options.allowed_payment_method_types is not None:
+        sent["allowed_payment_method_types"] = list(options.allowed_payment_method_types)
+    if options.excluded_payment_method_types is not None:
+        sent["excluded_payment_method_types"] = list(options.excluded_payment_method_types)
+    if options.customer is not None:
+        sent["customer"] = options.customer
+    if options.description is not None:
+        sent["description"] = options.description
+    if options.statement_descriptor_suffix is not None:
+        sent["statement_descriptor_suffix"] = options.statement_descriptor_suffix
+    if options.setup_future_usage is not None:
+        sent["setup_future_usage"] = options.setup_future_usage
+    if options.receipt_email is not None:
+        sent["receipt_email"] = options.receipt_email
+    if options.metadata:
+        sent["metadata"] = dict(options.metadata)
+    if options.application_fee_amount is not None:
+        sent["application_fee_amount"] = options.application_fee_amount
+    if options.transfer_destination is not None:
+        transfer: PaymentIntentCreateParamsTransferData = {
+            "destination": options.transfer_destination
+        }
+        sent["transfer_data"] = transfer
+    return sent
+
+
+def update_params(changes: IntentChanges) -> PaymentIntentUpdateParams:
+    """The update request: the fields of ``changes``, in Stripe's names."""
+    if "transfer_destination" in changes:
+        raise InvalidRequestError(
+            "transfer_data[destination] cannot be changed on an existing PaymentIntent; "
+            "create a new intent",
+            param="transfer_data[destination]",
+            code="parameter_not_updatable",
+            http_status=None,
+        )
+    sent: PaymentIntentUpdateParams = {}
+    if "amount" in changes:
+        sent["amount"] = changes["amount"]
+    if "currency" in changes:
+        sent["currency"] = changes["currency"]
+    if "description" in changes:
+        sent["description"] = changes["description"]
+    if changes.get("metadata"):
+        sent["metadata"] = dict(changes["metadata"])
+    if "statement_descriptor_suffix" in changes:
+        sent["statement_descriptor_suffix"] = changes["statement_descriptor_suffix"]
+    if "receipt_email" in changes:
+        sent["receipt_email"] = changes["receipt_email"]
+    if "setup_future_usage" in changes:
+        sent["setup_future_usage"] = changes["setup_future_usage"]
+    if "customer" in changes:
+        sent["customer"] = changes["customer"]
+    if "capture_method" in changes:
+        sent["capture_method"] = changes["capture_method"]
+    if "application_fee_amount" in changes:
+        sent["application_fee_amount"] = changes["application_fee_amount"]
+    if "allowed_payment_method_types" in changes:
+        sent["allowed_payment_method_types"] = list(changes["allowed_payment_method_types"])
+    if "excluded_payment_method_types" in changes:
+        # An empty list would encode to nothing; "" is how Stripe removes the exclusions.
+        excluded = list(changes["excluded_payment_method_types"])
+        sent["excluded_payment_method_types"] = excluded if excluded else ""
+    return sent
+
+
+# --------------------------------------------------------- snapshots and errors
+
+
+def _snapshot(intent: stripe.PaymentIntent) -> IntentSnapshot:
+    return intent_from_payload(intent.to_dict())
+
+
+def translate_error(exc: stripe.StripeError, operation: str, intent_id: str | None) -> NoReturn:
+    """Raise the cartpay error for ``exc`` (chained ``from exc``); STRIPE-RULES §9.
+
+    ``operation`` names what was attempted (``create``, ``update_amount``,
+    ``confirm``, ``capture``, ``cancel``, ``refund``, …), ``intent_id`` the intent.
+    """
+    error = exc.error.to_dict() if exc.error is not None else {}
+    code = exc.code or error.get("code")
+    status = exc.http_status
+    request_id = exc.request_id
+    message = str(exc.user_message or error.get("message") or exc)
+    if isinstance(exc, stripe.IdempotencyError):
+        raise IdempotencyError(
+            message, code=code, http_status=status, request_id=request_id, retryable=False
+        ) from exc
+    if isinstance(exc, stripe.CardError):
+        remote = error.get("payment_intent")
+        raise CardDeclinedError(
+            message,
+            code=code,
+            decline_code=error.get("decline_code"),
+            intent_id=remote.get("id", intent_id) if isinstance(remote, dict) else intent_id,
+            http_status=status,
+            request_id=request_id,
+        ) from exc
+    if isinstance(exc, stripe.InvalidRequestError):
+        if code == "payment_intent_unexpected_state":
+            remote = error.get("payment_intent")
+            remote_status = remote.get("status") if isinstance(remote, dict) else None
+            raise IllegalStateError(
+                "intent",
+                operation,
+                str(remote_status or "unknown"),
+                entity_id=intent_id,
+                detail=f"{message} (http {status}, request {request_id})",
+            ) from exc
+        if (
+            status == 404
+            and intent_id is not None
+            and code in (None, "resource_missing")
+            and (exc.param == "intent" or (exc.param is None and operation in _INTENT_PATH_ONLY))
+        ):
+            raise NotFoundError("payment_intent", intent_id) from exc
+        raise InvalidRequestError(
+            message, param=exc.param, code=code, http_status=status, request_id=request_id
+        ) from exc
+    if isinstance(exc, stripe.RateLimitError):
+        raise RateLimitedError(
+            message, code=code, http_status=status, request_id=request_id, retryable=True
+        ) from exc
+    if isinstance(exc, (stripe.APIConnectionError, stripe.APIError)):
+        raise GatewayUnavailableError(
+            message, code=code, http_status=status, request_id=request_id, retryable=True
+        ) from exc
+    if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
+        raise AuthenticationError(
+            message, code=code, http_status=status, request_id=request_id, retryable=False
+        ) from exc
+    raise GatewayError(message, code=code, http_status=status, request_id=request_id) from exc
