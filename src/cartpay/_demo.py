@@ -35,17 +35,24 @@ def _describe(order: Order) -> str:
 
 
 @contextmanager
-def _gateway(offline: bool, stripe_url: str | None) -> Iterator[tuple[PaymentGateway, str, str]]:
-    """(gateway, description, a test payment method that succeeds)."""
+def _gateway(
+    offline: bool, stripe_url: str | None
+) -> Iterator[tuple[PaymentGateway, str, str, str | None]]:
+    """(gateway, description, a test payment method that succeeds, a refund reason).
+
+    localstripe refuses a refund ``reason`` (and a ``cancellation_reason``), so
+    the demo sends none to a server.
+    """
     if offline:
         from .testing import FakeStripeGateway
 
-        yield FakeStripeGateway(), "FakeStripeGateway (offline)", "pm_card_visa"
+        fake = FakeStripeGateway()
+        yield fake, "FakeStripeGateway (offline)", "pm_card_visa", "requested_by_customer"
         return
     import stripe
 
     from .gateways.stripe import StripeGateway
-    from .testing.localstripe import LocalStripe
+    from .testing._localstripe import LocalStripe
 
     if stripe_url:
         client = stripe.StripeClient(
@@ -55,6 +62,7 @@ def _gateway(offline: bool, stripe_url: str | None) -> Iterator[tuple[PaymentGat
             StripeGateway(client, attach_then_confirm=True),
             f"StripeGateway → {stripe_url}",
             "pm_card_visa",
+            None,
         )
         return
     with LocalStripe() as server:
@@ -65,11 +73,12 @@ def _gateway(offline: bool, stripe_url: str | None) -> Iterator[tuple[PaymentGat
             StripeGateway(client, attach_then_confirm=True),
             f"StripeGateway → localstripe at {server.url}",
             "pm_card_visa",
+            None,
         )
 
 
 def run_demo(*, offline: bool = False, stripe_url: str | None = None) -> int:
-    with _gateway(offline, stripe_url) as (gateway, description, card):
+    with _gateway(offline, stripe_url) as (gateway, description, card, reason):
         payments = CartPaymentIntent(gateway=gateway, store=MemoryStore())
         _say("gateway", description)
         cart = payments.create_cart(currency="usd")
@@ -103,7 +112,7 @@ def run_demo(*, offline: bool = False, stripe_url: str | None = None) -> int:
         order = payments.confirm_order(order.id)
         _say("6. confirm order", _describe(order))
         _say_transactions(order)
-        order = payments.refund_order(order.id, amount=500, reason="requested_by_customer")
+        order = payments.refund_order(order.id, amount=500, reason=reason)
         _say("7. partial refund", "5.00 USD: " + _describe(order))
         order = payments.get_order(order.id)
         _say("final state", _describe(order))

@@ -6,5 +6,6 @@
 """
 
 from ._fake import FakeRequest, FakeStripeGateway
+from ._localstripe import LocalStripe, LocalStripeError
 
-__all__ = ["FakeRequest", "FakeStripeGateway"]
+__all__ = ["FakeRequest", "FakeStripeGateway", "LocalStripe", "LocalStripeError"]
