@@ -25,7 +25,7 @@ from typing import TypeVar
 
 from attrs import evolve
 
-from . import _lifecycle, _rules, _sync
+from . import _lifecycle, _rules, _sync, _webhooks
 from ._errors import (
     AmountMismatchError,
     CardDeclinedError,
@@ -35,6 +35,8 @@ from ._errors import (
     IntentAlreadyUsedError,
     NotFoundError,
     ValidationError,
+    WebhookPayloadError,
+    WebhookSignatureError,
 )
 from ._lifecycle import IntentOperation
 from ._models import (
@@ -46,8 +48,12 @@ from ._models import (
     IntentSnapshot,
     LineItem,
     Order,
+    OrphanedIntent,
     PendingOperation,
+    ReconcileReport,
     RefundSnapshot,
+    WebhookAction,
+    WebhookResult,
     new_line_item,
 )
 from ._money import MAX_AMOUNT, check_amount, check_currency
@@ -62,6 +68,15 @@ T = TypeVar("T")
 
 #: How many times a write that lost a version race is re-read and retried.
 _RACE_RETRIES = 20
+#: Intent statuses reconcile refreshes when no order claims the intent.
+_RECONCILE_INTENTS = (
+    "requires_payment_method",
+    "requires_confirmation",
+    "requires_action",
+    "processing",
+    "requires_capture",
+    "succeeded",
+)
 
 
 def _utcnow() -> datetime:
@@ -483,6 +498,148 @@ class CartPaymentIntent:
             )
 
         return self._order_operation(order_id, "refund", amount=wanted, reason=reason, call=refund)
+
+    # ------------------------------------------------------ webhooks, reconcile
+
+    def handle_webhook(self, payload: bytes, signature_header: str) -> WebhookResult:
+        """Verify, deduplicate and apply one webhook delivery. Always safe to call.
+
+        The signature is checked over the raw ``payload`` bytes by the gateway
+        (any ``v1`` signature may match; older than ``webhook_tolerance`` seconds
+        is stale). The event id is recorded in the same store transaction as the
+        event's effects: a repeated delivery returns ``action="duplicate"`` and
+        changes nothing. Payment-intent and refund events go through the same
+        mapping as :meth:`confirm_order`, monotonically, so any order or number
+        of deliveries converges. Unknown event types and intents cartpay did not
+        create are recorded as ``ignored``.
+
+        Raises ``WebhookSignatureError`` / ``WebhookPayloadError`` (answer HTTP 400;
+        nothing was written). Stripe calls: none, except one refund list for
+        ``charge.refunded`` and one retrieve when ``refresh_on_webhook`` is set.
+        """
+        if not isinstance(payload, (bytes, bytearray)):
+            raise WebhookPayloadError("the payload must be the raw request body as bytes")
+        if not isinstance(signature_header, str) or not signature_header:
+            raise WebhookSignatureError("the Stripe-Signature header is missing")
+        payload = bytes(payload)
+        self.gateway.verify_webhook(payload, signature_header, tolerance=self.webhook_tolerance)
+        event = _webhooks.parse_event(payload)
+        livemode = (
+            self.livemode if self.livemode is not None else getattr(self.gateway, "livemode", None)
+        )
+        if isinstance(livemode, bool) and event.livemode != livemode:
+            mode = "live" if event.livemode else "test"
+            raise WebhookPayloadError(f"event {event.id} is from {mode} mode; this endpoint is not")
+        route = _webhooks.route_event(event)
+        snapshot, refunds = route.intent, [route.refund] if route.refund else []
+        known = (
+            route.kind != "ignore"
+            and route.intent_id is not None
+            and (
+                self._intent_record(route.intent_id) is not None
+                or bool(self._orders_for(route.intent_id))
+            )
+        )
+        if known and route.intent_id is not None:
+            if route.kind == "intent" and self.refresh_on_webhook:
+                snapshot = self.gateway.retrieve_intent(route.intent_id)
+            if route.kind == "refunds" and route.refund is None:
+                refunds = list(self.gateway.list_refunds(route.intent_id))
+        for _ in range(_RACE_RETRIES):
+            try:
+                with self.store.transaction() as tx:
+                    if not known:
+                        recorded = tx.record_event(event.id, event.type, "ignored")
+                        action: WebhookAction = "ignored" if recorded else "duplicate"
+                        return WebhookResult(event.id, event.type, action)
+                    if not tx.record_event(event.id, event.type, "applied"):
+                        return WebhookResult(event.id, event.type, "duplicate")
+                    assert route.intent_id is not None
+                    order_id = self._apply_event(tx, route.intent_id, snapshot, refunds)
+                    return WebhookResult(event.id, event.type, "applied", order_id)
+            except ConcurrencyError:
+                continue  # raced with confirm_order or another delivery: re-read, re-apply
+        raise ConcurrencyError(f"event {event.id}: its order kept changing; Stripe will retry")
+
+    def _apply_event(
+        self,
+        tx: StoreTransaction,
+        intent_id: str,
+        snapshot: IntentSnapshot | None,
+        refunds: Sequence[RefundSnapshot],
+    ) -> str | None:
+        """Apply to the order the intent pays (or the first order linked to it)."""
+        if snapshot is not None:
+            self._save_intent_status(tx, snapshot)
+        record = tx.get_intent(intent_id)
+        orders = [o for o in tx.orders_for_intent(intent_id) if o.status != "cancelled"]
+        if record is not None and record.order_id is not None:
+            target = next((o for o in orders if o.id == record.order_id), None)
+        else:
+            target = orders[0] if orders else None
+        if target is None:
+            return None
+        if snapshot is not None:
+            self.apply_snapshot(tx, target.id, snapshot, refunds=refunds)
+        elif refunds:
+            order = self._order(tx, target.id)
+            updated = _sync.apply_refunds(order, refunds)
+            if updated != order:
+                tx.update_order(
+                    evolve(updated, version=order.version + 1), expected_version=order.version
+                )
+        return target.id
+
+    def reconcile(
+        self, *, older_than: timedelta = timedelta(minutes=15), limit: int = 500
+    ) -> ReconcileReport:
+        """Repair what missed webhooks left behind. Safe to run alongside webhooks.
+
+        Orders still incomplete or processing whose order is older than
+        ``older_than`` are synchronised with :meth:`confirm_order`; intents that
+        pay no order are refreshed, and those that took money (succeeded,
+        requires_capture, processing) on a cart nobody checked out are reported
+        in ``orphaned`` with their amount. Stripe calls: one retrieve per order
+        or intent looked at.
+        """
+        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+            raise ValidationError("older_than", "type", "must be a non-negative timedelta")
+        cutoff = self._clock() - older_than
+        with self.store.transaction() as tx:
+            orders = tx.unpaid_orders_before(cutoff, limit=limit)
+            intents = tx.unclaimed_intents(_RECONCILE_INTENTS, limit=limit)
+        checked: list[str] = []
+        repaired: list[str] = []
+        errors: list[tuple[str, str]] = []
+        for order in orders:
+            checked.append(order.id)
+            try:
+                after = self.confirm_order(order.id)
+            except CartpayError as exc:
+                errors.append((order.id, f"{type(exc).__name__}: {exc}"))
+                continue
+            if (after.status, after.payment, after.transactions) != (
+                order.status,
+                order.payment,
+                order.transactions,
+            ):
+                repaired.append(order.id)
+        orphaned: list[OrphanedIntent] = []
+        for record in intents:
+            if record.created_at > cutoff or self._orders_for(record.id):
+                continue
+            try:
+                snap = self.gateway.retrieve_intent(record.id)
+            except CartpayError as exc:
+                errors.append((record.id, f"{type(exc).__name__}: {exc}"))
+                continue
+            self._record_intent_status(snap)
+            if snap.status in ("succeeded", "requires_capture", "processing"):
+                orphaned.append(
+                    OrphanedIntent(record.cart_id, record.id, snap.amount, snap.currency)
+                )
+        log.info("reconciled", extra={"checked": len(checked), "repaired": len(repaired)})
+        return ReconcileReport(tuple(checked), tuple(repaired), tuple(orphaned), tuple(errors))
 
     # ------------------------------------------------------- claims and records
 
