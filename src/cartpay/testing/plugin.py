@@ -48,9 +48,9 @@ __all__ = [
 ]
 
 #: The API key the local fixtures use (localstripe accepts any ``sk_…`` key).
-TEST_API_KEY = "sk_test_cartpay"
+TEST_API_KEY = "sk_test_cartpay"  # a test value, not a credential
 #: The webhook secret the gateway fixtures verify with.
-TEST_WEBHOOK_SECRET = "whsec_test"
+TEST_WEBHOOK_SECRET = "whsec_test"  # noqa: S105 - a test value, not a credential
 
 _URL_ENV = "CARTPAY_TEST_STRIPE_URL"
 _LIVE_ENV = "STRIPE_TEST_SECRET_KEY"
@@ -61,7 +61,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line(
         "markers", "localstripe: needs a running Stripe-compatible server (started by the fixture)"
     )
-    config.addinivalue_line("markers", "stripe_live: needs STRIPE_TEST_SECRET_KEY (Stripe test mode)")
+    config.addinivalue_line(
+        "markers", "stripe_live: needs STRIPE_TEST_SECRET_KEY (Stripe test mode)"
+    )
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
