@@ -351,11 +351,17 @@ class CartPaymentIntent:
             )
             with self.store.transaction() as tx:
                 current = self._cart(tx, cart_id)
-                if current.version != cart.version or current.pending is not None:
-                    continue
-                tx.insert_order(order)
-                if not keep_cart:
-                    tx.delete_cart(cart.id, expected_version=cart.version)
+                busy = current.pending is not None and current.pending.lease_until > self._clock()
+                if current.version != cart.version or busy:
+                    stale = True
+                else:
+                    stale = False
+                    tx.insert_order(order)
+                    if not keep_cart:
+                        tx.delete_cart(cart.id, expected_version=cart.version)
+            if stale:  # the cart moved on (or an operation holds it): look again
+                time.sleep(0.01)
+                continue
             log.info("checked out", extra={"cart_id": cart.id, "order_id": order.id})
             return order
         raise ConcurrencyError(f"cart {cart_id} kept changing during checkout; try again")
