@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import logging
 import socket
+import subprocess
+import sys
 
 import pytest
 import stripe
@@ -285,3 +287,15 @@ def test_a_real_localstripe_delivery_verifies(
     unconfigured = StripeGateway(stripe.StripeClient(TEST_API_KEY))
     with pytest.raises(WebhookSignatureError):
         unconfigured.verify_webhook(delivery.body, delivery.signature, tolerance=300)
+
+
+def test_only_the_gateway_imports_stripe() -> None:
+    probe = (
+        "import sys, cartpay, cartpay.testing, cartpay.testing.plugin; "
+        "assert 'stripe' not in sys.modules, 'stripe imported'; "
+        "import cartpay.gateways.stripe; assert 'stripe' in sys.modules"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr

@@ -67,9 +67,11 @@ def pytest_configure(config: pytest.Config) -> None:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    local = not os.environ.get(_URL_ENV)  # else the server fixtures point elsewhere
     for item in items:
         names = set(getattr(item, "fixturenames", ()))
-        if names & _LOCAL_FIXTURES and item.get_closest_marker("localstripe") is None:
+        uses_localstripe = "localstripe_server" in names or (local and names & _LOCAL_FIXTURES)
+        if uses_localstripe and item.get_closest_marker("localstripe") is None:
             item.add_marker(pytest.mark.localstripe)
         if "stripe_live_gateway" in names and item.get_closest_marker("stripe_live") is None:
             item.add_marker(pytest.mark.stripe_live)
