@@ -20,6 +20,7 @@ import logging
 import time
 import uuid
 from collections.abc import Callable, Sequence
+from contextlib import suppress
 from datetime import datetime, timedelta, timezone
 from typing import TypeVar
 
@@ -733,7 +734,10 @@ class CartPaymentIntent:
                 else:  # an earlier create's outcome is unknown: replay it exactly
                     pending = evolve(pending, lease_until=self._lease_until())
                 claimed = evolve(current, pending=pending, version=current.version + 1)
-                tx.update_cart(claimed, expected_version=current.version)
+                try:
+                    tx.update_cart(claimed, expected_version=current.version)
+                except ConcurrencyError:  # another caller claimed it first: re-read
+                    return None
         if live:
             self._wait_or_raise(deadline, f"cart {cart.id}")
             return None
@@ -749,7 +753,10 @@ class CartPaymentIntent:
                     pending=PendingOperation(operation, key, self._lease_until()),
                     version=current.version + 1,
                 )
-                tx.update_cart(claimed, expected_version=current.version)
+                try:
+                    tx.update_cart(claimed, expected_version=current.version)
+                except ConcurrencyError:  # another caller claimed it first: re-read
+                    return None
                 return claimed
         if busy:
             self._wait_or_raise(deadline, f"cart {cart.id}")
@@ -835,7 +842,9 @@ class CartPaymentIntent:
         amount: int | None = None,
         reason: str | None = None,
     ) -> tuple[Order, PendingOperation] | None:
-        with self.store.transaction() as tx:
+        # A lost version race (on the order or its intent) rolls the claim back: re-read.
+        busy = True  # (wait a moment before re-reading if the race is lost before the read)
+        with suppress(ConcurrencyError), self.store.transaction() as tx:
             current = self._order(tx, order.id)
             pending = current.pending
             busy = pending is not None and pending.lease_until > self._clock()
