@@ -30,7 +30,8 @@ def intent_params(cart: Cart, options: IntentOptions) -> IntentParams:
     return IntentParams(total, cart.currency, options)
 
 
-# Fields an update may send (``automatic_payment_methods`` is create-only).
+# Fields an update may send (``automatic_payment_methods`` and
+# ``transfer_destination`` are create-only in stripe 16's update params).
 _UPDATABLE = (
     "description",
     "statement_descriptor_suffix",
@@ -39,8 +40,8 @@ _UPDATABLE = (
     "customer",
     "capture_method",
     "application_fee_amount",
-    "transfer_destination",
 )
+_CREATE_ONLY = ("automatic_payment_methods", "allow_redirects", "transfer_destination")
 
 
 def intent_changes(sent: IntentParams, wanted: IntentParams) -> IntentChanges:
@@ -51,13 +52,9 @@ def intent_changes(sent: IntentParams, wanted: IntentParams) -> IntentChanges:
     if wanted.currency != sent.currency:
         changes["currency"] = wanted.currency
     old, new = sent.options, wanted.options
-    if (old.automatic_payment_methods, old.allow_redirects) != (
-        new.automatic_payment_methods,
-        new.allow_redirects,
-    ):
-        raise ValidationError(
-            "automatic_payment_methods", "create_only", "can only be set when the intent is created"
-        )
+    for name in _CREATE_ONLY:
+        if getattr(old, name) != getattr(new, name):
+            raise ValidationError(name, "create_only", "can only be set when the intent is created")
     for name in _UPDATABLE:
         before, after = getattr(old, name), getattr(new, name)
         if after != before:

@@ -37,7 +37,6 @@ class IntentChanges(TypedDict, total=False):
     customer: str
     capture_method: str
     application_fee_amount: int
-    transfer_destination: str
     allowed_payment_method_types: list[str]
     excluded_payment_method_types: list[str]
 

@@ -148,9 +148,6 @@ def test_only_the_options_that_are_set_are_sent() -> None:
     assert update_params({"excluded_payment_method_types": []}) == {
         "excluded_payment_method_types": ""
     }
-    with pytest.raises(InvalidRequestError) as caught:
-        update_params({"transfer_destination": "acct_2"})
-    assert caught.value.code == "parameter_not_updatable"
 
 
 # ------------------------------------------------------------------- secrets

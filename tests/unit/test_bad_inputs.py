@@ -164,27 +164,21 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
     ),
     (
         "metadata key of 41 chars",
-        lambda p, w: p.update_payment_intent(
-            w.cart_id, options=Options(metadata={"k" * 41: "v"})
-        ),
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata={"k" * 41: "v"})),
         ValidationError,
         None,
         "key_length",
     ),
     (
         "metadata key with brackets",
-        lambda p, w: p.update_payment_intent(
-            w.cart_id, options=Options(metadata={"a[b]": "v"})
-        ),
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata={"a[b]": "v"})),
         ValidationError,
         "metadata[a[b]]",
         "key_brackets",
     ),
     (
         "metadata value of 501 chars",
-        lambda p, w: p.update_payment_intent(
-            w.cart_id, options=Options(metadata={"k": "v" * 501})
-        ),
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata={"k": "v" * 501})),
         ValidationError,
         "metadata[k]",
         "value_length",
@@ -234,18 +228,14 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
     ),
     (
         "description too long",
-        lambda p, w: p.update_payment_intent(
-            w.cart_id, options=Options(description="d" * 1001)
-        ),
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(description="d" * 1001)),
         ValidationError,
         "description",
         "max_length",
     ),
     (
         "bad capture method",
-        lambda p, w: p.update_payment_intent(
-            w.cart_id, options=Options(capture_method="later")
-        ),
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(capture_method="later")),
         ValidationError,
         "capture_method",
         "choice",
@@ -282,9 +272,7 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
     ),
     (
         "negative fee",
-        lambda p, w: p.update_payment_intent(
-            w.cart_id, options=Options(application_fee_amount=-1)
-        ),
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(application_fee_amount=-1)),
         ValidationError,
         "application_fee_amount",
         "range",

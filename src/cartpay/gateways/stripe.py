@@ -147,9 +147,7 @@ class StripeGateway:
     ) -> IntentSnapshot:
         """``POST /v1/payment_intents/{id}`` with the changed fields only.
 
-        ``transfer_destination`` cannot be changed on an existing intent (Stripe's
-        update takes no ``transfer_data[destination]``): ``InvalidRequestError``,
-        nothing sent. Empty ``changes`` make no POST (the intent is retrieved).
+        Empty ``changes`` make no POST (the intent is retrieved).
         """
         operation = "update_amount" if "amount" in changes else "update_fields"
         params = update_params(changes)
@@ -341,14 +339,6 @@ def create_params(params: IntentParams) -> PaymentIntentCreateParams:
 
 def update_params(changes: IntentChanges) -> PaymentIntentUpdateParams:
     """The update request: the fields of ``changes``, in Stripe's names."""
-    if "transfer_destination" in changes:
-        raise InvalidRequestError(
-            "transfer_data[destination] cannot be changed on an existing PaymentIntent; "
-            "create a new intent",
-            param="transfer_data[destination]",
-            code="parameter_not_updatable",
-            http_status=None,
-        )
     sent: PaymentIntentUpdateParams = {}
     if "amount" in changes:
         sent["amount"] = changes["amount"]
