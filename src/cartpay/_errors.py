@@ -14,6 +14,7 @@ idempotency keys make the repeat safe).
     ├── ConcurrencyError            lost a race or an operation is in progress (retryable)
     ├── IntentAlreadyUsedError      the intent already pays another order (rule 6)
     ├── AmountMismatchError         the intent's amount/currency differ from the order's
+    ├── SchemaVersionError          the database was written by a newer cartpay
     ├── GatewayError                the payment gateway refused or failed: .code, .http_status
     │   ├── CardDeclinedError       .code, .decline_code
     │   ├── IdempotencyError        same key, different parameters
@@ -42,6 +43,7 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "RateLimitedError",
+    "SchemaVersionError",
     "ValidationError",
     "WebhookError",
     "WebhookPayloadError",
@@ -49,8 +51,15 @@ __all__ = [
 ]
 
 
+def _rebuild(cls: type[CartpayError], message: str, state: dict[str, object]) -> CartpayError:
+    error = cls.__new__(cls)
+    Exception.__init__(error, message)
+    error.__dict__.update(state)
+    return error
+
+
 class CartpayError(Exception):
-    """Root of every error raised by cartpay."""
+    """Root of every error raised by cartpay. Errors pickle (for worker pools)."""
 
     retryable: bool = False
 
@@ -62,6 +71,9 @@ class CartpayError(Exception):
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self) -> tuple[object, ...]:
+        return (_rebuild, (type(self), self.message, dict(self.__dict__)))
 
 
 class ValidationError(CartpayError, ValueError):
@@ -156,6 +168,10 @@ class AmountMismatchError(CartpayError):
         self.expected_currency = expected_currency
         self.actual_amount = actual_amount
         self.actual_currency = actual_currency
+
+
+class SchemaVersionError(CartpayError):
+    """The database was written by a newer cartpay (its schema version is above this code's)."""
 
 
 class GatewayError(CartpayError):

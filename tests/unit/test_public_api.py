@@ -36,6 +36,7 @@ EXPECTED = [
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",
+    "SchemaVersionError",
     "Store",
     "StoreTransaction",
     "Transaction",
@@ -59,7 +60,7 @@ def test_all_is_pinned_and_sorted() -> None:
 
 def test_every_error_is_a_cartpay_error() -> None:
     errors = [getattr(cartpay, n) for n in cartpay.__all__ if n.endswith("Error")]
-    assert len(errors) == 17, errors
+    assert len(errors) == 18, errors
     assert all(issubclass(e, cartpay.CartpayError) for e in errors)
 
 
@@ -78,3 +79,30 @@ def test_retryable_flags() -> None:
     assert not cartpay.IdempotencyError("x").retryable
     assert not cartpay.CardDeclinedError("x").retryable
     assert not cartpay.ValidationError("f", "r", "m").retryable
+
+
+def test_every_error_pickles() -> None:
+    import pickle
+
+    samples = [
+        cartpay.ValidationError("amount", "positive", "must be positive"),
+        cartpay.NotFoundError("order", "ord_1"),
+        cartpay.IllegalStateError("intent", "capture", "succeeded", entity_id="pi_1"),
+        cartpay.IntentAlreadyUsedError("pi_1", "ord_2", "ord_1"),
+        cartpay.AmountMismatchError(
+            "ord_1",
+            expected_amount=1,
+            expected_currency="usd",
+            actual_amount=2,
+            actual_currency="usd",
+        ),
+        cartpay.CardDeclinedError("declined", code="card_declined", decline_code="generic_decline"),
+        cartpay.InvalidRequestError("bad", param="amount", code="amount_too_large"),
+        cartpay.GatewayUnavailableError("timeout", http_status=503),
+    ]
+    for error in samples:
+        copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
+        assert type(copy) is type(error)
+        assert str(copy) == str(error)
+        assert copy.__dict__ == error.__dict__
+        assert copy.retryable == error.retryable

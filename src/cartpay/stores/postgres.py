@@ -41,7 +41,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .._converter import dumps, loads
-from .._errors import CartpayError, ConcurrencyError
+from .._errors import ConcurrencyError, SchemaVersionError
 from .._models import Cart, IntentRecord, Order
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
@@ -104,10 +104,6 @@ _RETRYABLE = (
 
 def _lost_race(exc: psycopg.Error) -> ConcurrencyError:
     return ConcurrencyError(f"lost a race in the database ({exc.sqlstate}); try again")
-
-
-class SchemaVersionError(CartpayError):
-    """The database was written by a newer cartpay (schema version above this code's)."""
 
 
 def _utc(value: datetime) -> datetime:

@@ -29,7 +29,7 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 
 from .._converter import dumps, loads
-from .._errors import CartpayError, ConcurrencyError
+from .._errors import ConcurrencyError, SchemaVersionError
 from .._models import Cart, IntentRecord, Order
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
@@ -81,10 +81,6 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
     ),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
-
-
-class SchemaVersionError(CartpayError):
-    """The database was written by a newer cartpay (schema version above this code's)."""
 
 
 def timestamp(value: datetime) -> str:
