@@ -100,7 +100,14 @@ def intent(
     created_at: datetime = T0,
 ) -> IntentRecord:
     return IntentRecord(
-        intent_id, "cart_1", status, 6500, "usd", created_at, order_id=order_id, version=3  # type: ignore[arg-type]
+        intent_id,
+        "cart_1",
+        status,
+        6500,
+        "usd",
+        created_at,
+        order_id=order_id,
+        version=3,  # type: ignore[arg-type]
     )
 
 

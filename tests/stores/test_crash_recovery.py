@@ -126,4 +126,3 @@ def test_a_confirm_lost_in_a_crash_pays_the_order_once(
     with payments.store.transaction() as tx:
         record = tx.get_intent(intent_id)
     assert record is not None and record.order_id == order.id and record.status == "succeeded"
-
