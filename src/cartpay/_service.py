@@ -539,23 +539,29 @@ class CartPaymentIntent:
             raise WebhookPayloadError(f"event {event.id} is from {mode} mode; this endpoint is not")
         route = _webhooks.route_event(event)
         snapshot, refunds = route.intent, [route.refund] if route.refund else []
-        known = (
-            route.kind != "ignore"
-            and route.intent_id is not None
-            and (
-                self._intent_record(route.intent_id) is not None
-                or bool(self._orders_for(route.intent_id))
-            )
-        )
-        if known and route.intent_id is not None:
-            if route.kind == "intent" and self.refresh_on_webhook:
+        # Whether cartpay knows the intent is looked up in the main transaction,
+        # unless a gateway call (never made inside one) depends on it.
+        known: bool | None = None
+        if route.kind == "ignore" or route.intent_id is None:
+            known = False
+        elif (route.kind == "intent" and self.refresh_on_webhook) or (
+            route.kind == "refunds" and route.refund is None
+        ):
+            with self.store.transaction() as tx:
+                known = self._knows_intent(tx, route.intent_id)
+            if known and route.kind == "intent":
                 snapshot = self.gateway.retrieve_intent(route.intent_id)
-            if route.kind == "refunds" and route.refund is None:
+            elif known:
                 refunds = list(self.gateway.list_refunds(route.intent_id))
         for _ in range(_RACE_RETRIES):
             try:
                 with self.store.transaction() as tx:
-                    if not known:
+                    if known is not None:
+                        knows = known
+                    else:
+                        assert route.intent_id is not None
+                        knows = self._knows_intent(tx, route.intent_id)
+                    if not knows:
                         recorded = tx.record_event(event.id, event.type, "ignored")
                         action: WebhookAction = "ignored" if recorded else "duplicate"
                         return WebhookResult(event.id, event.type, action)
@@ -567,6 +573,11 @@ class CartPaymentIntent:
             except ConcurrencyError:
                 continue  # raced with confirm_order or another delivery: re-read, re-apply
         raise ConcurrencyError(f"event {event.id}: its order kept changing; Stripe will retry")
+
+    @staticmethod
+    def _knows_intent(tx: StoreTransaction, intent_id: str) -> bool:
+        """Whether cartpay created the intent (or an order refers to it)."""
+        return tx.get_intent(intent_id) is not None or bool(tx.orders_for_intent(intent_id))
 
     def _apply_event(
         self,
