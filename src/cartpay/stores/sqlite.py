@@ -128,10 +128,18 @@ def _inserted(cursor: sqlite3.Cursor, kind: str, key: str) -> None:
 
 
 class _SQLiteTransaction:
-    """The StoreTransaction of one ``BEGIN IMMEDIATE`` block."""
+    """The StoreTransaction of one ``BEGIN IMMEDIATE`` block.
+
+    Records read or written in the block are kept by id: no other connection
+    can write before the block ends, so a second read of the same record costs
+    no query and no decoding.
+    """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self._conn = conn
+        self._carts: dict[str, Cart | None] = {}
+        self._orders: dict[str, Order | None] = {}
+        self._intents: dict[str, IntentRecord | None] = {}
 
     def _one(self, sql: str, key: str) -> str | None:
         row = self._conn.execute(sql, (key,)).fetchone()
@@ -139,8 +147,10 @@ class _SQLiteTransaction:
 
     # carts
     def get_cart(self, cart_id: str) -> Cart | None:
-        body = self._one("SELECT body FROM carts WHERE id = ?", cart_id)
-        return None if body is None else loads(body, Cart)
+        if cart_id not in self._carts:
+            body = self._one("SELECT body FROM carts WHERE id = ?", cart_id)
+            self._carts[cart_id] = None if body is None else loads(body, Cart)
+        return self._carts[cart_id]
 
     def insert_cart(self, cart: Cart) -> None:
         cursor = self._conn.execute(
@@ -148,6 +158,7 @@ class _SQLiteTransaction:
             (cart.id, cart.version, dumps(cart)),
         )
         _inserted(cursor, "cart", cart.id)
+        self._carts[cart.id] = cart
 
     def update_cart(self, cart: Cart, *, expected_version: int) -> None:
         cursor = self._conn.execute(
@@ -155,24 +166,34 @@ class _SQLiteTransaction:
             (cart.version, dumps(cart), cart.id, expected_version),
         )
         _changed(cursor, "cart", cart.id, expected_version)
+        self._carts[cart.id] = cart
 
     def delete_cart(self, cart_id: str, *, expected_version: int) -> None:
         cursor = self._conn.execute(
             "DELETE FROM carts WHERE id = ? AND version = ?", (cart_id, expected_version)
         )
         _changed(cursor, "cart", cart_id, expected_version)
+        self._carts[cart_id] = None
 
     # orders
     def get_order(self, order_id: str) -> Order | None:
-        body = self._one("SELECT body FROM orders WHERE id = ?", order_id)
-        return None if body is None else loads(body, Order)
+        if order_id not in self._orders:
+            body = self._one("SELECT body FROM orders WHERE id = ?", order_id)
+            self._orders[order_id] = None if body is None else loads(body, Order)
+        return self._orders[order_id]
 
     def orders_for_intent(self, intent_id: str) -> list[Order]:
         rows = self._conn.execute(
-            "SELECT body FROM orders WHERE intent_id = ? ORDER BY created_at NULLS FIRST, id",
+            "SELECT id, body FROM orders WHERE intent_id = ? ORDER BY created_at NULLS FIRST, id",
             (intent_id,),
         )
-        return [loads(body, Order) for (body,) in rows]
+        found = []
+        for order_id, body in rows:
+            order = self._orders.get(order_id)
+            if order is None:
+                order = self._orders[order_id] = loads(body, Order)
+            found.append(order)
+        return found
 
     def insert_order(self, order: Order) -> None:
         cursor = self._conn.execute(
@@ -181,6 +202,7 @@ class _SQLiteTransaction:
             (order.id, order.version, *_order_columns(order)),
         )
         _inserted(cursor, "order", order.id)
+        self._orders[order.id] = order
 
     def update_order(self, order: Order, *, expected_version: int) -> None:
         cursor = self._conn.execute(
@@ -190,11 +212,14 @@ class _SQLiteTransaction:
             (order.version, *_order_columns(order), order.id, expected_version),
         )
         _changed(cursor, "order", order.id, expected_version)
+        self._orders[order.id] = order
 
     # intents
     def get_intent(self, intent_id: str) -> IntentRecord | None:
-        body = self._one("SELECT body FROM intents WHERE id = ?", intent_id)
-        return None if body is None else loads(body, IntentRecord)
+        if intent_id not in self._intents:
+            body = self._one("SELECT body FROM intents WHERE id = ?", intent_id)
+            self._intents[intent_id] = None if body is None else loads(body, IntentRecord)
+        return self._intents[intent_id]
 
     def insert_intent(self, intent: IntentRecord) -> None:
         cursor = self._conn.execute(
@@ -203,6 +228,7 @@ class _SQLiteTransaction:
             (intent.id, intent.version, *_intent_columns(intent)),
         )
         _inserted(cursor, "intent", intent.id)
+        self._intents[intent.id] = intent
 
     def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None:
         cursor = self._conn.execute(
@@ -212,6 +238,7 @@ class _SQLiteTransaction:
             (intent.version, *_intent_columns(intent), intent.id, expected_version),
         )
         _changed(cursor, "intent", intent.id, expected_version)
+        self._intents[intent.id] = intent
 
     # scans
     def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
