@@ -23,6 +23,7 @@ from cartpay import (
     Store,
     Transaction,
 )
+from cartpay._models import IntentStatus
 
 T0 = datetime(2024, 5, 1, 12, 0, 0, 123456, tzinfo=timezone.utc)
 OPTIONS = IntentOptions(
@@ -95,19 +96,12 @@ def full_order(
 def intent(
     intent_id: str = "pi_1",
     *,
-    status: str = "requires_capture",
+    status: IntentStatus = "requires_capture",
     order_id: str | None = None,
     created_at: datetime = T0,
 ) -> IntentRecord:
     return IntentRecord(
-        intent_id,
-        "cart_1",
-        status,
-        6500,
-        "usd",
-        created_at,
-        order_id=order_id,
-        version=3,  # type: ignore[arg-type]
+        intent_id, "cart_1", status, 6500, "usd", created_at, order_id=order_id, version=3
     )
 
 
