@@ -10,7 +10,9 @@ they include, so missing fields take the snapshot's defaults.
 from __future__ import annotations
 
 import json
+from collections import OrderedDict
 from collections.abc import Mapping
+from contextlib import suppress
 from datetime import datetime
 from typing import Any, TypeVar
 
@@ -40,14 +42,35 @@ converter.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
 converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
 
 
+#: Bodies decoded (or encoded) lately, by (class, text): a store re-reads the same
+#: row several times per façade call, and a body the store just wrote is read
+#: back by the next call. The models are frozen, so sharing one is safe (as the
+#: memory store does); a changed record has a new body, hence a new key.
+_RECENT: OrderedDict[tuple[type[Any], str | bytes], Any] = OrderedDict()
+_RECENT_SIZE = 64  # a few calls' records; more only adds GC work
+
+
+def _remember(cls: type[Any], text: str | bytes, record: Any) -> None:
+    if len(_RECENT) >= _RECENT_SIZE:
+        with suppress(KeyError):  # (emptied by another thread meanwhile)
+            _RECENT.popitem(last=False)  # the oldest entry
+    _RECENT[cls, text] = record
+
+
 def dumps(record: Cart | Order | IntentRecord) -> str:
     """A model as compact JSON (a store row's body)."""
-    return json.dumps(converter.unstructure(record), separators=(",", ":"), sort_keys=True)
+    text = json.dumps(converter.unstructure(record), separators=(",", ":"), sort_keys=True)
+    _remember(type(record), text, record)
+    return text
 
 
 def loads(text: str | bytes, cls: type[T]) -> T:
     """A model from :func:`dumps` output."""
-    return converter.structure(json.loads(text), cls)
+    found: T | None = _RECENT.get((cls, text))
+    if found is None:
+        found = converter.structure(json.loads(text), cls)
+        _remember(cls, text, found)
+    return found
 
 
 def _id_of(value: Any) -> str | None:
