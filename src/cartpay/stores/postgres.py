@@ -142,6 +142,11 @@ class _PostgresTransaction:
     def __init__(self, conn: psycopg.Connection[Any]) -> None:
         self._conn = conn
         self.failed: Exception | None = None
+        # Records read FOR UPDATE (locked until the transaction ends) or written
+        # here, by id: a second read of the same record costs no round trip.
+        self._carts: dict[str, Cart | None] = {}
+        self._orders: dict[str, Order | None] = {}
+        self._intents: dict[str, IntentRecord | None] = {}
 
     def _run(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
         try:
@@ -170,8 +175,10 @@ class _PostgresTransaction:
 
     # carts
     def get_cart(self, cart_id: str) -> Cart | None:
-        body = self._body("SELECT body FROM carts WHERE id = %s FOR UPDATE", cart_id)
-        return None if body is None else loads(body, Cart)
+        if cart_id not in self._carts:
+            body = self._body("SELECT body FROM carts WHERE id = %s FOR UPDATE", cart_id)
+            self._carts[cart_id] = None if body is None else loads(body, Cart)
+        return self._carts[cart_id]
 
     def insert_cart(self, cart: Cart) -> None:
         cursor = self._run(
@@ -179,6 +186,7 @@ class _PostgresTransaction:
             (cart.id, cart.version, dumps(cart)),
         )
         self._inserted(cursor, "cart", cart.id)
+        self._carts[cart.id] = cart
 
     def update_cart(self, cart: Cart, *, expected_version: int) -> None:
         cursor = self._run(
@@ -186,17 +194,21 @@ class _PostgresTransaction:
             (cart.version, dumps(cart), cart.id, expected_version),
         )
         self._changed(cursor, "cart", cart.id, expected_version)
+        self._carts[cart.id] = cart
 
     def delete_cart(self, cart_id: str, *, expected_version: int) -> None:
         cursor = self._run(
             "DELETE FROM carts WHERE id = %s AND version = %s", (cart_id, expected_version)
         )
         self._changed(cursor, "cart", cart_id, expected_version)
+        self._carts[cart_id] = None
 
     # orders
     def get_order(self, order_id: str) -> Order | None:
-        body = self._body("SELECT body FROM orders WHERE id = %s FOR UPDATE", order_id)
-        return None if body is None else loads(body, Order)
+        if order_id not in self._orders:
+            body = self._body("SELECT body FROM orders WHERE id = %s FOR UPDATE", order_id)
+            self._orders[order_id] = None if body is None else loads(body, Order)
+        return self._orders[order_id]
 
     def orders_for_intent(self, intent_id: str) -> list[Order]:
         bodies = self._bodies(
@@ -212,6 +224,7 @@ class _PostgresTransaction:
             (order.id, order.version, *_order_columns(order)),
         )
         self._inserted(cursor, "order", order.id)
+        self._orders[order.id] = order
 
     def update_order(self, order: Order, *, expected_version: int) -> None:
         cursor = self._run(
@@ -221,11 +234,14 @@ class _PostgresTransaction:
             (order.version, *_order_columns(order), order.id, expected_version),
         )
         self._changed(cursor, "order", order.id, expected_version)
+        self._orders[order.id] = order
 
     # intents
     def get_intent(self, intent_id: str) -> IntentRecord | None:
-        body = self._body("SELECT body FROM intents WHERE id = %s FOR UPDATE", intent_id)
-        return None if body is None else loads(body, IntentRecord)
+        if intent_id not in self._intents:
+            body = self._body("SELECT body FROM intents WHERE id = %s FOR UPDATE", intent_id)
+            self._intents[intent_id] = None if body is None else loads(body, IntentRecord)
+        return self._intents[intent_id]
 
     def insert_intent(self, intent: IntentRecord) -> None:
         cursor = self._run(
@@ -234,6 +250,7 @@ class _PostgresTransaction:
             (intent.id, intent.version, *_intent_columns(intent)),
         )
         self._inserted(cursor, "intent", intent.id)
+        self._intents[intent.id] = intent
 
     def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None:
         cursor = self._run(
@@ -243,6 +260,7 @@ class _PostgresTransaction:
             (intent.version, *_intent_columns(intent), intent.id, expected_version),
         )
         self._changed(cursor, "intent", intent.id, expected_version)
+        self._intents[intent.id] = intent
 
     # scans
     def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
