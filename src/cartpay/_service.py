@@ -319,7 +319,9 @@ class CartPaymentIntent:
         which only one can be paid, rule 6).
         """
         for _ in range(_RACE_RETRIES):
-            cart = self.get_cart(cart_id)
+            with self.store.transaction() as tx:  # the cart and its intent, in one read
+                cart = self._cart(tx, cart_id)
+                record = tx.get_intent(cart.payment_intent_id) if cart.payment_intent_id else None
             wanted = intent_params(cart, cart.options)
             if cart.payment_intent_id is None or cart.sent is None:
                 raise IllegalStateError(
@@ -329,7 +331,6 @@ class CartPaymentIntent:
                     entity_id=cart.id,
                     detail="call create_payment_intent first",
                 )
-            record = self._intent_record(cart.payment_intent_id)
             if record is not None and record.status not in _lifecycle.REUSABLE:
                 raise IllegalStateError(
                     "intent",
@@ -387,15 +388,17 @@ class CartPaymentIntent:
             _rules.check_text("return_url", return_url, max_length=2048)
         deadline = time.monotonic() + self._wait
         while True:
-            order = self.get_order(order_id)
+            with self.store.transaction() as tx:  # what the checks need, in one read
+                order = self._order(tx, order_id)
+                record = tx.get_intent(order.intent_id) if order.intent_id else None
+                cart = tx.get_cart(order.cart_id)
             _lifecycle.check_order_operation("confirm_payment", order)
             intent_id = self._intent_of(order)
-            record = self._intent_record(intent_id)
             if record is not None:
                 if record.order_id not in (None, order.id):
                     raise IntentAlreadyUsedError(intent_id, order.id, record.order_id)
                 _lifecycle.check_intent_operation("confirm", record.status, intent_id=intent_id)
-            self._check_kept_cart_amount(order)
+            self._check_kept_cart_amount(order, cart)
             key = idempotency_key("order", order.id, "confirm", f"v{order.version}")
             claim = self._claim_order(order, "confirm", key, deadline, reason=payment_method)
             if claim is None:
@@ -1053,11 +1056,11 @@ class CartPaymentIntent:
             ]
         return not others and (cart is None or cart.payment_intent_id != record.id)
 
-    def _check_kept_cart_amount(self, order: Order) -> None:
-        """A kept cart may have moved its intent to a new amount: refuse to confirm
-        an order whose total no longer matches, before any call."""
-        with self.store.transaction() as tx:
-            cart = tx.get_cart(order.cart_id)
+    @staticmethod
+    def _check_kept_cart_amount(order: Order, cart: Cart | None) -> None:
+        """A kept cart (``cart``, the order's) may have moved its intent to a new
+        amount: refuse to confirm an order whose total no longer matches, before
+        any call."""
         if cart is None or cart.payment_intent_id != order.intent_id or cart.sent is None:
             return
         if (cart.sent.amount, cart.sent.currency) != (order.total, order.currency):
