@@ -6,6 +6,14 @@
 """
 
 from ._fake import FakeRequest, FakeStripeGateway
+from ._faulty import FaultyGateway, InjectedFault
 from ._localstripe import LocalStripe, LocalStripeError
 
-__all__ = ["FakeRequest", "FakeStripeGateway", "LocalStripe", "LocalStripeError"]
+__all__ = [
+    "FakeRequest",
+    "FakeStripeGateway",
+    "FaultyGateway",
+    "InjectedFault",
+    "LocalStripe",
+    "LocalStripeError",
+]

@@ -1,0 +1,47 @@
+"""The state machine is only worth its run time if it can fail: with rule 6's guard
+disabled, it must find, and shrink, a sequence where one intent pays two orders."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, Phase, settings
+
+from cartpay import CartPaymentIntent
+from cartpay._models import Order
+from cartpay._ports import StoreTransaction
+
+from .test_stateful import fake_backend, run_machine
+
+
+def _never_bind(self: CartPaymentIntent, tx: StoreTransaction, order: Order) -> None:
+    """The planted bug: an order's confirm no longer claims the intent for it."""
+
+
+def test_the_machine_finds_an_intent_paying_two_orders(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setattr(CartPaymentIntent, "_bind_intent", _never_bind)
+    backend = replace(fake_backend("memory", tmp_path), label="planted-bug/memory")
+    config = settings(
+        max_examples=3000,
+        stateful_step_count=25,
+        deadline=None,
+        derandomize=True,
+        database=None,
+        phases=[Phase.generate, Phase.shrink],
+        report_multiple_bugs=False,
+        suppress_health_check=[HealthCheck.too_slow],
+    )
+    started = time.perf_counter()
+    with pytest.raises(AssertionError) as caught:
+        run_machine(backend, config)
+    elapsed = time.perf_counter() - started
+    message = str(caught.value)
+    assert "pays more than one order" in message or "on 2 orders" in message, message
+    steps = "\n".join(getattr(caught.value, "__notes__", []))
+    assert "checkout" in steps and "confirm" in steps, steps  # the shrunk sequence
+    assert elapsed < 30, f"finding the planted bug took {elapsed:.1f} s"

@@ -1,0 +1,111 @@
+"""Bugs the state machine found, each as the shortest sequence it shrank to.
+
+Fixed bugs stay as plain regression tests. Bugs not fixed yet are strict xfails:
+the day one is fixed the test fails, and the matching tolerance in
+``test_stateful.py`` (``KNOWN_BUGS`` / ``KNOWN_CANCELLED_ORDER_PAID``) must go.
+"""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from cartpay import (
+    CartPaymentIntent,
+    IdempotencyError,
+    IllegalStateError,
+    Order,
+)
+from cartpay.stores.memory import MemoryStore
+from cartpay.testing import FakeStripeGateway
+
+
+@pytest.fixture
+def fake() -> FakeStripeGateway:
+    return FakeStripeGateway(webhook_secret="whsec_property")
+
+
+@pytest.fixture
+def payments(fake: FakeStripeGateway) -> CartPaymentIntent:
+    return CartPaymentIntent(gateway=fake, store=MemoryStore())
+
+
+def kept_cart_orders(payments: CartPaymentIntent, count: int) -> tuple[str, list[Order]]:
+    """A 60 USD cart with its intent, checked out ``count`` times keeping the cart."""
+    cart = payments.create_cart("usd")
+    payments.add_item(cart.id, sku="tee", name="Tee", unit_amount=30, quantity=2)
+    payments.create_payment_intent(cart.id)
+    return cart.id, [payments.checkout(cart.id, keep_cart=True) for _ in range(count)]
+
+
+def test_fixed_a_kept_cart_no_longer_reprices_the_intent_an_order_is_paying(
+    payments: CartPaymentIntent, fake: FakeStripeGateway
+) -> None:
+    """Found: the customer authenticated order B's 60 USD, the kept cart then moved
+    the intent to 80 USD, and 80 USD were taken for two 60 USD orders (both flagged,
+    no order paid). Now the reprice is refused while the order pays the intent."""
+    cart_id, (_, second) = kept_cart_orders(payments, 2)
+    payments.confirm_payment(second.id, payment_method="pm_card_authenticationRequired")
+    payments.add_item(cart_id, sku="mug", name="Mug", unit_amount=20)
+    with pytest.raises(IllegalStateError) as info:
+        payments.create_payment_intent(cart_id)
+    assert info.value.operation == "update_amount"
+    intent_id = second.intent_id or ""
+    fake.authenticate(intent_id, success=True)
+    paid = payments.confirm_order(second.id)
+    assert (paid.payment, paid.captured) == ("paid", 60)
+    assert fake.intent(intent_id).amount_received == 60
+
+
+@pytest.mark.xfail(raises=IdempotencyError, strict=True, reason="known bug: key reuse")
+def test_known_bug_a_second_cancel_reuses_the_idempotency_key(
+    payments: CartPaymentIntent, fake: FakeStripeGateway
+) -> None:
+    """After Stripe refused a cancel (the intent had succeeded meanwhile), a second
+    cancel with another reason reuses ``order:<id>:cancel:0``: IdempotencyError."""
+    _, (order,) = kept_cart_orders(payments, 1)
+    payments.confirm_payment(order.id, payment_method="pm_card_authenticationRequired")
+    fake.authenticate(order.intent_id or "", success=True)
+    with pytest.raises(IllegalStateError):
+        payments.cancel_order(order.id)
+    with pytest.raises(IllegalStateError):
+        payments.cancel_order(order.id, reason="requested_by_customer")
+
+
+@pytest.mark.xfail(raises=AssertionError, strict=True, reason="known bug: cancelled yet paid")
+def test_known_bug_cancelled_order_takes_a_payment(
+    payments: CartPaymentIntent, fake: FakeStripeGateway
+) -> None:
+    """An order cancelled locally (its kept cart still holds the intent) absorbs the
+    payment the customer then makes on that intent: cancelled, with a purchase."""
+    _, (order,) = kept_cart_orders(payments, 1)
+    cancelled = payments.cancel_order(order.id)
+    assert cancelled.status == "cancelled"
+    intent_id = order.intent_id or ""
+    fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    after = payments.confirm_order(order.id)
+    assert not (after.status == "cancelled" and after.captured), after
+
+
+def test_fixed_a_stale_failure_no_longer_loses_the_next_payment(
+    payments: CartPaymentIntent, fake: FakeStripeGateway
+) -> None:
+    """Found: an async payment failed, the customer paid again (processing), the
+    first attempt's late ``payment_failed`` event then failed the new pending
+    purchase, and its success could never complete it: paid at Stripe, unpaid here."""
+    _, (order,) = kept_cart_orders(payments, 1)
+    intent_id = order.intent_id or ""
+    payments.confirm_payment(order.id, payment_method="pm_card_processing")
+    fake.settle(intent_id, success=False)
+    assert payments.confirm_order(order.id).payment == "failed"
+    stale = next(
+        (payload, header)
+        for payload, header in fake.events()
+        if json.loads(payload)["type"] == "payment_intent.payment_failed"
+    )
+    payments.confirm_payment(order.id, payment_method="pm_card_processing")
+    assert payments.handle_webhook(*stale).action == "applied"
+    fake.settle(intent_id, success=True)
+    paid = payments.confirm_order(order.id)
+    assert (paid.status, paid.payment, paid.captured) == ("complete", "paid", 60)
