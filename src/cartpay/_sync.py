@@ -43,7 +43,9 @@ _REFUND_STATUS: Mapping[str, TransactionStatus] = {
 _TXN_STEPS: Mapping[TransactionStatus, frozenset[TransactionStatus]] = {
     "pending": frozenset({"complete", "failed", "cancelled"}),
     "complete": frozenset({"cancelled"}),  # a voided authorization
-    "failed": frozenset(),
+    # A stale failure (an earlier attempt's event) may have failed a newer pending
+    # attempt; the intent's success with that same charge is authoritative.
+    "failed": frozenset({"complete"}),
     "cancelled": frozenset(),
 }
 
