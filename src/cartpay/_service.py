@@ -291,6 +291,14 @@ class CartPaymentIntent:
                 return IntentHandle(intent_id, None, status, cart.sent.amount, cart.currency)
             operation: IntentOperation = "update_amount" if "amount" in changes else "update_fields"
             _lifecycle.check_intent_operation(operation, status, intent_id=intent_id)
+            if record is not None and record.order_id is not None and "amount" in changes:
+                raise IllegalStateError(  # a kept cart must not reprice what an order pays
+                    "intent",
+                    operation,
+                    status,
+                    entity_id=intent_id,
+                    detail=f"order {record.order_id} is paying it; confirm or cancel that order",
+                )
             key = idempotency_key(
                 "cart", cart.id, f"g{cart.generation}", "update", f"v{cart.version}"
             )
