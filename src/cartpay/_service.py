@@ -459,6 +459,7 @@ class CartPaymentIntent:
             order_id,
             "capture",
             amount=amount,
+            read=order,
             call=lambda intent_id, pending: self.gateway.capture_intent(
                 intent_id, amount=pending.amount, idempotency_key=pending.key
             ),
@@ -485,6 +486,7 @@ class CartPaymentIntent:
             order_id,
             "cancel",
             reason=reason,
+            read=order,
             call=lambda intent_id, pending: self.gateway.cancel_intent(
                 intent_id, reason=pending.reason, idempotency_key=pending.key
             ),
@@ -515,7 +517,9 @@ class CartPaymentIntent:
                 intent_id, amount=pending.amount, reason=pending.reason, idempotency_key=pending.key
             )
 
-        return self._order_operation(order_id, "refund", amount=wanted, reason=reason, call=refund)
+        return self._order_operation(
+            order_id, "refund", amount=wanted, reason=reason, read=order, call=refund
+        )
 
     # ------------------------------------------------------ webhooks, reconcile
 
@@ -680,10 +684,12 @@ class CartPaymentIntent:
         call: Callable[[str, PendingOperation], IntentSnapshot | RefundSnapshot],
         amount: int | None = None,
         reason: str | None = None,
+        read: Order | None = None,
     ) -> Order:
+        """``read``: the order as the caller just read it (not read again at first)."""
         deadline = time.monotonic() + self._wait
         while True:
-            order = self.get_order(order_id)
+            order, read = read or self.get_order(order_id), None
             _lifecycle.check_order_operation(operation, order)  # type: ignore[arg-type]
             if operation == "refund" and amount is not None and amount > order.refundable:
                 raise ValidationError(
