@@ -659,7 +659,9 @@ class CartPaymentIntent:
                 repaired.append(order.id)
         orphaned: list[OrphanedIntent] = []
         for record in intents:
-            if record.created_at > cutoff or self._orders_for(record.id):
+            if record.created_at > cutoff or any(
+                o.status != "cancelled" for o in self._orders_for(record.id)
+            ):
                 continue
             try:
                 snap = self.gateway.retrieve_intent(record.id)
@@ -698,12 +700,10 @@ class CartPaymentIntent:
                     f"{amount} exceeds the {order.refundable} still refundable",
                 )
             intent_id = self._intent_of(order)
-            sequence = (
-                sum(1 for t in order.transactions if t.kind == "refund")
-                if operation == "refund"
-                else 0
-            )
-            key = idempotency_key("order", order.id, operation, sequence)
+            # A new key per logical operation: the version moves on with every claim,
+            # so a retry after a definite failure never reuses a spent key, while a
+            # retry after an unknown outcome replays the claim's own key.
+            key = idempotency_key("order", order.id, operation, f"v{order.version}")
             claim = self._claim_order(order, operation, key, deadline, amount=amount, reason=reason)
             if claim is None:
                 continue
@@ -977,6 +977,8 @@ class CartPaymentIntent:
         elif record is not None and record.order_id not in (None, order.id):
             if _sync.is_payment_attempt(snap):
                 problem = IntentAlreadyUsedError(snap.id, order.id, record.order_id)
+        elif order.status == "cancelled" and (record is None or record.order_id != order.id):
+            pass  # cancelled without its intent (a kept cart holds it): takes no payment
         else:
             if _sync.is_payment_attempt(snap):
                 self._bind_intent(tx, order)

@@ -1,19 +1,19 @@
 """Bugs the state machine found, each as the shortest sequence it shrank to.
 
-Fixed bugs stay as plain regression tests. Bugs not fixed yet are strict xfails:
-the day one is fixed the test fails, and the matching tolerance in
-``test_stateful.py`` (``KNOWN_BUGS`` / ``KNOWN_CANCELLED_ORDER_PAID``) must go.
+They are fixed; each stays as a plain regression test. A bug found and not yet
+fixed goes here as a strict xfail, with a matching, counted tolerance in
+``test_stateful.py`` so the search can go on.
 """
 
 from __future__ import annotations
 
 import json
+from datetime import timedelta
 
 import pytest
 
 from cartpay import (
     CartPaymentIntent,
-    IdempotencyError,
     IllegalStateError,
     Order,
 )
@@ -58,12 +58,12 @@ def test_fixed_a_kept_cart_no_longer_reprices_the_intent_an_order_is_paying(
     assert fake.intent(intent_id).amount_received == 60
 
 
-@pytest.mark.xfail(raises=IdempotencyError, strict=True, reason="known bug: key reuse")
-def test_known_bug_a_second_cancel_reuses_the_idempotency_key(
+def test_fixed_a_second_cancel_gets_a_new_idempotency_key(
     payments: CartPaymentIntent, fake: FakeStripeGateway
 ) -> None:
-    """After Stripe refused a cancel (the intent had succeeded meanwhile), a second
-    cancel with another reason reuses ``order:<id>:cancel:0``: IdempotencyError."""
+    """Found: after Stripe refused a cancel (the intent had succeeded meanwhile), a
+    second cancel with another reason reused the spent key: IdempotencyError. Keys
+    now carry the order's version, so the refusal is reported again, typed."""
     _, (order,) = kept_cart_orders(payments, 1)
     payments.confirm_payment(order.id, payment_method="pm_card_authenticationRequired")
     fake.authenticate(order.intent_id or "", success=True)
@@ -73,19 +73,21 @@ def test_known_bug_a_second_cancel_reuses_the_idempotency_key(
         payments.cancel_order(order.id, reason="requested_by_customer")
 
 
-@pytest.mark.xfail(raises=AssertionError, strict=True, reason="known bug: cancelled yet paid")
-def test_known_bug_cancelled_order_takes_a_payment(
+def test_fixed_a_cancelled_order_takes_no_payment(
     payments: CartPaymentIntent, fake: FakeStripeGateway
 ) -> None:
-    """An order cancelled locally (its kept cart still holds the intent) absorbs the
-    payment the customer then makes on that intent: cancelled, with a purchase."""
+    """Found: an order cancelled locally (its kept cart still holds the intent)
+    absorbed the payment the customer then made on that intent. It no longer
+    does; the payment stays with the cart (reconcile reports it)."""
     _, (order,) = kept_cart_orders(payments, 1)
     cancelled = payments.cancel_order(order.id)
     assert cancelled.status == "cancelled"
     intent_id = order.intent_id or ""
     fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
     after = payments.confirm_order(order.id)
-    assert not (after.status == "cancelled" and after.captured), after
+    assert (after.status, after.captured, after.transactions) == ("cancelled", 0, ())
+    report = payments.reconcile(older_than=timedelta(0))
+    assert [o.intent_id for o in report.orphaned] == [intent_id]
 
 
 def test_fixed_a_stale_failure_no_longer_loses_the_next_payment(
