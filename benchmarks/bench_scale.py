@@ -92,7 +92,7 @@ class Sized:
         for _ in range(measured):
             self._paid_at_fake()
         events = [e for e in self._events()[before:] if e["type"] == "payment_intent.succeeded"]
-        self.deliveries = sign(events, "d")
+        self.events = events  # signed when delivered: a signature is valid for 5 minutes
         self.webhooks = CartPaymentIntent(gateway=webhook_gateway(), store=store)
         self.confirm_times: list[float] = []
         self.webhook_times: list[float] = []
@@ -122,7 +122,7 @@ class Sized:
         assert order.payment == "paid", order
 
     def webhook(self, i: int) -> None:
-        payload, header = self.deliveries[i]
+        ((payload, header),) = sign([self.events[i]], "d")
         start = time.perf_counter()
         result = self.webhooks.handle_webhook(payload, header)
         self.webhook_times.append(time.perf_counter() - start)
