@@ -14,8 +14,8 @@ snapshot means by ``_sync``. Three rules hold for every call:
   16.x pins refuses it). The params are stripe's own typed ``TypedDict``\\ s.
 * **Translate at the edge.** Every ``stripe.StripeError`` becomes a cartpay
   error in :func:`translate_error`, chained with ``from exc``; snapshots are
-  built by ``_converter`` from ``StripeObject.to_dict()``: no ``StripeObject``
-  leaves this module.
+  built by ``_converter`` from ``StripeObject.to_dict()`` (for intents, a shallow
+  copy plus the nested objects read): no ``StripeObject`` leaves this module.
 
 Secrets: the API key stays inside the client; the client secret is returned in
 the snapshot and never logged; ``repr`` shows neither. The gateway logs method,
@@ -372,8 +372,19 @@ def update_params(changes: IntentChanges) -> PaymentIntentUpdateParams:
 # --------------------------------------------------------- snapshots and errors
 
 
+#: The nested objects a snapshot reads (the rest of the intent is not copied).
+_SNAPSHOT_NESTED = ("last_payment_error", "metadata", "latest_charge", "payment_method")
+
+
 def _snapshot(intent: stripe.PaymentIntent) -> IntentSnapshot:
-    return intent_from_payload(intent.to_dict())
+    # A shallow copy plus the nested objects read: a full to_dict() would also
+    # copy what is never read (charges, payment_method_options, ...).
+    data = intent.to_dict(recursive=False)
+    for name in _SNAPSHOT_NESTED:
+        value = data.get(name)
+        if isinstance(value, stripe.StripeObject):
+            data[name] = value.to_dict()
+    return intent_from_payload(data)
 
 
 def translate_error(exc: stripe.StripeError, operation: str, intent_id: str | None) -> NoReturn:
