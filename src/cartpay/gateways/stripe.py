@@ -32,6 +32,20 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 import stripe
+from stripe import (
+    APIConnectionError,
+    APIError,
+    AuthenticationError as StripeAuthenticationError,
+    CardError,
+    IdempotencyError as StripeIdempotencyError,
+    InvalidRequestError as StripeInvalidRequestError,
+    PermissionError as StripePermissionError,
+    RateLimitError,
+    SignatureVerificationError,
+    StripeError,
+    StripeObject,
+    WebhookSignature,
+)
 from stripe.params import (
     PaymentIntentCancelParams,
     PaymentIntentCaptureParams,
@@ -127,7 +141,7 @@ class StripeGateway:
             intent = self._client.v1.payment_intents.create(
                 params=create_params(params), options=self._post(idempotency_key)
             )
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, "create", None)
         return _snapshot(intent)
 
@@ -138,7 +152,7 @@ class StripeGateway:
             intent = self._client.v1.payment_intents.retrieve(
                 intent_id, options={"max_network_retries": self.max_network_retries}
             )
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, "retrieve", intent_id)
         return _snapshot(intent)
 
@@ -158,7 +172,7 @@ class StripeGateway:
             intent = self._client.v1.payment_intents.update(
                 intent_id, params=params, options=self._post(idempotency_key)
             )
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, operation, intent_id)
         return _snapshot(intent)
 
@@ -195,7 +209,7 @@ class StripeGateway:
             intent = self._client.v1.payment_intents.confirm(
                 intent_id, params=confirm or None, options=self._post(key)
             )
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, "confirm", intent_id)
         return _snapshot(intent)
 
@@ -211,7 +225,7 @@ class StripeGateway:
             intent = self._client.v1.payment_intents.capture(
                 intent_id, params=params or None, options=self._post(idempotency_key)
             )
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, "capture", intent_id)
         return _snapshot(intent)
 
@@ -227,7 +241,7 @@ class StripeGateway:
             intent = self._client.v1.payment_intents.cancel(
                 intent_id, params=params or None, options=self._post(idempotency_key)
             )
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, "cancel", intent_id)
         return _snapshot(intent)
 
@@ -247,7 +261,7 @@ class StripeGateway:
             refund = self._client.v1.refunds.create(
                 params=params, options=self._post(idempotency_key)
             )
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, "refund", intent_id)
         return refund_from_payload(refund.to_dict(), intent_id=intent_id)
 
@@ -263,13 +277,13 @@ class StripeGateway:
                 refund_from_payload(refund.to_dict(), intent_id=intent_id)
                 for refund in page.auto_paging_iter()
             ]
-        except stripe.StripeError as exc:
+        except StripeError as exc:
             translate_error(exc, "list_refunds", intent_id)
 
     # ---------------------------------------------------------------- webhooks
 
     def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:
-        """``stripe.WebhookSignature.verify_header`` over the raw bytes with the
+        """``WebhookSignature.verify_header`` over the raw bytes with the
         endpoint secret. Raises ``WebhookSignatureError`` (also when no
         ``webhook_secret`` was given or ``payload`` is not UTF-8 bytes)."""
         if not self._webhook_secret:
@@ -277,12 +291,12 @@ class StripeGateway:
         if not isinstance(payload, bytes):
             raise WebhookSignatureError("the payload must be the raw request bytes")
         try:
-            stripe.WebhookSignature.verify_header(
+            WebhookSignature.verify_header(
                 payload.decode("utf-8"), signature_header, self._webhook_secret, tolerance
             )
         except UnicodeDecodeError as exc:
             raise WebhookSignatureError("the payload is not UTF-8") from exc
-        except stripe.SignatureVerificationError as exc:
+        except SignatureVerificationError as exc:
             raise WebhookSignatureError(str(exc.user_message or exc)) from exc
 
     # ---------------------------------------------------------------- internal
@@ -382,12 +396,12 @@ def _snapshot(intent: stripe.PaymentIntent) -> IntentSnapshot:
     data = intent.to_dict(recursive=False)
     for name in _SNAPSHOT_NESTED:
         value = data.get(name)
-        if isinstance(value, stripe.StripeObject):
+        if isinstance(value, StripeObject):
             data[name] = value.to_dict()
     return intent_from_payload(data)
 
 
-def translate_error(exc: stripe.StripeError, operation: str, intent_id: str | None) -> NoReturn:
+def translate_error(exc: StripeError, operation: str, intent_id: str | None) -> NoReturn:
     """Raise the cartpay error for ``exc`` (chained ``from exc``); STRIPE-RULES §9.
 
     ``operation`` names what was attempted (``create``, ``update_amount``,
@@ -398,11 +412,11 @@ def translate_error(exc: stripe.StripeError, operation: str, intent_id: str | No
     status = exc.http_status
     request_id = exc.request_id
     message = str(exc.user_message or error.get("message") or exc)
-    if isinstance(exc, stripe.IdempotencyError):
+    if isinstance(exc, StripeIdempotencyError):
         raise IdempotencyError(
             message, code=code, http_status=status, request_id=request_id, retryable=False
         ) from exc
-    if isinstance(exc, stripe.CardError):
+    if isinstance(exc, CardError):
         remote = error.get("payment_intent")
         raise CardDeclinedError(
             message,
@@ -412,7 +426,7 @@ def translate_error(exc: stripe.StripeError, operation: str, intent_id: str | No
             http_status=status,
             request_id=request_id,
         ) from exc
-    if isinstance(exc, stripe.InvalidRequestError):
+    if isinstance(exc, StripeInvalidRequestError):
         if code == "payment_intent_unexpected_state":
             remote = error.get("payment_intent")
             remote_status = remote.get("status") if isinstance(remote, dict) else None
@@ -433,15 +447,15 @@ def translate_error(exc: stripe.StripeError, operation: str, intent_id: str | No
         raise InvalidRequestError(
             message, param=exc.param, code=code, http_status=status, request_id=request_id
         ) from exc
-    if isinstance(exc, stripe.RateLimitError):
+    if isinstance(exc, RateLimitError):
         raise RateLimitedError(
             message, code=code, http_status=status, request_id=request_id, retryable=True
         ) from exc
-    if isinstance(exc, (stripe.APIConnectionError, stripe.APIError)):
+    if isinstance(exc, (APIConnectionError, APIError)):
         raise GatewayUnavailableError(
             message, code=code, http_status=status, request_id=request_id, retryable=True
         ) from exc
-    if isinstance(exc, (stripe.AuthenticationError, stripe.PermissionError)):
+    if isinstance(exc, (StripeAuthenticationError, StripePermissionError)):
         raise AuthenticationError(
             message, code=code, http_status=status, request_id=request_id, retryable=False
         ) from exc

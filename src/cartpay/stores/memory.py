@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
 from datetime import datetime
 from typing import Generic, TypeVar
 
@@ -59,6 +58,8 @@ class _Table(Generic[T]):
         self.overlay[key] = row
 
     def commit(self) -> None:
+        if not self.overlay:
+            return
         for key, row in self.overlay.items():
             if row is None:
                 self.rows.pop(key, None)
@@ -154,6 +155,27 @@ class _MemoryTransaction:
         return True
 
 
+class _Transaction:
+    """``with store.transaction() as tx``: holds the lock, commits on a normal exit."""
+
+    __slots__ = ("_store", "_tx")
+
+    def __init__(self, store: MemoryStore) -> None:
+        self._store = store
+
+    def __enter__(self) -> _MemoryTransaction:
+        self._store._lock.acquire()
+        self._tx = _MemoryTransaction(self._store)
+        return self._tx
+
+    def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
+        try:
+            if exc_type is None:
+                self._tx.commit()
+        finally:
+            self._store._lock.release()
+
+
 class MemoryStore:
     """The Store port in memory. Thread-safe; nothing survives the process."""
 
@@ -168,12 +190,8 @@ class MemoryStore:
     def __repr__(self) -> str:
         return f"MemoryStore(carts={len(self._carts)}, orders={len(self._orders)})"
 
-    @contextmanager
-    def transaction(self) -> Iterator[_MemoryTransaction]:
-        with self._lock:
-            tx = _MemoryTransaction(self)
-            yield tx
-            tx.commit()
+    def transaction(self) -> _Transaction:
+        return _Transaction(self)
 
     def close(self) -> None:
         """Nothing to release."""
