@@ -148,8 +148,7 @@ def test_postgres_v1_migrates_to_the_latest_version_with_nothing_lost(
 ) -> None:
     import psycopg
 
-    from cartpay.stores.postgres import SCHEMA_VERSION as PG_VERSION
-    from cartpay.stores.postgres import PostgresStore
+    from cartpay.stores.postgres import SCHEMA_VERSION as PG_VERSION, PostgresStore
 
     write_postgres(postgres_dsn, postgres_schema)
     store = PostgresStore(postgres_dsn, schema=postgres_schema)
@@ -209,8 +208,7 @@ def test_postgres_refuses_a_schema_from_a_newer_cartpay(
 ) -> None:
     import psycopg
 
-    from cartpay.stores.postgres import PostgresStore
-    from cartpay.stores.postgres import SchemaVersionError as PgSchemaVersionError
+    from cartpay.stores.postgres import PostgresStore, SchemaVersionError as PgSchemaVersionError
 
     PostgresStore(postgres_dsn, schema=postgres_schema).close()
     with psycopg.connect(postgres_dsn) as conn:

@@ -32,8 +32,7 @@ from typing import Any
 
 try:
     import psycopg
-    from psycopg import errors as pg_errors
-    from psycopg import sql
+    from psycopg import errors as pg_errors, sql
     from psycopg_pool import ConnectionPool
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
