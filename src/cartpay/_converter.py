@@ -9,14 +9,13 @@ they include, so missing fields take the snapshot's defaults.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime
-from typing import Any, TypeVar
-
-import cattrs
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ._models import (
     Cart,
@@ -26,6 +25,9 @@ from ._models import (
     PaymentFailure,
     RefundSnapshot,
 )
+
+if TYPE_CHECKING:
+    import cattrs
 
 __all__ = [
     "converter",
@@ -37,9 +39,16 @@ __all__ = [
 
 T = TypeVar("T")
 
-converter = cattrs.Converter(forbid_extra_keys=False, omit_if_default=True)
-converter.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
-converter.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The converter for store rows, built on first use (``import cartpay`` stays
+    free of cattrs until a store needs it)."""
+    import cattrs
+
+    built = cattrs.Converter(forbid_extra_keys=False, omit_if_default=True)
+    built.register_unstructure_hook(datetime, lambda dt: dt.isoformat())
+    built.register_structure_hook(datetime, lambda value, _: datetime.fromisoformat(value))
+    return built
 
 
 #: Bodies decoded (or encoded) lately, by (class, text): a store re-reads the same
@@ -59,7 +68,7 @@ def _remember(cls: type[Any], text: str | bytes, record: Any) -> None:
 
 def dumps(record: Cart | Order | IntentRecord) -> str:
     """A model as compact JSON (a store row's body)."""
-    text = json.dumps(converter.unstructure(record), separators=(",", ":"), sort_keys=True)
+    text = json.dumps(converter().unstructure(record), separators=(",", ":"), sort_keys=True)
     _remember(type(record), text, record)
     return text
 
@@ -68,7 +77,7 @@ def loads(text: str | bytes, cls: type[T]) -> T:
     """A model from :func:`dumps` output."""
     found: T | None = _RECENT.get((cls, text))
     if found is None:
-        found = converter.structure(json.loads(text), cls)
+        found = converter().structure(json.loads(text), cls)
         _remember(cls, text, found)
     return found
 
