@@ -39,6 +39,7 @@ __all__ = [
 
 T = TypeVar("T")
 
+
 @functools.cache
 def converter() -> cattrs.Converter:
     """The converter for store rows, built on first use (``import cartpay`` stays
