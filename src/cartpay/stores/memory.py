@@ -17,7 +17,6 @@ from .._models import Cart, IntentRecord, Order
 
 __all__ = ["MemoryStore"]
 
-_ABSENT = object()
 T = TypeVar("T")
 
 
