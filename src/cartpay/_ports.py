@@ -137,6 +137,10 @@ class StoreTransaction(Protocol):
         """Intents in ``statuses`` that pay no order."""
         ...
 
+    def has_event(self, event_id: str) -> bool:
+        """Whether a webhook event id was already recorded."""
+        ...
+
     def record_event(self, event_id: str, event_type: str, action: str) -> bool:
         """Record a webhook event id; ``False`` if it was already recorded."""
         ...

@@ -563,6 +563,8 @@ class CartPaymentIntent:
             route.kind == "refunds" and route.refund is None
         ):
             with self.store.transaction() as tx:
+                if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
+                    return WebhookResult(event.id, event.type, "duplicate")
                 known = self._knows_intent(tx, route.intent_id)
             if known and route.kind == "intent":
                 snapshot = self.gateway.retrieve_intent(route.intent_id)

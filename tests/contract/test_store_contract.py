@@ -327,3 +327,16 @@ def test_record_event_dedupes_by_id(store: Store) -> None:
     with store.transaction() as tx:
         assert tx.record_event("evt_1", "payment_intent.succeeded", "duplicate") is False
         assert tx.record_event("evt_2", "charge.refunded", "ignored") is True
+
+
+def test_has_event_sees_recorded_ids_only_once_committed(store: Store) -> None:
+    with store.transaction() as tx:
+        assert tx.has_event("evt_1") is False
+        tx.record_event("evt_1", "payment_intent.succeeded", "applied")
+        assert tx.has_event("evt_1") is True
+    with pytest.raises(Boom), store.transaction() as tx:
+        tx.record_event("evt_2", "charge.refunded", "applied")
+        raise Boom
+    with store.transaction() as tx:
+        assert tx.has_event("evt_1") is True
+        assert tx.has_event("evt_2") is False

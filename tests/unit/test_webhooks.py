@@ -183,6 +183,9 @@ def test_dashboard_refund_event_shows_up_on_the_order(
     assert (order.payment, order.refunded) == ("partially_refunded", 700)
     payments.handle_webhook(*deliveries[-2])  # refund.created: the same refund, once
     assert payments.get_order(paid_order.id).refunded == 700
+    lists = fake.count("list_refunds")
+    assert payments.handle_webhook(*deliveries[-1]).action == "duplicate"
+    assert fake.count("list_refunds") == lists  # a re-delivery makes no Stripe call
 
 
 def test_failed_refund_event(payments: CartPaymentIntent, paid_order: Order) -> None:
@@ -351,6 +354,9 @@ def test_refresh_on_webhook_uses_the_freshest_state(
     assert json.loads(created[0])["type"] == "payment_intent.created"
     fresh.handle_webhook(*created)
     assert fresh.get_order(confirmed_remotely.id).payment == "paid"
+    retrieves = fake.count("retrieve_intent")
+    assert fresh.handle_webhook(*created).action == "duplicate"
+    assert fake.count("retrieve_intent") == retrieves
 
 
 # --- reconcile -------------------------------------------------------------------

@@ -147,6 +147,9 @@ class _MemoryTransaction:
         return found[:limit]
 
     # events
+    def has_event(self, event_id: str) -> bool:
+        return event_id in self._store._events or event_id in self._events
+
     def record_event(self, event_id: str, event_type: str, action: str) -> bool:
         if event_id in self._store._events or event_id in self._events:
             return False

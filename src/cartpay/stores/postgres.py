@@ -282,6 +282,9 @@ class _PostgresTransaction:
         return [loads(body, IntentRecord) for body in bodies]
 
     # events
+    def has_event(self, event_id: str) -> bool:
+        return self._run("SELECT 1 FROM events WHERE id = %s", (event_id,)).fetchone() is not None
+
     def record_event(self, event_id: str, event_type: str, action: str) -> bool:
         cursor = self._run(
             """INSERT INTO events (id, type, action, recorded_at) VALUES (%s, %s, %s, now())

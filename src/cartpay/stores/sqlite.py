@@ -264,6 +264,10 @@ class _SQLiteTransaction:
         return [loads(body, IntentRecord) for (body,) in rows]
 
     # events
+    def has_event(self, event_id: str) -> bool:
+        row = self._conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone()
+        return row is not None
+
     def record_event(self, event_id: str, event_type: str, action: str) -> bool:
         cursor = self._conn.execute(
             """INSERT INTO events (id, type, action, recorded_at) VALUES (?, ?, ?, ?)
