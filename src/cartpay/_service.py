@@ -114,6 +114,16 @@ class CartPaymentIntent:
         livemode: bool | None = None,
         refresh_on_webhook: bool = False,
     ) -> None:
+        if isinstance(webhook_tolerance, bool) or not isinstance(webhook_tolerance, int):
+            raise ValidationError("webhook_tolerance", "integer", "must be an int of seconds")
+        if webhook_tolerance <= 0:  # Stripe's SDKs treat 0 as "never stale"
+            raise ValidationError(
+                "webhook_tolerance", "positive", "must be positive; 0 would accept any old delivery"
+            )
+        if not isinstance(lease, timedelta) or lease <= timedelta(0):
+            raise ValidationError("lease", "positive", "must be a positive timedelta")
+        if not isinstance(wait, timedelta) or wait < timedelta(0):
+            raise ValidationError("wait", "non_negative", "must be a timedelta ≥ 0 (0: never wait)")
         self.gateway = gateway
         self.store = store
         self._clock = clock

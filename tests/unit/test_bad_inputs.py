@@ -4,6 +4,7 @@ call, and nothing is written (DESIGN §3.11)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -446,3 +447,25 @@ def test_bad_input_is_refused_before_any_call_and_writes_nothing(
 
 def test_there_are_at_least_25_cases() -> None:
     assert len(CASES) >= 25
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "rule"),
+    [
+        ({"webhook_tolerance": 0}, "webhook_tolerance", "positive"),
+        ({"webhook_tolerance": -5}, "webhook_tolerance", "positive"),
+        ({"webhook_tolerance": 300.0}, "webhook_tolerance", "integer"),
+        ({"lease": timedelta(0)}, "lease", "positive"),
+        ({"wait": 30}, "wait", "non_negative"),
+        ({"wait": timedelta(seconds=-1)}, "wait", "non_negative"),
+    ],
+    ids=repr,
+)
+def test_bad_facade_settings(
+    fake: FakeStripeGateway, settings: dict[str, Any], field: str, rule: str
+) -> None:
+    from cartpay.stores.memory import MemoryStore
+
+    with pytest.raises(ValidationError) as info:
+        CartPaymentIntent(gateway=fake, store=MemoryStore(), **settings)
+    assert (info.value.field, info.value.rule) == (field, rule)
