@@ -233,11 +233,10 @@ class CartPaymentIntent:
             raise ValidationError("options", "type", "must be an IntentOptions")
         deadline = time.monotonic() + self._wait
         while True:
-            cart = self.get_cart(cart_id)
+            cart, record = self._cart_and_intent(cart_id)
             wanted = intent_params(cart, options or cart.options)
-            record = self._intent_record(cart.payment_intent_id)
             if record is not None and record.status in _lifecycle.REUSABLE:
-                return self._update(cart, wanted, retrieve=True)
+                return self._update(cart, record, wanted, retrieve=True)
             if record is not None and record.status in ("processing", "requires_capture"):
                 raise IllegalStateError(
                     "intent",
@@ -261,7 +260,7 @@ class CartPaymentIntent:
             assert cart.sent is not None
             now_wanted = intent_params(cart, options or cart.options)
             if intent_changes(cart.sent, now_wanted):  # the cart moved on while we replayed
-                return self._update(cart, now_wanted, retrieve=False)
+                return self._update(cart, self._intent_record(snap.id), now_wanted, retrieve=False)
             return IntentHandle.from_snapshot(snap)
 
     def update_payment_intent(
@@ -275,7 +274,7 @@ class CartPaymentIntent:
         """
         if options is not None and not isinstance(options, IntentOptions):
             raise ValidationError("options", "type", "must be an IntentOptions")
-        cart = self.get_cart(cart_id)
+        cart, record = self._cart_and_intent(cart_id)
         wanted = intent_params(cart, options or cart.options)
         if cart.payment_intent_id is None:
             raise IllegalStateError(
@@ -285,15 +284,18 @@ class CartPaymentIntent:
                 entity_id=cart.id,
                 detail="call create_payment_intent first",
             )
-        return self._update(cart, wanted, retrieve=False)
+        return self._update(cart, record, wanted, retrieve=False)
 
-    def _update(self, cart: Cart, wanted: IntentParams, *, retrieve: bool) -> IntentHandle:
+    def _update(
+        self, cart: Cart, record: IntentRecord | None, wanted: IntentParams, *, retrieve: bool
+    ) -> IntentHandle:
+        """Send what changed between ``cart.sent`` and ``wanted`` (``record``: the
+        cart's intent as stored, read with the cart)."""
         deadline = time.monotonic() + self._wait
         while True:
             assert cart.payment_intent_id is not None and cart.sent is not None
             intent_id = cart.payment_intent_id
             changes = intent_changes(cart.sent, wanted)
-            record = self._intent_record(intent_id)
             status = record.status if record else "requires_payment_method"
             if not changes:
                 if retrieve:
@@ -314,7 +316,7 @@ class CartPaymentIntent:
             )
             claimed = self._claim_cart(cart, "update", key, deadline)
             if claimed is None:
-                cart = self.get_cart(cart.id)
+                cart, record = self._cart_and_intent(cart.id)
                 wanted = intent_params(cart, wanted.options)
                 continue
             snap = self._call(
@@ -358,7 +360,7 @@ class CartPaymentIntent:
                     detail="the cart's intent can no longer take a payment; create a new one",
                 )
             if intent_changes(cart.sent, wanted):
-                self._update(cart, wanted, retrieve=False)
+                self._update(cart, record, wanted, retrieve=False)
                 continue
             order = Order(
                 self._new_id("ord"),
@@ -1055,6 +1057,13 @@ class CartPaymentIntent:
         if order is None:
             raise NotFoundError("order", order_id)
         return order
+
+    def _cart_and_intent(self, cart_id: str) -> tuple[Cart, IntentRecord | None]:
+        """The cart and its intent's record, read in one transaction."""
+        with self.store.transaction() as tx:
+            cart = self._cart(tx, cart_id)
+            intent_id = cart.payment_intent_id
+            return cart, tx.get_intent(intent_id) if intent_id is not None else None
 
     def _intent_record(self, intent_id: str | None) -> IntentRecord | None:
         if intent_id is None:
