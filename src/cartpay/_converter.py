@@ -2,7 +2,7 @@
 rows (models ⇄ JSON-ready dicts) and for gateway payloads (a PaymentIntent or
 refund as a plain dict ⇄ ``IntentSnapshot`` / ``RefundSnapshot``).
 
-Payload dicts come from Stripe (``StripeObject.to_dict()``) or from webhook JSON;
+Payload dicts come from Stripe (the JSON objects the SDK parsed) or from webhook JSON;
 expandable fields may arrive as ids or as objects, and servers differ in what
 they include, so missing fields take the snapshot's defaults.
 """

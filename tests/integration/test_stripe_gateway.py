@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
+import urllib.parse
 
 import pytest
 import stripe
@@ -89,6 +91,67 @@ def test_an_sdk_retry_resends_the_same_key(stripe_gateway: StripeGateway, stripe
     assert {a.idempotency_key for a in attempts} == {"k-retried"}
     assert attempts[0].body == attempts[1].body
     assert stripe_gateway.retrieve_intent(intent.id).amount == 1000
+
+
+def test_list_refunds_reads_every_page(
+    recorded_gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    gw = recorded_gateway
+    intent = gw.create_intent(IntentParams(20_000, "usd"), idempotency_key="k-create")
+    gw.confirm_intent(intent.id, payment_method="pm_card_visa", idempotency_key="k-confirm")
+    made = [
+        gw.create_refund(intent.id, amount=1, reason=None, idempotency_key=f"k-refund-{i}").id
+        for i in range(101)
+    ]
+    recorder.recorded.clear()
+
+    listed = gw.list_refunds(intent.id)
+
+    assert sorted(r.id for r in listed) == sorted(made)
+    assert {r.payment_intent_id for r in listed} == {intent.id}
+    pages = [r.url.partition("?")[2] for r in recorder.recorded]
+    assert len(pages) == 2, pages
+    first, second = (urllib.parse.parse_qs(page) for page in pages)
+    assert first == {"payment_intent": [intent.id], "limit": ["100"]}
+    assert second["starting_after"] == [listed[99].id]
+
+
+def test_requests_are_those_client_v1_sends(
+    recorded_gateway: StripeGateway, recorder: RecordingHTTPClient, stripe_url: str
+) -> None:
+    """The gateway's ``raw_request`` calls send the method, path and body that
+    ``client.v1.payment_intents`` / ``client.v1.refunds`` send for the same calls."""
+    ids = re.compile(r"\b(pi|re|ch)_[A-Za-z0-9]+")
+
+    def sent() -> list[tuple[str, str, str]]:
+        return [
+            (r.method, ids.sub(r"\1_*", r.url), ids.sub(r"\1_*", r.body)) for r in recorder.recorded
+        ]
+
+    gw = recorded_gateway
+    intent = gw.create_intent(PARAMS, idempotency_key="k")
+    gw.update_intent(intent.id, {"amount": 1500}, idempotency_key="k")
+    gw.confirm_intent(intent.id, payment_method="pm_card_visa", idempotency_key="k")
+    gw.retrieve_intent(intent.id)
+    gw.create_refund(intent.id, amount=300, reason=None, idempotency_key="k")
+    gw.list_refunds(intent.id)
+    ours = sent()
+
+    recorder.recorded.clear()
+    client = stripe.StripeClient(
+        TEST_API_KEY, base_addresses={"api": stripe_url}, http_client=recorder
+    )
+    intents = client.v1.payment_intents
+    theirs = intents.create(params={"amount": 1000, "currency": "usd", "metadata": {"cart": "c1"}})
+    intents.update(theirs.id, params={"amount": 1500})
+    intents.update(theirs.id, params={"payment_method": "pm_card_visa"})
+    intents.confirm(theirs.id)
+    intents.retrieve(theirs.id)
+    client.v1.refunds.create(params={"payment_intent": theirs.id, "amount": 300})
+    client.v1.refunds.list(params={"payment_intent": theirs.id, "limit": 100})
+
+    assert len(ours) == 7
+    assert ours == sent()
 
 
 def test_a_facade_retry_after_an_unknown_outcome_reuses_the_key(

@@ -13,9 +13,15 @@ snapshot means by ``_sync``. Three rules hold for every call:
   when non-empty, and ``payment_method_types`` never (the API version stripe
   16.x pins refuses it). The params are stripe's own typed ``TypedDict``\\ s.
 * **Translate at the edge.** Every ``stripe.StripeError`` becomes a cartpay
-  error in :func:`translate_error`, chained with ``from exc``; snapshots are
-  built by ``_converter`` from ``StripeObject.to_dict()`` (for intents, a shallow
-  copy plus the nested objects read): no ``StripeObject`` leaves this module.
+  error in :func:`translate_error`, chained with ``from exc``.
+* **No objects that are not read.** Requests go through
+  ``StripeClient.raw_request``: the SDK's own requestor (the same encoding,
+  headers, retries, idempotency keys and typed errors as ``client.v1``), but the
+  JSON answer is handed to ``_converter`` as the plain dict the SDK parsed,
+  without building a ``StripeObject`` tree first (that tree costs ~0.3 ms per
+  PaymentIntent, about a fifth of a request against a local server). The paths
+  are those of ``client.v1.payment_intents`` and ``client.v1.refunds``; the
+  params are stripe's typed ``TypedDict``\\ s.
 
 Secrets: the API key stays inside the client; the client secret is returned in
 the snapshot and never logged; ``repr`` shows neither. The gateway logs method,
@@ -28,8 +34,9 @@ from __future__ import annotations
 
 import logging
 import re
-from collections.abc import Sequence
-from typing import NoReturn
+from collections.abc import Mapping, Sequence
+from typing import Any, Literal, NoReturn
+from urllib.parse import quote_plus
 
 import stripe
 from stripe import (
@@ -43,7 +50,6 @@ from stripe import (
     RateLimitError,
     SignatureVerificationError,
     StripeError,
-    StripeObject,
     WebhookSignature,
 )
 from stripe.params import (
@@ -82,6 +88,16 @@ log = logging.getLogger("cartpay.gateways.stripe")
 #: means the intent does not exist.
 _INTENT_PATH_ONLY = frozenset({"retrieve", "capture", "cancel", "list_refunds"})
 
+_INTENTS = "/v1/payment_intents"
+_REFUNDS = "/v1/refunds"
+
+
+def _intent_path(intent_id: str, action: str | None = None) -> str:
+    """``/v1/payment_intents/{id}[/action]``, the id quoted as the SDK quotes it."""
+    path = f"{_INTENTS}/{quote_plus(intent_id)}"
+    return path if action is None else f"{path}/{action}"
+
+
 _CLIENT_SECRET = re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+")
 
 
@@ -101,7 +117,7 @@ def _mask_sdk_logs() -> None:
 
 
 class StripeGateway:
-    """PaymentIntents and refunds through ``client.v1`` (see the module docstring).
+    """PaymentIntents and refunds over ``StripeClient`` (see the module docstring).
 
     ``webhook_secret`` is the endpoint's ``whsec_…`` (needed only by
     :meth:`verify_webhook`). ``max_network_retries`` is set on every request.
@@ -138,23 +154,21 @@ class StripeGateway:
         """``POST /v1/payment_intents`` with the amount, currency and the options set."""
         self._log("create", None, idempotency_key)
         try:
-            intent = self._client.v1.payment_intents.create(
-                params=create_params(params), options=self._post(idempotency_key)
+            intent = self._request(
+                "post", _INTENTS, create_params(params), self._post(idempotency_key)
             )
         except StripeError as exc:
             translate_error(exc, "create", None)
-        return _snapshot(intent)
+        return intent_from_payload(intent)
 
     def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
         """``GET /v1/payment_intents/{id}`` (carries the client secret)."""
         self._log("retrieve", intent_id, None)
         try:
-            intent = self._client.v1.payment_intents.retrieve(
-                intent_id, options={"max_network_retries": self.max_network_retries}
-            )
+            intent = self._request("get", _intent_path(intent_id), None, self._get())
         except StripeError as exc:
             translate_error(exc, "retrieve", intent_id)
-        return _snapshot(intent)
+        return intent_from_payload(intent)
 
     def update_intent(
         self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
@@ -169,12 +183,12 @@ class StripeGateway:
             return self.retrieve_intent(intent_id)
         self._log("update", intent_id, idempotency_key)
         try:
-            intent = self._client.v1.payment_intents.update(
-                intent_id, params=params, options=self._post(idempotency_key)
+            intent = self._request(
+                "post", _intent_path(intent_id), params, self._post(idempotency_key)
             )
         except StripeError as exc:
             translate_error(exc, operation, intent_id)
-        return _snapshot(intent)
+        return intent_from_payload(intent)
 
     def confirm_intent(
         self,
@@ -196,22 +210,24 @@ class StripeGateway:
         try:
             if self.attach_then_confirm:
                 self._log("attach", intent_id, f"{idempotency_key}:attach")
-                self._client.v1.payment_intents.update(
-                    intent_id,
-                    params={"payment_method": payment_method},
-                    options=self._post(f"{idempotency_key}:attach"),
+                attach: PaymentIntentUpdateParams = {"payment_method": payment_method}
+                self._request(
+                    "post",
+                    _intent_path(intent_id),
+                    attach,
+                    self._post(f"{idempotency_key}:attach"),
                 )
                 key = f"{idempotency_key}:confirm"
             else:
                 confirm["payment_method"] = payment_method
                 key = idempotency_key
             self._log("confirm", intent_id, key)
-            intent = self._client.v1.payment_intents.confirm(
-                intent_id, params=confirm or None, options=self._post(key)
+            intent = self._request(
+                "post", _intent_path(intent_id, "confirm"), confirm, self._post(key)
             )
         except StripeError as exc:
             translate_error(exc, "confirm", intent_id)
-        return _snapshot(intent)
+        return intent_from_payload(intent)
 
     def capture_intent(
         self, intent_id: str, *, amount: int | None, idempotency_key: str
@@ -222,12 +238,12 @@ class StripeGateway:
             params["amount_to_capture"] = amount
         self._log("capture", intent_id, idempotency_key)
         try:
-            intent = self._client.v1.payment_intents.capture(
-                intent_id, params=params or None, options=self._post(idempotency_key)
+            intent = self._request(
+                "post", _intent_path(intent_id, "capture"), params, self._post(idempotency_key)
             )
         except StripeError as exc:
             translate_error(exc, "capture", intent_id)
-        return _snapshot(intent)
+        return intent_from_payload(intent)
 
     def cancel_intent(
         self, intent_id: str, *, reason: str | None, idempotency_key: str
@@ -238,12 +254,12 @@ class StripeGateway:
             params["cancellation_reason"] = reason
         self._log("cancel", intent_id, idempotency_key)
         try:
-            intent = self._client.v1.payment_intents.cancel(
-                intent_id, params=params or None, options=self._post(idempotency_key)
+            intent = self._request(
+                "post", _intent_path(intent_id, "cancel"), params, self._post(idempotency_key)
             )
         except StripeError as exc:
             translate_error(exc, "cancel", intent_id)
-        return _snapshot(intent)
+        return intent_from_payload(intent)
 
     # ----------------------------------------------------------------- refunds
 
@@ -258,25 +274,25 @@ class StripeGateway:
             params["reason"] = reason
         self._log("refund", intent_id, idempotency_key)
         try:
-            refund = self._client.v1.refunds.create(
-                params=params, options=self._post(idempotency_key)
-            )
+            refund = self._request("post", _REFUNDS, params, self._post(idempotency_key))
         except StripeError as exc:
             translate_error(exc, "refund", intent_id)
-        return refund_from_payload(refund.to_dict(), intent_id=intent_id)
+        return refund_from_payload(refund, intent_id=intent_id)
 
     def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
-        """``GET /v1/refunds?payment_intent=…``, every page."""
+        """``GET /v1/refunds?payment_intent=…``, every page (``starting_after`` the
+        last refund of the page before, as the SDK's ``auto_paging_iter`` does)."""
         params: RefundListParams = {"payment_intent": intent_id, "limit": 100}
         self._log("list_refunds", intent_id, None)
+        refunds: list[RefundSnapshot] = []
         try:
-            page = self._client.v1.refunds.list(
-                params=params, options={"max_network_retries": self.max_network_retries}
-            )
-            return [
-                refund_from_payload(refund.to_dict(), intent_id=intent_id)
-                for refund in page.auto_paging_iter()
-            ]
+            while True:
+                page = self._request("get", _REFUNDS, params, self._get())
+                items = page.get("data") or []
+                refunds.extend(refund_from_payload(r, intent_id=intent_id) for r in items)
+                if not (page.get("has_more") and items):
+                    return refunds
+                params = {**params, "starting_after": str(items[-1]["id"])}
         except StripeError as exc:
             translate_error(exc, "list_refunds", intent_id)
 
@@ -301,8 +317,26 @@ class StripeGateway:
 
     # ---------------------------------------------------------------- internal
 
+    def _request(
+        self,
+        method: Literal["get", "post"],
+        path: str,
+        params: Mapping[str, object] | None,
+        options: stripe.RequestOptions,
+    ) -> Mapping[str, Any]:
+        """One request through the SDK's requestor; the answer as the JSON object
+        it parsed. A non-2xx answer raises the SDK's typed ``StripeError``."""
+        response = self._client.raw_request(method, path, **(params or {}), **options)
+        data = response.data
+        if not isinstance(data, Mapping):
+            raise APIError(f"{method.upper()} {path}: the answer is not a JSON object")
+        return data
+
     def _post(self, idempotency_key: str) -> stripe.RequestOptions:
         return {"idempotency_key": idempotency_key, "max_network_retries": self.max_network_retries}
+
+    def _get(self) -> stripe.RequestOptions:
+        return {"max_network_retries": self.max_network_retries}
 
     @staticmethod
     def _log(method: str, intent_id: str | None, key: str | None) -> None:
@@ -384,21 +418,6 @@ def update_params(changes: IntentChanges) -> PaymentIntentUpdateParams:
 
 
 # --------------------------------------------------------- snapshots and errors
-
-
-#: The nested objects a snapshot reads (the rest of the intent is not copied).
-_SNAPSHOT_NESTED = ("last_payment_error", "metadata", "latest_charge", "payment_method")
-
-
-def _snapshot(intent: stripe.PaymentIntent) -> IntentSnapshot:
-    # A shallow copy plus the nested objects read: a full to_dict() would also
-    # copy what is never read (charges, payment_method_options, ...).
-    data = intent.to_dict(recursive=False)
-    for name in _SNAPSHOT_NESTED:
-        value = data.get(name)
-        if isinstance(value, StripeObject):
-            data[name] = value.to_dict()
-    return intent_from_payload(data)
 
 
 def translate_error(exc: StripeError, operation: str, intent_id: str | None) -> NoReturn:
