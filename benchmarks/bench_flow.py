@@ -168,14 +168,14 @@ def run(*, quick: bool) -> list[Row]:
                 f"the sides differ:\n façade {facade_sent}\n raw    {raw_sent}\n"
                 f" raw_request {raw_dict_sent}"
             )
-        rows.append(
+        http_row = (
             Row(
                 SECTION_REQUESTS,
                 "HTTP requests per flow, localstripe (façade = raw: same paths, bodies)",
                 len(facade_sent),
                 "requests",
                 detail=", ".join(f"{m} {p}" for m, p, _ in facade_sent),
-            )
+            ),
         )
 
         for name, store, target in stores:
@@ -223,6 +223,7 @@ def run(*, quick: bool) -> list[Row]:
                 )
             )
             store.close()
+    rows.extend(http_row)
     rows.extend(requests_per_operation())
     return rows
 
