@@ -71,8 +71,9 @@ PAYMENT_TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
     "partially_authorized": frozenset({"paid", "partially_paid", "unpaid"}),
     "paid": frozenset({"partially_refunded", "refunded"}),
     "partially_paid": frozenset({"partially_refunded", "refunded"}),
-    "partially_refunded": frozenset({"refunded"}),
-    "refunded": frozenset(),
+    # A refund that fails after it succeeded gives the money back to the order.
+    "partially_refunded": frozenset({"refunded", "paid", "partially_paid"}),
+    "refunded": frozenset({"partially_refunded", "paid", "partially_paid"}),
 }
 
 #: Order operation → (allowed order statuses, allowed payment statuses).

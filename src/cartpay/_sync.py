@@ -1,9 +1,10 @@
 """What a snapshot means for an order: pure functions shared by ``confirm_order``,
 the operations that return a snapshot, webhooks and reconciliation (DESIGN §3.5).
 
-Application is monotonic: transactions only move forward (pending → final), and a
-status step the order tables forbid is not taken, so a late or repeated snapshot
-never undoes what a newer one did.
+Application is monotonic: transactions only move forward (pending → final, plus
+the two steps out of ``complete`` Stripe has: a voided authorization and a refund
+that fails after it succeeded), and a status step the order tables forbid is not
+taken, so a late or repeated snapshot never undoes what a newer one did.
 """
 
 from __future__ import annotations
@@ -39,14 +40,28 @@ _REFUND_STATUS: Mapping[str, TransactionStatus] = {
     "failed": "failed",
     "canceled": "cancelled",
 }
-#: Transaction status → the statuses it may still move to.
-_TXN_STEPS: Mapping[TransactionStatus, frozenset[TransactionStatus]] = {
+_PAYMENT_STEPS: Mapping[TransactionStatus, frozenset[TransactionStatus]] = {
     "pending": frozenset({"complete", "failed", "cancelled"}),
-    "complete": frozenset({"cancelled"}),  # a voided authorization
+    "complete": frozenset(),
     # A stale failure (an earlier attempt's event) may have failed a newer pending
     # attempt; the intent's success with that same charge is authoritative.
     "failed": frozenset({"complete"}),
     "cancelled": frozenset(),
+}
+#: Transaction kind → (status → the statuses it may still move to).
+_TXN_STEPS: Mapping[TransactionKind, Mapping[TransactionStatus, frozenset[TransactionStatus]]] = {
+    # A complete authorization can still be voided (cancel, expiry).
+    "authorize": {**_PAYMENT_STEPS, "complete": frozenset({"cancelled"})},
+    "purchase": _PAYMENT_STEPS,
+    "capture": _PAYMENT_STEPS,
+    # A refund can fail after it succeeded (its funds come back later; Stripe
+    # sends refund.failed), and a failed refund never succeeds again.
+    "refund": {
+        "pending": frozenset({"complete", "failed", "cancelled"}),
+        "complete": frozenset({"failed"}),
+        "failed": frozenset(),
+        "cancelled": frozenset(),
+    },
 }
 
 
@@ -126,9 +141,7 @@ def _merge(
         if old is None:
             by_id[new.id] = new
             order.append(new.id)
-        elif new.status != old.status and new.status in _TXN_STEPS[old.status]:
-            if old.status == "complete" and old.kind != "authorize":
-                continue
+        elif new.status in _TXN_STEPS[old.kind][old.status]:
             by_id[new.id] = evolve(old, status=new.status, amount=new.amount, code=new.code)
     return tuple(by_id[i] for i in order)
 

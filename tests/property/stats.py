@@ -24,6 +24,7 @@ class Run:
     outcomes: Counter[str] = field(default_factory=Counter)
     paid_orders: int = 0
     refunded_orders: int = 0
+    failed_refunds: int = 0
 
     def summary(self) -> str:
         faults = sum(self.faults.values())
@@ -40,6 +41,7 @@ class Run:
             f"{self.seconds:>7.1f} s  faults={faults} crashes={crashes} "
             f"ok-calls={ok} typed-errors={errors} "
             f"paid-orders={self.paid_orders} refunded-orders={self.refunded_orders} "
+            f"failed-refunds={self.failed_refunds} "
             f"known-bug-hits={known}"
         )
 

@@ -25,7 +25,11 @@ def test_the_machine_finds_an_intent_paying_two_orders(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(CartPaymentIntent, "_bind_intent", _never_bind)
-    backend = replace(fake_backend("memory", tmp_path), label="planted-bug/memory")
+    # Without failing refunds: the search is derandomized, and the bug it must
+    # find is about payments, not refunds.
+    backend = replace(
+        fake_backend("memory", tmp_path), label="planted-bug/memory", failing_refunds=False
+    )
     config = settings(
         max_examples=3000,
         stateful_step_count=25,
@@ -42,6 +46,9 @@ def test_the_machine_finds_an_intent_paying_two_orders(
     elapsed = time.perf_counter() - started
     message = str(caught.value)
     assert "pays more than one order" in message or "on 2 orders" in message, message
-    steps = "\n".join(getattr(caught.value, "__notes__", []))
-    assert "checkout" in steps and "confirm" in steps, steps  # the shrunk sequence
+    notes = "\n".join(getattr(caught.value, "__notes__", []))
+    skip = ("state.start(", "state.store_is_consistent(", "state.teardown(")
+    steps = [line for line in notes.splitlines() if "state." in line and not line.startswith(skip)]
+    # Shrunk: a handful of steps, two orders from one cart, one payment.
+    assert "checkout" in notes and 2 <= len(steps) <= 6, notes
     assert elapsed < 30, f"finding the planted bug took {elapsed:.1f} s"

@@ -115,6 +115,8 @@ class Backend:
     tolerated: tuple[type[CartpayError], ...] = ()
     #: Reported amounts (``amount_received``, ``amount_capturable``) are exact.
     exact_amounts: bool = True
+    #: Refunds may fail at the gateway, also after they succeeded (the fake can).
+    failing_refunds: bool = True
     sqlite_dir: Path | None = None
 
 
@@ -213,13 +215,16 @@ PAYMENT_REACH = _closure(PAYMENT_TRANSITIONS)
 
 def transaction_may_move(old: Transaction, new: Transaction) -> bool:
     """Transactions only move forward: pending → final; an authorization may be voided;
-    a payment failed by a stale event completes when its charge succeeded."""
+    a refund may fail after it succeeded; a payment failed by a stale event completes
+    when its charge succeeded."""
     if old.status == new.status:
         return True
     if old.status == "pending":
         return new.status in ("complete", "failed", "cancelled")
     if (old.status, new.status) == ("failed", "complete"):
         return old.kind in PAYMENT_KINDS  # a stale failure, overturned by the intent's success
+    if (old.status, new.status) == ("complete", "failed"):
+        return old.kind == "refund"  # refund.failed after the refund succeeded
     return old.kind == "authorize" and (old.status, new.status) == ("complete", "cancelled")
 
 
@@ -582,6 +587,17 @@ class PaymentsMachine(RuleBasedStateMachine):
         why = reason if self.backend.reasons else None
         self.call("refund_order", lambda: self.payments.refund_order(order, amount, reason=why))
 
+    @precondition(lambda self: self.fake is not None and self.backend.failing_refunds)
+    @rule(order=orders, pick=st.integers(min_value=0, max_value=10))
+    def fail_refund(self, order: str, pick: int) -> None:
+        """A refund fails at the bank, also one that had succeeded (refund.failed)."""
+        found = self.order(order)
+        assert self.fake is not None
+        refunds = [t.reference for t in found.transactions if t.kind == "refund"] if found else []
+        if refunds:
+            with suppress(IllegalStateError, NotFoundError):
+                self.fake.fail_refund(refunds[pick % len(refunds)])
+
     # ------------------------------------------------------- webhooks, reconcile
 
     def pull_events(self) -> None:
@@ -740,7 +756,7 @@ class PaymentsMachine(RuleBasedStateMachine):
             if snap.status != "succeeded":
                 continue
             for refund in self.gateway.list_refunds(intent_id):
-                if refund.status != "succeeded":
+                if refund.status not in ("succeeded", "failed"):
                     continue
                 on = [
                     t
@@ -749,10 +765,14 @@ class PaymentsMachine(RuleBasedStateMachine):
                     if t.kind == "refund" and t.reference == refund.id
                 ]
                 assert len(on) == 1, f"refund {refund.id} is on {len(on)} orders"
-                assert (on[0].amount, on[0].status) == (refund.amount, "complete"), (
-                    f"refund {refund.id} of {refund.amount} recorded as {on[0]}"
+                recorded = "complete" if refund.status == "succeeded" else "failed"
+                assert (on[0].amount, on[0].status) == (refund.amount, recorded), (
+                    f"{refund.status} refund {refund.id} of {refund.amount} recorded as {on[0]}"
                 )
-                self.run.refunded_orders += 1
+                if refund.status == "failed":
+                    self.run.failed_refunds += 1
+                else:
+                    self.run.refunded_orders += 1
 
 
 # ------------------------------------------------------------------------- tests
@@ -785,6 +805,7 @@ def test_fake_gateway_with_faults(store: Literal["memory", "sqlite"], tmp_path: 
     assert_explored(run)
     assert run.outcomes["crash"] > 0, "no host crashed mid-call"
     assert run.refunded_orders > 0, "no example refunded"
+    assert run.failed_refunds > 0, "no refund failed"
 
 
 LOCALSTRIPE_TOLERATES: tuple[type[CartpayError], ...] = (InvalidRequestError,)

@@ -188,24 +188,48 @@ def test_dashboard_refund_event_shows_up_on_the_order(
     assert fake.count("list_refunds") == lists  # a re-delivery makes no Stripe call
 
 
-def test_failed_refund_event(payments: CartPaymentIntent, paid_order: Order) -> None:
-    order = payments.refund_order(paid_order.id, amount=1000)
-    refund_id = next(t.reference for t in order.transactions if t.kind == "refund")
-    failed = {
+def _refund_event(order: Order, refund_id: str, status: str, event_id: str) -> bytes:
+    obj = {
         "id": refund_id,
         "object": "refund",
         "amount": 1000,
         "currency": "usd",
-        "payment_intent": paid_order.intent_id,
-        "status": "failed",
-        "failure_reason": "declined",
+        "payment_intent": order.intent_id,
+        "status": status,
+        "failure_reason": "declined" if status == "failed" else None,
     }
-    payload = event("refund.failed", failed, "evt_refund_failed")
-    payments.handle_webhook(payload, sign(payload))
+    return event(f"refund.{'failed' if status == 'failed' else 'updated'}", obj, event_id)
+
+
+def test_a_refund_that_fails_after_it_succeeded_gives_the_money_back(
+    payments: CartPaymentIntent, paid_order: Order
+) -> None:
+    order = payments.refund_order(paid_order.id, amount=1000)
+    assert (order.payment, order.refunded) == ("partially_refunded", 1000)
+    refund_id = next(t.reference for t in order.transactions if t.kind == "refund")
+
+    payload = _refund_event(paid_order, refund_id, "failed", "evt_refund_failed")
+    assert payments.handle_webhook(payload, sign(payload)).action == "applied"
+
     order = payments.get_order(paid_order.id)
-    assert [(t.kind, t.status) for t in order.transactions if t.kind == "refund"] == [
-        ("refund", "complete")
-    ]
+    refunds = [(t.status, t.code) for t in order.transactions if t.kind == "refund"]
+    assert refunds == [("failed", "declined")]
+    assert (order.status, order.payment, order.refunded) == ("complete", "paid", 0)
+    assert order.refundable == order.captured
+
+
+def test_a_late_succeeded_refund_event_does_not_revive_a_failed_refund(
+    payments: CartPaymentIntent, paid_order: Order
+) -> None:
+    order = payments.refund_order(paid_order.id, amount=1000)
+    refund_id = next(t.reference for t in order.transactions if t.kind == "refund")
+    failed = _refund_event(paid_order, refund_id, "failed", "evt_failed")
+    stale = _refund_event(paid_order, refund_id, "succeeded", "evt_stale_success")
+    payments.handle_webhook(failed, sign(failed))
+    payments.handle_webhook(stale, sign(stale))
+    order = payments.get_order(paid_order.id)
+    assert [t.status for t in order.transactions if t.kind == "refund"] == ["failed"]
+    assert (order.payment, order.refunded) == ("paid", 0)
 
 
 def test_manual_capture_events(

@@ -20,6 +20,7 @@ from cartpay import (
     IntentOptions,
     IntentParams,
     IntentSnapshot,
+    NotFoundError,
     Order,
     ValidationError,
 )
@@ -516,3 +517,33 @@ def test_a_refused_operation_is_retried_with_a_new_key(
     keys = [r.idempotency_key for r in fake.requests if r.operation == "cancel_intent"]
     assert len(keys) == len(set(keys)) == 2
     assert payments.get_order(order.id).pending is None
+
+
+def test_a_full_refund_that_fails_later_shows_on_confirm_and_can_be_refunded_again(
+    payments: CartPaymentIntent, fake: FakeStripeGateway, paid_order: Order
+) -> None:
+    order = payments.refund_order(paid_order.id)
+    assert (order.payment, order.refunded) == ("refunded", order.captured)
+    refund_id = next(t.reference for t in order.transactions if t.kind == "refund")
+
+    fake.fail_refund(refund_id, reason="expired_or_canceled_card")
+    order = payments.confirm_order(order.id)  # re-lists the intent's refunds
+
+    assert [(t.status, t.code) for t in order.transactions if t.kind == "refund"] == [
+        ("failed", "expired_or_canceled_card")
+    ]
+    assert (order.status, order.payment, order.refunded) == ("complete", "paid", 0)
+    again = payments.refund_order(order.id)
+    assert (again.payment, again.refunded) == ("refunded", again.captured)
+
+
+def test_the_fake_refuses_to_fail_a_refund_twice(
+    payments: CartPaymentIntent, fake: FakeStripeGateway, paid_order: Order
+) -> None:
+    order = payments.refund_order(paid_order.id, amount=100)
+    refund_id = next(t.reference for t in order.transactions if t.kind == "refund")
+    fake.fail_refund(refund_id)
+    with pytest.raises(IllegalStateError):
+        fake.fail_refund(refund_id)
+    with pytest.raises(NotFoundError):
+        fake.fail_refund("re_missing")

@@ -178,6 +178,24 @@ class FakeStripeGateway:
         with self._lock:
             return self._refund(self._get(intent_id), amount, "requested_by_customer")
 
+    def fail_refund(self, refund_id: str, *, reason: str = "lost_or_stolen_card") -> RefundSnapshot:
+        """Fail a refund, also one that had succeeded (Stripe: the card was closed;
+        the funds return to the balance). Emits ``refund.failed``."""
+        with self._lock:
+            for intent in self._intents.values():
+                for i, refund in enumerate(intent.refunds):
+                    if refund.id != refund_id:
+                        continue
+                    if refund.status not in ("pending", "succeeded"):
+                        raise IllegalStateError(
+                            "refund", "fail", refund.status, entity_id=refund_id
+                        )
+                    failed = evolve(refund, status="failed", failure_reason=reason)
+                    intent.refunds[i] = failed
+                    self._append_event("refund.failed", self._refund_object(failed, intent))
+                    return failed
+            raise NotFoundError("refund", refund_id)
+
     # ------------------------------------------------------------- the port
 
     def create_intent(self, params: IntentParams, *, idempotency_key: str) -> IntentSnapshot:
@@ -483,8 +501,9 @@ class FakeStripeGateway:
             }
         self._append_event(event_type, obj)
 
-    def _emit_refund(self, refund: RefundSnapshot, intent: _Intent) -> None:
-        obj = {
+    @staticmethod
+    def _refund_object(refund: RefundSnapshot, intent: _Intent) -> dict[str, Any]:
+        return {
             "id": refund.id,
             "object": "refund",
             "amount": refund.amount,
@@ -492,9 +511,12 @@ class FakeStripeGateway:
             "payment_intent": refund.payment_intent_id,
             "status": refund.status,
             "reason": refund.reason,
+            "failure_reason": refund.failure_reason,
             "charge": intent.snapshot.latest_charge,
         }
-        self._append_event("refund.created", obj)
+
+    def _emit_refund(self, refund: RefundSnapshot, intent: _Intent) -> None:
+        self._append_event("refund.created", self._refund_object(refund, intent))
         charge = {
             "id": intent.snapshot.latest_charge,
             "object": "charge",
