@@ -1,5 +1,12 @@
 """The state machine is only worth its run time if it can fail: with rule 6's guard
-disabled, it must find, and shrink, a sequence where one intent pays two orders."""
+disabled (an order's confirm no longer claims its intent), it must find, and
+shrink, a short sequence where that shows.
+
+An unclaimed intent shows in one of two ways, and which one the search meets
+first varies between processes (ids and hash seeds differ, so the
+derandomized search still takes other paths): one intent pays two orders, or
+an order is cancelled locally (its intent looked like another order's) while
+the intent's authorization stays on it."""
 
 from __future__ import annotations
 
@@ -21,12 +28,16 @@ def _never_bind(self: CartPaymentIntent, tx: StoreTransaction, order: Order) -> 
     """The planted bug: an order's confirm no longer claims the intent for it."""
 
 
-def test_the_machine_finds_an_intent_paying_two_orders(
+#: What the invariants say when an intent is not claimed for the order it pays.
+SYMPTOMS = ("pays more than one order", "on 2 orders", "but its transactions say")
+
+
+def test_the_machine_finds_an_unclaimed_intent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(CartPaymentIntent, "_bind_intent", _never_bind)
-    # Without failing refunds: the search is derandomized, and the bug it must
-    # find is about payments, not refunds.
+    # Without failing refunds: the plant is about payments; refund steps only
+    # dilute the search.
     backend = replace(
         fake_backend("memory", tmp_path), label="planted-bug/memory", failing_refunds=False
     )
@@ -45,10 +56,11 @@ def test_the_machine_finds_an_intent_paying_two_orders(
         run_machine(backend, config)
     elapsed = time.perf_counter() - started
     message = str(caught.value)
-    assert "pays more than one order" in message or "on 2 orders" in message, message
+    assert any(symptom in message for symptom in SYMPTOMS), message
     notes = "\n".join(getattr(caught.value, "__notes__", []))
     skip = ("state.start(", "state.store_is_consistent(", "state.teardown(")
     steps = [line for line in notes.splitlines() if "state." in line and not line.startswith(skip)]
-    # Shrunk: a handful of steps, two orders from one cart, one payment.
-    assert "checkout" in notes and 2 <= len(steps) <= 6, notes
+    # Shrunk: a handful of steps (an order made and paid, then a second order
+    # or a cancel).
+    assert 2 <= len(steps) <= 6, notes
     assert elapsed < 30, f"finding the planted bug took {elapsed:.1f} s"
