@@ -293,6 +293,25 @@ def test_confirm_order_processing_is_pending(
     assert (order.status, order.payment) == ("complete", "paid")
 
 
+def test_an_asynchronous_payment_failing_at_the_bank_fails_its_pending_attempt(
+    payments: CartPaymentIntent, fake: FakeStripeGateway, make_order: Callable[..., Order]
+) -> None:
+    order = make_order()
+    payments.confirm_payment(order.id, payment_method="pm_card_processing")
+    processing_charge = fake.retrieve_intent(order.intent_id or "").latest_charge
+
+    failed = fake.settle(order.intent_id or "", success=False)
+    # Stripe reports the failure on the attempt's own charge, not a new one.
+    assert failed.last_payment_error is not None
+    assert failed.last_payment_error.charge == processing_charge == failed.latest_charge
+
+    order = payments.confirm_order(order.id)
+    assert [(t.kind, t.status, t.code) for t in order.transactions] == [
+        ("purchase", "failed", "payment_intent_payment_attempt_failed")
+    ]
+    assert (order.status, order.payment) == ("incomplete", "failed")
+
+
 def test_declined_attempt_is_a_failed_transaction_and_the_order_stays_payable(
     payments: CartPaymentIntent, make_order: Callable[..., Order]
 ) -> None:

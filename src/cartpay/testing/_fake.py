@@ -162,7 +162,9 @@ class FakeStripeGateway:
                 )
             if success:
                 return self._succeed(intent, async_ok=True)
-            return self._fail(intent, "payment_intent_payment_attempt_failed", None)
+            return self._fail(
+                intent, "payment_intent_payment_attempt_failed", None, same_charge=True
+            )
 
     def expire_authorization(self, intent_id: str) -> IntentSnapshot:
         """Let a ``requires_capture`` authorization lapse (Stripe cancels it)."""
@@ -405,8 +407,13 @@ class FakeStripeGateway:
         self._emit("payment_intent.succeeded", done)
         return done
 
-    def _fail(self, intent: _Intent, code: str, decline_code: str | None) -> IntentSnapshot:
-        charge = self._charge_id()
+    def _fail(
+        self, intent: _Intent, code: str, decline_code: str | None, *, same_charge: bool = False
+    ) -> IntentSnapshot:
+        """A failed attempt. ``same_charge``: the attempt's charge already exists
+        (an asynchronous payment failing at the bank fails its pending charge)."""
+        snap = intent.snapshot
+        charge = snap.latest_charge if same_charge and snap.latest_charge else self._charge_id()
         error = PaymentFailure(code, decline_code, "The payment failed.", charge)
         snap = self._set(
             intent, status="requires_payment_method", last_payment_error=error, latest_charge=charge
