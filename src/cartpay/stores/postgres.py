@@ -40,7 +40,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .._converter import dumps, loads
-from .._errors import ConcurrencyError, SchemaVersionError
+from .._errors import ConcurrencyError, SchemaVersionError, ValidationError
 from .._models import Cart, IntentRecord, Order
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
@@ -303,13 +303,24 @@ def _intent_columns(intent: IntentRecord) -> tuple[str, str, str | None, datetim
     return intent.cart_id, intent.status, intent.order_id, _utc(intent.created_at), dumps(intent)
 
 
+def _check_pool_sizes(min_size: int, max_size: int) -> None:
+    for name, value in (("min_size", min_size), ("max_size", max_size)):
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ValidationError(name, "integer", "must be an int")
+    if min_size < 0:
+        raise ValidationError("min_size", "non_negative", "must be 0 or more")
+    if max_size < max(min_size, 1):
+        raise ValidationError("max_size", "at_least_min_size", "must be 1 or more and >= min_size")
+
+
 class PostgresStore:
     """The Store port on PostgreSQL through a connection pool. Thread- and process-safe.
 
     ``conninfo`` is a libpq connection string or URL; ``min_size``/``max_size``
     bound the pool; ``schema`` (default ``public``) holds the tables. Opening
     migrates the schema forward and raises ``SchemaVersionError`` for a schema
-    newer than this code.
+    newer than this code. Wrong settings raise ``ValidationError`` before any
+    connection is made.
     """
 
     def __init__(
@@ -320,6 +331,9 @@ class PostgresStore:
         max_size: int = 10,
         schema: str | None = None,
     ) -> None:
+        _check_pool_sizes(min_size, max_size)
+        if schema is not None and (not isinstance(schema, str) or not schema.strip()):
+            raise ValidationError("schema", "non_empty", "must be a schema name (or None)")
         self._schema = schema or "public"
         with psycopg.connect(conninfo, autocommit=True) as conn:
             migrate(conn, self._schema)
