@@ -22,6 +22,7 @@ from cartpay import (
     InvalidRequestError,
     NotFoundError,
     RateLimitedError,
+    ValidationError,
 )
 from cartpay.gateways.stripe import StripeGateway
 
@@ -178,3 +179,27 @@ def test_a_missing_intent_is_not_found() -> None:
     with pytest.raises(NotFoundError) as caught:
         gateway.retrieve_intent("pi_gone")
     assert caught.value.id == "pi_gone"
+
+
+@pytest.mark.parametrize(
+    ("settings", "field", "rule"),
+    [
+        ({"max_network_retries": -1}, "max_network_retries", "non_negative"),
+        ({"max_network_retries": True}, "max_network_retries", "integer"),
+        ({"max_network_retries": 2.0}, "max_network_retries", "integer"),
+        ({"webhook_secret": b"whsec_x"}, "webhook_secret", "string"),
+    ],
+)
+def test_wrong_settings_are_validation_errors(
+    settings: dict[str, Any], field: str, rule: str
+) -> None:
+    client = stripe.StripeClient("sk_test_scripted", http_client=ScriptedHTTPClient(200, {}))
+    with pytest.raises(ValidationError) as caught:
+        StripeGateway(client, **settings)
+    assert (caught.value.field, caught.value.rule) == (field, rule)
+
+
+def test_the_stripe_module_is_not_a_client() -> None:
+    with pytest.raises(ValidationError) as caught:
+        StripeGateway(stripe)  # type: ignore[arg-type]  # the mistake this catches
+    assert (caught.value.field, caught.value.rule) == ("client", "stripe_client")

@@ -75,6 +75,7 @@ from .._errors import (
     InvalidRequestError,
     NotFoundError,
     RateLimitedError,
+    ValidationError,
     WebhookSignatureError,
 )
 from .._models import IntentParams, IntentSnapshot, RefundSnapshot
@@ -121,6 +122,7 @@ class StripeGateway:
 
     ``webhook_secret`` is the endpoint's ``whsec_…`` (needed only by
     :meth:`verify_webhook`). ``max_network_retries`` is set on every request.
+    Wrong settings raise ``ValidationError``.
     ``attach_then_confirm=True`` confirms in two POSTs (update the payment method,
     then confirm with no parameters) for servers that cannot confirm with a
     ``payment_method`` parameter (localstripe); the default is one confirm call.
@@ -134,6 +136,14 @@ class StripeGateway:
         max_network_retries: int = 2,
         attach_then_confirm: bool = False,
     ) -> None:
+        if not isinstance(client, stripe.StripeClient):
+            raise ValidationError("client", "stripe_client", "must be a stripe.StripeClient")
+        if isinstance(max_network_retries, bool) or not isinstance(max_network_retries, int):
+            raise ValidationError("max_network_retries", "integer", "must be an int")
+        if max_network_retries < 0:
+            raise ValidationError("max_network_retries", "non_negative", "must be 0 or more")
+        if webhook_secret is not None and not isinstance(webhook_secret, str):
+            raise ValidationError("webhook_secret", "string", "must be the whsec_… string")
         self._client = client
         self._webhook_secret = webhook_secret
         self.max_network_retries = max_network_retries
