@@ -335,7 +335,13 @@ class StripeGateway:
         options: stripe.RequestOptions,
     ) -> Mapping[str, Any]:
         """One request through the SDK's requestor; the answer as the JSON object
-        it parsed. A non-2xx answer raises the SDK's typed ``StripeError``."""
+        it parsed. A non-2xx answer raises the SDK's typed ``StripeError``.
+
+        ``raw_request`` takes params and options as one set of keywords: it picks
+        out the option names (``idempotency_key``, ``max_network_retries``, …)
+        and ``base``/``usage``. No PaymentIntent or Refund parameter has one of
+        those names; the request-equality test would catch one that did.
+        """
         response = self._client.raw_request(method, path, **(params or {}), **options)
         data = response.data
         if not isinstance(data, Mapping):
