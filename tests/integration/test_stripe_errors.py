@@ -32,10 +32,10 @@ class ScriptedHTTPClient(stripe.HTTPClient):
 
     name = "scripted"
 
-    def __init__(self, status: int, body: Mapping[str, Any]) -> None:
+    def __init__(self, status: int, body: Mapping[str, Any] | list[Any] | str) -> None:
         super().__init__()
         self.status = status
-        self.body = json.dumps(body)
+        self.body = body if isinstance(body, str) else json.dumps(body)
 
     def request(  # type: ignore[override]
         self,
@@ -179,6 +179,23 @@ def test_a_missing_intent_is_not_found() -> None:
     with pytest.raises(NotFoundError) as caught:
         gateway.retrieve_intent("pi_gone")
     assert caught.value.id == "pi_gone"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param([], id="a JSON list"),
+        pytest.param("<html>502 Bad Gateway</html>", id="not JSON"),
+    ],
+)
+def test_an_answer_that_is_not_a_json_object_is_retryable_unavailability(
+    body: list[Any] | str,
+) -> None:
+    client = stripe.StripeClient("sk_test_scripted", http_client=ScriptedHTTPClient(200, body))
+    gateway = StripeGateway(client, max_network_retries=0)
+    with pytest.raises(GatewayUnavailableError) as caught:
+        gateway.retrieve_intent("pi_1")
+    assert caught.value.retryable
 
 
 @pytest.mark.parametrize(
