@@ -88,6 +88,24 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+def _with_status(record: IntentRecord | None, snap: IntentSnapshot) -> IntentRecord | None:
+    """``record`` carrying the snapshot's status and amount (unchanged when its
+    status is final: monotonic, a final status is never left)."""
+    if record is None or record.status == snap.status or _lifecycle.is_final(record.status):
+        return record
+    return evolve(record, status=snap.status, amount=snap.amount)
+
+
+def _write_intent(
+    tx: StoreTransaction, before: IntentRecord | None, after: IntentRecord | None
+) -> None:
+    """One write of ``after`` over ``before`` (as read in ``tx``) if it is a new
+    record (the helpers return ``before`` itself when nothing changes)."""
+    if before is None or after is None or after is before:
+        return
+    tx.update_intent(evolve(after, version=before.version + 1), expected_version=before.version)
+
+
 class CartPaymentIntent:
     """The cart → PaymentIntent → order workflow over a gateway and a store.
 
@@ -616,8 +634,6 @@ class CartPaymentIntent:
         refunds: Sequence[RefundSnapshot],
     ) -> str | None:
         """Apply to the order the intent pays (or the first order linked to it)."""
-        if snapshot is not None:
-            self._save_intent_status(tx, snapshot)
         record = tx.get_intent(intent_id)
         orders = [o for o in tx.orders_for_intent(intent_id) if o.status != "cancelled"]
         if record is not None and record.order_id is not None:
@@ -625,8 +641,10 @@ class CartPaymentIntent:
         else:
             target = orders[0] if orders else None
         if target is None:
+            if snapshot is not None:
+                self._save_intent_status(tx, snapshot)
             return None
-        if snapshot is not None:
+        if snapshot is not None:  # (saves the intent's status too, in the same write)
             self.apply_snapshot(tx, target.id, snapshot, refunds=refunds)
         elif refunds:
             order = self._order(tx, target.id)
@@ -904,7 +922,8 @@ class CartPaymentIntent:
                 claimed = evolve(current, pending=pending, version=current.version + 1)
                 tx.update_order(claimed, expected_version=current.version)
                 if operation == "confirm" and current.intent_id is not None:
-                    self._bind_intent(tx, current)
+                    record = tx.get_intent(current.intent_id)
+                    _write_intent(tx, record, self._bind_intent(record, current))
                 return claimed, pending
         if busy:
             self._wait_or_raise(deadline, f"order {order.id}")
@@ -924,18 +943,14 @@ class CartPaymentIntent:
         except Exception:
             log.warning("could not release the claim on order %s", order_id, exc_info=True)
 
-    def _bind_intent(self, tx: StoreTransaction, order: Order) -> None:
-        """Make ``order`` the one order its intent pays (rule 6), or raise."""
-        assert order.intent_id is not None
-        record = tx.get_intent(order.intent_id)
+    def _bind_intent(self, record: IntentRecord | None, order: Order) -> IntentRecord | None:
+        """``record`` (the order's intent) bound to ``order``, the one order it
+        pays (rule 6); raises ``IntentAlreadyUsedError`` if it pays another."""
         if record is None or record.order_id == order.id:
-            return
+            return record
         if record.order_id is not None:
             raise IntentAlreadyUsedError(record.id, order.id, record.order_id)
-        tx.update_intent(
-            evolve(record, order_id=order.id, version=record.version + 1),
-            expected_version=record.version,
-        )
+        return evolve(record, order_id=order.id)
 
     def _apply(
         self,
@@ -976,8 +991,8 @@ class CartPaymentIntent:
         if clear is not None and order.pending is not None and order.pending.key == clear:
             updated = evolve(updated, pending=None)
         problem: CartpayError | None = None
-        self._save_intent_status(tx, snap)
         record = tx.get_intent(snap.id)
+        intent = _with_status(record, snap)  # written once, below, with any binding
         if snap.amount != order.total or snap.currency != order.currency:
             if snap.status != "canceled":
                 updated = evolve(updated, flag="amount_mismatch")
@@ -995,10 +1010,11 @@ class CartPaymentIntent:
             pass  # cancelled without its intent (a kept cart holds it): takes no payment
         else:
             if _sync.is_payment_attempt(snap):
-                self._bind_intent(tx, order)
+                intent = self._bind_intent(intent, order)
             updated = _sync.apply_intent(updated, snap)
             if refunds:
                 updated = _sync.apply_refunds(updated, refunds)
+        _write_intent(tx, record, intent)
         if updated != order:
             updated = evolve(updated, version=order.version + 1)
             tx.update_order(updated, expected_version=order.version)
@@ -1022,14 +1038,7 @@ class CartPaymentIntent:
 
     def _save_intent_status(self, tx: StoreTransaction, snap: IntentSnapshot) -> None:
         record = tx.get_intent(snap.id)
-        if record is None or record.status == snap.status:
-            return
-        if _lifecycle.is_final(record.status):
-            return  # monotonic: a final status is never left
-        tx.update_intent(
-            evolve(record, status=snap.status, amount=snap.amount, version=record.version + 1),
-            expected_version=record.version,
-        )
+        _write_intent(tx, record, _with_status(record, snap))
 
     def _record_intent_status(self, snap: IntentSnapshot) -> None:
         for _ in range(_RACE_RETRIES):

@@ -18,14 +18,16 @@ import pytest
 from hypothesis import HealthCheck, Phase, settings
 
 from cartpay import CartPaymentIntent
-from cartpay._models import Order
-from cartpay._ports import StoreTransaction
+from cartpay._models import IntentRecord, Order
 
 from .test_stateful import fake_backend, run_machine
 
 
-def _never_bind(self: CartPaymentIntent, tx: StoreTransaction, order: Order) -> None:
+def _never_bind(
+    self: CartPaymentIntent, record: IntentRecord | None, order: Order
+) -> IntentRecord | None:
     """The planted bug: an order's confirm no longer claims the intent for it."""
+    return record
 
 
 #: What the invariants say when an intent is not claimed for the order it pays.

@@ -19,12 +19,13 @@ from cartpay import (
     IntentAlreadyUsedError,
     IntentOptions,
     IntentParams,
+    IntentRecord,
     IntentSnapshot,
     NotFoundError,
     Order,
     ValidationError,
 )
-from cartpay.stores.memory import MemoryStore
+from cartpay.stores.memory import MemoryStore, _MemoryTransaction
 from cartpay.testing import FakeStripeGateway
 
 # --- rule 1: amounts come from the cart, on the server -------------------------
@@ -566,3 +567,29 @@ def test_the_fake_refuses_to_fail_a_refund_twice(
         fake.fail_refund(refund_id)
     with pytest.raises(NotFoundError):
         fake.fail_refund("re_missing")
+
+
+def test_a_payment_confirmed_in_the_browser_binds_and_records_its_intent_in_one_write(
+    payments: CartPaymentIntent,
+    fake: FakeStripeGateway,
+    store: MemoryStore,
+    make_order: Callable[..., Order],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    order = make_order()
+    intent_id = order.intent_id or ""
+    fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    writes: list[IntentRecord] = []
+    real = _MemoryTransaction.update_intent
+
+    def counted(self: _MemoryTransaction, intent: IntentRecord, *, expected_version: int) -> None:
+        writes.append(intent)
+        real(self, intent, expected_version=expected_version)
+
+    monkeypatch.setattr(_MemoryTransaction, "update_intent", counted)
+    order = payments.confirm_order(order.id)
+
+    assert order.payment == "paid"
+    assert [(w.status, w.order_id) for w in writes] == [("succeeded", order.id)]
+    with store.transaction() as tx:
+        assert tx.get_intent(intent_id) == writes[0]
