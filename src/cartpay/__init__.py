@@ -51,7 +51,7 @@ from ._models import (
     WebhookResult,
 )
 from ._money import Currency, format_amount, get_currency, parse_amount
-from ._ports import IntentChanges, PaymentGateway, Store, StoreTransaction
+from ._ports import IntentChanges, PaymentGateway, Store, StoreReads, StoreTransaction
 from ._service import CartPaymentIntent
 
 __version__ = "0.1.0"
@@ -89,6 +89,7 @@ __all__ = [
     "RefundSnapshot",
     "SchemaVersionError",
     "Store",
+    "StoreReads",
     "StoreTransaction",
     "Transaction",
     "ValidationError",

@@ -59,7 +59,7 @@ from ._models import (
 )
 from ._money import MAX_AMOUNT, check_amount, check_currency
 from ._params import idempotency_key, intent_changes, intent_params
-from ._ports import PaymentGateway, Store, StoreTransaction
+from ._ports import PaymentGateway, Store, StoreReads, StoreTransaction
 
 __all__ = ["CartPaymentIntent"]
 
@@ -174,7 +174,7 @@ class CartPaymentIntent:
         return cart
 
     def get_cart(self, cart_id: str) -> Cart:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return self._cart(tx, cart_id)
 
     def add_item(
@@ -209,7 +209,7 @@ class CartPaymentIntent:
         """Delete the cart; its live intent, if any, is canceled first (``abandoned``)."""
         cart = self.get_cart(cart_id)
         if cart.payment_intent_id is not None:
-            with self.store.transaction() as tx:
+            with self.store.read() as tx:
                 record = tx.get_intent(cart.payment_intent_id)
             if (
                 record is not None
@@ -357,7 +357,7 @@ class CartPaymentIntent:
         which only one can be paid, rule 6).
         """
         for _ in range(_RACE_RETRIES):
-            with self.store.transaction() as tx:  # the cart and its intent, in one read
+            with self.store.read() as tx:  # the cart and its intent, in one read
                 cart = self._cart(tx, cart_id)
                 record = tx.get_intent(cart.payment_intent_id) if cart.payment_intent_id else None
             wanted = intent_params(cart, cart.options)
@@ -407,7 +407,7 @@ class CartPaymentIntent:
         raise ConcurrencyError(f"cart {cart_id} kept changing during checkout; try again")
 
     def get_order(self, order_id: str) -> Order:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return self._order(tx, order_id)
 
     # ----------------------------------------------------------------- orders
@@ -426,7 +426,7 @@ class CartPaymentIntent:
             _rules.check_text("return_url", return_url, max_length=2048)
         deadline = time.monotonic() + self._wait
         while True:
-            with self.store.transaction() as tx:  # what the checks need, in one read
+            with self.store.read() as tx:  # what the checks need, in one read
                 order = self._order(tx, order_id)
                 record = tx.get_intent(order.intent_id) if order.intent_id else None
                 cart = tx.get_cart(order.cart_id)
@@ -592,7 +592,7 @@ class CartPaymentIntent:
         elif (route.kind == "intent" and self.refresh_on_webhook) or (
             route.kind == "refunds" and route.refund is None
         ):
-            with self.store.transaction() as tx:
+            with self.store.read() as tx:
                 if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
                     return WebhookResult(event.id, event.type, "duplicate")
                 known = self._knows_intent(tx, route.intent_id)
@@ -622,7 +622,7 @@ class CartPaymentIntent:
         raise ConcurrencyError(f"event {event.id}: its order kept changing; Stripe will retry")
 
     @staticmethod
-    def _knows_intent(tx: StoreTransaction, intent_id: str) -> bool:
+    def _knows_intent(tx: StoreReads, intent_id: str) -> bool:
         """Whether cartpay created the intent (or an order refers to it)."""
         return tx.get_intent(intent_id) is not None or bool(tx.orders_for_intent(intent_id))
 
@@ -670,7 +670,7 @@ class CartPaymentIntent:
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise ValidationError("older_than", "type", "must be a non-negative timedelta")
         cutoff = self._clock() - older_than
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             orders = tx.unpaid_orders_before(cutoff, limit=limit)
             intents = tx.unclaimed_intents(_RECONCILE_INTENTS, limit=limit)
         checked: list[str] = []
@@ -1051,7 +1051,7 @@ class CartPaymentIntent:
 
     # ---------------------------------------------------------------- helpers
 
-    def _cart(self, tx: StoreTransaction, cart_id: str) -> Cart:
+    def _cart(self, tx: StoreReads, cart_id: str) -> Cart:
         if not isinstance(cart_id, str):
             raise ValidationError("cart_id", "type", "must be a str")
         cart = tx.get_cart(cart_id)
@@ -1059,7 +1059,7 @@ class CartPaymentIntent:
             raise NotFoundError("cart", cart_id)
         return cart
 
-    def _order(self, tx: StoreTransaction, order_id: str) -> Order:
+    def _order(self, tx: StoreReads, order_id: str) -> Order:
         if not isinstance(order_id, str):
             raise ValidationError("order_id", "type", "must be a str")
         order = tx.get_order(order_id)
@@ -1068,8 +1068,8 @@ class CartPaymentIntent:
         return order
 
     def _cart_and_intent(self, cart_id: str) -> tuple[Cart, IntentRecord | None]:
-        """The cart and its intent's record, read in one transaction."""
-        with self.store.transaction() as tx:
+        """The cart and its intent's record, read in one snapshot."""
+        with self.store.read() as tx:
             cart = self._cart(tx, cart_id)
             intent_id = cart.payment_intent_id
             return cart, tx.get_intent(intent_id) if intent_id is not None else None
@@ -1077,11 +1077,11 @@ class CartPaymentIntent:
     def _intent_record(self, intent_id: str | None) -> IntentRecord | None:
         if intent_id is None:
             return None
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return tx.get_intent(intent_id)
 
     def _orders_for(self, intent_id: str) -> list[Order]:
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             return tx.orders_for_intent(intent_id)
 
     def _intent_of(self, order: Order) -> str:
@@ -1093,7 +1093,7 @@ class CartPaymentIntent:
         """Whether cancelling ``order`` may cancel its intent."""
         if record.order_id is not None:
             return record.order_id == order.id
-        with self.store.transaction() as tx:
+        with self.store.read() as tx:
             cart = tx.get_cart(record.cart_id)
             others = [
                 o

@@ -340,3 +340,36 @@ def test_has_event_sees_recorded_ids_only_once_committed(store: Store) -> None:
     with store.transaction() as tx:
         assert tx.has_event("evt_1") is True
         assert tx.has_event("evt_2") is False
+
+
+# ------------------------------------------------------------ read snapshots
+
+
+def test_a_read_sees_what_was_committed(store: Store) -> None:
+    cart, order, record = full_cart(), full_order(), intent(order_id="ord_1")
+    with store.transaction() as tx:
+        tx.insert_cart(cart)
+        tx.insert_order(order)
+        tx.insert_intent(record)
+        tx.record_event("evt_1", "payment_intent.succeeded", "applied")
+    with pytest.raises(Boom), store.transaction() as tx:
+        tx.insert_cart(evolve(cart, id="cart_rolled_back"))
+        raise Boom
+    with store.read() as reads:
+        assert reads.get_cart(cart.id) == cart
+        assert reads.get_cart("cart_rolled_back") is None
+        assert reads.get_order(order.id) == order
+        assert reads.orders_for_intent("pi_1") == [order]
+        assert reads.get_intent("pi_1") == record
+        assert reads.has_event("evt_1") and not reads.has_event("evt_2")
+        assert reads.unclaimed_intents(["requires_capture"], limit=10) == []
+
+
+def test_reads_one_after_another_see_each_commit(store: Store) -> None:
+    cart = full_cart()
+    with store.read() as reads:
+        assert reads.get_cart(cart.id) is None
+    with store.transaction() as tx:
+        tx.insert_cart(cart)
+    with store.read() as reads:
+        assert reads.get_cart(cart.id) == cart

@@ -62,7 +62,7 @@ from cartpay import (
 from cartpay._converter import dumps, loads
 from cartpay._lifecycle import ORDER_STATUS_TRANSITIONS, PAYMENT_TRANSITIONS, REUSABLE
 from cartpay._models import Cart, OrderStatus, PaymentStatus
-from cartpay._ports import PaymentGateway, Store, StoreTransaction
+from cartpay._ports import PaymentGateway, Store, StoreReads, StoreTransaction
 from cartpay.stores.memory import MemoryStore
 from cartpay.stores.sqlite import SQLiteStore
 from cartpay.testing import FakeStripeGateway, FaultyGateway
@@ -151,6 +151,11 @@ class CrashableStore:
         if self.dead:
             raise ProcessGone("the process that opened this store has crashed")
         return self.inner.transaction()
+
+    def read(self) -> AbstractContextManager[StoreReads]:
+        if self.dead:
+            raise ProcessGone("the process that opened this store has crashed")
+        return self.inner.read()
 
     def close(self) -> None:
         self.inner.close()

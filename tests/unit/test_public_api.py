@@ -38,6 +38,7 @@ EXPECTED = [
     "RefundSnapshot",
     "SchemaVersionError",
     "Store",
+    "StoreReads",
     "StoreTransaction",
     "Transaction",
     "ValidationError",

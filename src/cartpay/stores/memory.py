@@ -158,12 +158,14 @@ class _MemoryTransaction:
 
 
 class _Transaction:
-    """``with store.transaction() as tx``: holds the lock, commits on a normal exit."""
+    """``with store.transaction() as tx``: holds the lock, commits on a normal exit
+    (a read, ``store.read()``, never commits)."""
 
-    __slots__ = ("_store", "_tx")
+    __slots__ = ("_commit", "_store", "_tx")
 
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: MemoryStore, *, commit: bool = True) -> None:
         self._store = store
+        self._commit = commit
 
     def __enter__(self) -> _MemoryTransaction:
         self._store._lock.acquire()
@@ -172,7 +174,7 @@ class _Transaction:
 
     def __exit__(self, exc_type: type[BaseException] | None, *_: object) -> None:
         try:
-            if exc_type is None:
+            if exc_type is None and self._commit:
                 self._tx.commit()
         finally:
             self._store._lock.release()
@@ -194,6 +196,10 @@ class MemoryStore:
 
     def transaction(self) -> _Transaction:
         return _Transaction(self)
+
+    def read(self) -> _Transaction:
+        """A read under the same lock (memory has no cheaper snapshot)."""
+        return _Transaction(self, commit=False)
 
     def close(self) -> None:
         """Nothing to release."""

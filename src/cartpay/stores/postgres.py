@@ -8,6 +8,8 @@ Contract (the same as :class:`~cartpay.stores.memory.MemoryStore`):
 * Reads of a single record (``get_*``) are ``SELECT … FOR UPDATE``: the row stays
   locked until the transaction ends, so a read-check-write on one record runs as
   if alone, as it does in the memory and SQLite stores. Scans do not lock.
+* ``read()`` is a ``REPEATABLE READ, READ ONLY`` transaction, always rolled
+  back: one snapshot for all its reads, and no row locks.
 * ``update_*`` and ``delete_cart`` are ``… WHERE id = %s AND version = %s``: no
   row changed raises ``ConcurrencyError``. ``insert_*`` is ``ON CONFLICT DO
   NOTHING``: an existing id raises ``ConcurrencyError``, and the transaction
@@ -135,11 +137,22 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
     return found
 
 
+#: One record by id, per table: in a read snapshot, and locked in a transaction.
+_GET = {
+    "carts": "SELECT body FROM carts WHERE id = %s",
+    "orders": "SELECT body FROM orders WHERE id = %s",
+    "intents": "SELECT body FROM intents WHERE id = %s",
+}
+_GET_FOR_UPDATE = {table: f"{query} FOR UPDATE" for table, query in _GET.items()}
+
+
 class _PostgresTransaction:
     """The StoreTransaction of one database transaction."""
 
-    def __init__(self, conn: psycopg.Connection[Any]) -> None:
+    def __init__(self, conn: psycopg.Connection[Any], *, lock: bool = True) -> None:
         self._conn = conn
+        # get_* lock the row (FOR UPDATE) in a transaction, not in a read snapshot.
+        self._get = _GET_FOR_UPDATE if lock else _GET
         self.failed: Exception | None = None
         # Records read FOR UPDATE (locked until the transaction ends) or written
         # here, by id: a second read of the same record costs no round trip.
@@ -175,7 +188,7 @@ class _PostgresTransaction:
     # carts
     def get_cart(self, cart_id: str) -> Cart | None:
         if cart_id not in self._carts:
-            body = self._body("SELECT body FROM carts WHERE id = %s FOR UPDATE", cart_id)
+            body = self._body(self._get["carts"], cart_id)
             self._carts[cart_id] = None if body is None else loads(body, Cart)
         return self._carts[cart_id]
 
@@ -205,7 +218,7 @@ class _PostgresTransaction:
     # orders
     def get_order(self, order_id: str) -> Order | None:
         if order_id not in self._orders:
-            body = self._body("SELECT body FROM orders WHERE id = %s FOR UPDATE", order_id)
+            body = self._body(self._get["orders"], order_id)
             self._orders[order_id] = None if body is None else loads(body, Order)
         return self._orders[order_id]
 
@@ -238,7 +251,7 @@ class _PostgresTransaction:
     # intents
     def get_intent(self, intent_id: str) -> IntentRecord | None:
         if intent_id not in self._intents:
-            body = self._body("SELECT body FROM intents WHERE id = %s FOR UPDATE", intent_id)
+            body = self._body(self._get["intents"], intent_id)
             self._intents[intent_id] = None if body is None else loads(body, IntentRecord)
         return self._intents[intent_id]
 
@@ -368,6 +381,17 @@ class PostgresStore:
                     ) from tx.failed
         except _RETRYABLE as exc:  # raised by COMMIT
             raise _lost_race(exc) from exc
+
+    @contextmanager
+    def read(self) -> Iterator[_PostgresTransaction]:
+        """A read-only snapshot (``REPEATABLE READ, READ ONLY``): no row is locked,
+        so it never waits for a writer, nor a writer for it; always rolled back."""
+        with self._pool.connection() as conn:
+            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            try:
+                yield _PostgresTransaction(conn, lock=False)
+            finally:
+                conn.execute("ROLLBACK")
 
     def schema_version(self) -> int:
         """The schema version the database is at."""

@@ -7,6 +7,8 @@ Contract (the same as :class:`~cartpay.stores.memory.MemoryStore`):
   at a time and never deadlock upgrading a read lock. An exception inside the
   block rolls everything back. Waiting for the lock is bounded by ``timeout``
   (``busy_timeout``); running out of it raises ``ConcurrencyError`` (retryable).
+* ``read()`` is a deferred ``BEGIN`` … ``ROLLBACK``: a snapshot that takes no
+  write lock, so reads run alongside a writer.
 * ``update_*`` and ``delete_cart`` are ``… WHERE id = ? AND version = ?``: no row
   changed raises ``ConcurrencyError``. ``insert_*`` of an existing id raises
   ``ConcurrencyError``. Nothing is retried here; the façade re-reads and retries.
@@ -419,6 +421,18 @@ class SQLiteStore:
                 if _is_busy(exc):
                     raise ConcurrencyError(f"{self!r} stayed locked; try again") from exc
                 raise
+
+    @contextmanager
+    def read(self) -> Iterator[_SQLiteTransaction]:
+        """A read-only snapshot: a deferred ``BEGIN`` (no write lock; in WAL mode a
+        reader never waits for a writer, nor a writer for it), always rolled back."""
+        with self._connection() as conn:
+            conn.execute("BEGIN")
+            try:
+                yield _SQLiteTransaction(conn)
+            finally:
+                if conn.in_transaction:
+                    conn.execute("ROLLBACK")
 
     def schema_version(self) -> int:
         """The schema version the database is at."""
