@@ -154,8 +154,9 @@ class _PostgresTransaction:
         # get_* lock the row (FOR UPDATE) in a transaction, not in a read snapshot.
         self._get = _GET_FOR_UPDATE if lock else _GET
         self.failed: Exception | None = None
-        # Records read FOR UPDATE (locked until the transaction ends) or written
-        # here, by id: a second read of the same record costs no round trip.
+        # Records read FOR UPDATE (locked until the transaction ends), read in a
+        # REPEATABLE READ snapshot, or written here, by id: a second read of the
+        # same record costs no round trip.
         self._carts: dict[str, Cart | None] = {}
         self._orders: dict[str, Order | None] = {}
         self._intents: dict[str, IntentRecord | None] = {}

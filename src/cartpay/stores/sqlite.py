@@ -131,11 +131,12 @@ def _inserted(cursor: sqlite3.Cursor, kind: str, key: str) -> None:
 
 
 class _SQLiteTransaction:
-    """The StoreTransaction of one ``BEGIN IMMEDIATE`` block.
+    """The StoreTransaction of one ``BEGIN IMMEDIATE`` block (or the reads of one
+    ``read()`` snapshot).
 
     Records read or written in the block are kept by id: no other connection
-    can write before the block ends, so a second read of the same record costs
-    no query and no decoding.
+    can write before the block ends (a snapshot does not see their writes), so
+    a second read of the same record costs no query and no decoding.
     """
 
     def __init__(self, conn: sqlite3.Connection) -> None:
