@@ -96,6 +96,21 @@ def _with_status(record: IntentRecord | None, snap: IntentSnapshot) -> IntentRec
     return evolve(record, status=snap.status, amount=snap.amount)
 
 
+_Claimed = TypeVar("_Claimed", Cart, Order)
+
+
+def _released(
+    record: _Claimed | None, key: str, *, definite: bool, now: datetime
+) -> _Claimed | None:
+    """``record`` with its claim ``key`` released: gone when the call's outcome is
+    definite, expired at ``now`` when it is not (the next caller replays the key).
+    ``None`` when the claim is no longer ``key`` (someone else's now)."""
+    if record is None or record.pending is None or record.pending.key != key:
+        return None
+    pending = None if definite else evolve(record.pending, lease_until=now)
+    return evolve(record, pending=pending, version=record.version + 1)
+
+
 def _write_intent(
     tx: StoreTransaction, before: IntentRecord | None, after: IntentRecord | None
 ) -> None:
@@ -826,13 +841,9 @@ class CartPaymentIntent:
         try:
             with self.store.transaction() as tx:
                 cart = tx.get_cart(cart_id)
-                if cart is None or cart.pending is None or cart.pending.key != key:
-                    return
-                pending = None if definite else evolve(cart.pending, lease_until=self._clock())
-                tx.update_cart(
-                    evolve(cart, pending=pending, version=cart.version + 1),
-                    expected_version=cart.version,
-                )
+                released = _released(cart, key, definite=definite, now=self._clock())
+                if cart is not None and released is not None:
+                    tx.update_cart(released, expected_version=cart.version)
         except Exception:  # the claim expires by itself; never hide the call's error
             log.warning("could not release the claim on cart %s", cart_id, exc_info=True)
 
@@ -933,14 +944,10 @@ class CartPaymentIntent:
         try:
             with self.store.transaction() as tx:
                 order = tx.get_order(order_id)
-                if order is None or order.pending is None or order.pending.key != key:
-                    return
-                pending = None if definite else evolve(order.pending, lease_until=self._clock())
-                tx.update_order(
-                    evolve(order, pending=pending, version=order.version + 1),
-                    expected_version=order.version,
-                )
-        except Exception:
+                released = _released(order, key, definite=definite, now=self._clock())
+                if order is not None and released is not None:
+                    tx.update_order(released, expected_version=order.version)
+        except Exception:  # (as in _release_cart)
             log.warning("could not release the claim on order %s", order_id, exc_info=True)
 
     def _bind_intent(self, record: IntentRecord | None, order: Order) -> IntentRecord | None:
