@@ -182,6 +182,36 @@ def test_a_missing_intent_is_not_found() -> None:
 
 
 @pytest.mark.parametrize(
+    ("body", "call"),
+    [
+        pytest.param({}, "retrieve", id="an intent without id"),
+        pytest.param({"id": "pi_1"}, "retrieve", id="an intent without status"),
+        pytest.param(
+            {"data": [{"amount": 1}], "has_more": False}, "list_refunds", id="refund without id"
+        ),
+        pytest.param(
+            {"data": ["re_1"], "has_more": False}, "list_refunds", id="refund not an object"
+        ),
+        pytest.param({"amount": 100}, "refund", id="a created refund without id"),
+    ],
+)
+def test_an_answer_that_is_not_the_object_it_should_be_is_retryable_unavailability(
+    body: dict[str, Any], call: str
+) -> None:
+    client = stripe.StripeClient("sk_test_scripted", http_client=ScriptedHTTPClient(200, body))
+    gateway = StripeGateway(client, max_network_retries=0)
+    with pytest.raises(GatewayUnavailableError) as caught:
+        if call == "retrieve":
+            gateway.retrieve_intent("pi_1")
+        elif call == "list_refunds":
+            gateway.list_refunds("pi_1")
+        else:
+            gateway.create_refund("pi_1", amount=None, reason=None, idempotency_key="k")
+    assert caught.value.retryable
+    assert "not a valid" in str(caught.value)
+
+
+@pytest.mark.parametrize(
     "body",
     [
         pytest.param([], id="a JSON list"),

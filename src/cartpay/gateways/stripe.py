@@ -169,7 +169,7 @@ class StripeGateway:
             )
         except StripeError as exc:
             translate_error(exc, "create", None)
-        return intent_from_payload(intent)
+        return _intent(intent)
 
     def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
         """``GET /v1/payment_intents/{id}`` (carries the client secret)."""
@@ -178,7 +178,7 @@ class StripeGateway:
             intent = self._request("get", _intent_path(intent_id), None, self._get())
         except StripeError as exc:
             translate_error(exc, "retrieve", intent_id)
-        return intent_from_payload(intent)
+        return _intent(intent)
 
     def update_intent(
         self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
@@ -198,7 +198,7 @@ class StripeGateway:
             )
         except StripeError as exc:
             translate_error(exc, operation, intent_id)
-        return intent_from_payload(intent)
+        return _intent(intent)
 
     def confirm_intent(
         self,
@@ -237,7 +237,7 @@ class StripeGateway:
             )
         except StripeError as exc:
             translate_error(exc, "confirm", intent_id)
-        return intent_from_payload(intent)
+        return _intent(intent)
 
     def capture_intent(
         self, intent_id: str, *, amount: int | None, idempotency_key: str
@@ -253,7 +253,7 @@ class StripeGateway:
             )
         except StripeError as exc:
             translate_error(exc, "capture", intent_id)
-        return intent_from_payload(intent)
+        return _intent(intent)
 
     def cancel_intent(
         self, intent_id: str, *, reason: str | None, idempotency_key: str
@@ -269,7 +269,7 @@ class StripeGateway:
             )
         except StripeError as exc:
             translate_error(exc, "cancel", intent_id)
-        return intent_from_payload(intent)
+        return _intent(intent)
 
     # ----------------------------------------------------------------- refunds
 
@@ -287,7 +287,7 @@ class StripeGateway:
             refund = self._request("post", _REFUNDS, params, self._post(idempotency_key))
         except StripeError as exc:
             translate_error(exc, "refund", intent_id)
-        return refund_from_payload(refund, intent_id=intent_id)
+        return _refund(refund, intent_id)
 
     def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
         """``GET /v1/refunds?payment_intent=…``, every page (``starting_after`` the
@@ -299,10 +299,10 @@ class StripeGateway:
             while True:
                 page = self._request("get", _REFUNDS, params, self._get())
                 items = page.get("data") or []
-                refunds.extend(refund_from_payload(r, intent_id=intent_id) for r in items)
+                refunds.extend(_refund(r, intent_id) for r in items)
                 if not (page.get("has_more") and items):
                     return refunds
-                params = {**params, "starting_after": str(items[-1]["id"])}
+                params = {**params, "starting_after": refunds[-1].id}
         except StripeError as exc:
             translate_error(exc, "list_refunds", intent_id)
 
@@ -434,6 +434,29 @@ def update_params(changes: IntentChanges) -> PaymentIntentUpdateParams:
 
 
 # --------------------------------------------------------- snapshots and errors
+
+
+def _intent(data: Mapping[str, Any]) -> IntentSnapshot:
+    try:
+        return intent_from_payload(data)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _malformed("PaymentIntent", exc) from exc
+
+
+def _refund(data: object, intent_id: str) -> RefundSnapshot:
+    try:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"a refund must be a JSON object, not {type(data).__name__}")
+        return refund_from_payload(data, intent_id=intent_id)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _malformed("Refund", exc) from exc
+
+
+def _malformed(what: str, exc: Exception) -> GatewayUnavailableError:
+    """An answer that is not the object it should be (a proxy's page, a body cut
+    short): what happened is unknown, as after a timeout, so the caller retries
+    with the same idempotency key."""
+    return GatewayUnavailableError(f"the answer is not a valid {what}: {exc}", retryable=True)
 
 
 def translate_error(exc: StripeError, operation: str, intent_id: str | None) -> NoReturn:
