@@ -16,6 +16,7 @@ from ._errors import IllegalStateError
 from ._models import IntentStatus, Order, OrderStatus, PaymentStatus
 
 __all__ = [
+    "EARLY",
     "INTENT_OPERATIONS",
     "ORDER_OPERATIONS",
     "ORDER_STATUS_TRANSITIONS",
@@ -32,23 +33,24 @@ IntentOperation = Literal[
 ]
 OrderOperation = Literal["confirm_payment", "capture", "cancel", "refund"]
 
-_EARLY: frozenset[IntentStatus] = frozenset(
+#: Statuses before any payment attempt went through (the intent can still take one).
+EARLY: frozenset[IntentStatus] = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action"}
 )
 
 #: PaymentIntent status × operation → allowed (STRIPE-RULES §1.2, conservative where
 #: Stripe's answer is not established: "?" cells are refused).
 INTENT_OPERATIONS: Mapping[IntentOperation, frozenset[IntentStatus]] = {
-    "update_amount": _EARLY,
-    "update_fields": _EARLY,
+    "update_amount": EARLY,
+    "update_fields": EARLY,
     "confirm": frozenset({"requires_payment_method", "requires_confirmation"}),
     "capture": frozenset({"requires_capture"}),
-    "cancel": _EARLY | {"requires_capture"},
+    "cancel": EARLY | {"requires_capture"},
     "refund": frozenset({"succeeded"}),
 }
 
 #: Intent statuses in which the intent can still take a payment (create reuses it).
-REUSABLE: frozenset[IntentStatus] = _EARLY
+REUSABLE: frozenset[IntentStatus] = EARLY
 #: Intent statuses after which nothing about the intent changes any more.
 FINAL_INTENT: frozenset[IntentStatus] = frozenset({"succeeded", "canceled"})
 

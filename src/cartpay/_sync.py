@@ -15,10 +15,9 @@ from collections.abc import Iterable, Mapping
 from attrs import evolve
 
 from ._errors import IllegalStateError
-from ._lifecycle import transition_order
+from ._lifecycle import EARLY, transition_order
 from ._models import (
     IntentSnapshot,
-    IntentStatus,
     Order,
     OrderStatus,
     PaymentStatus,
@@ -30,9 +29,6 @@ from ._models import (
 
 __all__ = ["apply_intent", "apply_refunds", "is_payment_attempt", "transaction_id"]
 
-_EARLY: frozenset[IntentStatus] = frozenset(
-    {"requires_payment_method", "requires_confirmation", "requires_action"}
-)
 _REFUND_STATUS: Mapping[str, TransactionStatus] = {
     "pending": "pending",
     "requires_action": "pending",
@@ -76,7 +72,7 @@ def is_payment_attempt(snapshot: IntentSnapshot) -> bool:
     to the order it is applied to (rule 6)."""
     if snapshot.status in ("processing", "requires_capture", "succeeded"):
         return True
-    return snapshot.status in _EARLY and snapshot.last_payment_error is not None
+    return snapshot.status in EARLY and snapshot.last_payment_error is not None
 
 
 def _transaction(
