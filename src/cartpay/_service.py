@@ -22,7 +22,7 @@ import uuid
 from collections.abc import Callable, Sequence
 from contextlib import suppress
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
+from typing import TypeVar, get_args
 
 from attrs import evolve
 
@@ -47,6 +47,7 @@ from ._models import (
     IntentParams,
     IntentRecord,
     IntentSnapshot,
+    IntentStatus,
     LineItem,
     Order,
     OrphanedIntent,
@@ -69,15 +70,8 @@ T = TypeVar("T")
 
 #: How many times a write that lost a version race is re-read and retried.
 _RACE_RETRIES = 20
-#: Intent statuses reconcile refreshes when no order claims the intent.
-_RECONCILE_INTENTS = (
-    "requires_payment_method",
-    "requires_confirmation",
-    "requires_action",
-    "processing",
-    "requires_capture",
-    "succeeded",
-)
+#: Intent statuses reconcile refreshes when no order claims the intent: all but canceled.
+_RECONCILE_INTENTS = tuple(s for s in get_args(IntentStatus) if s != "canceled")
 
 
 def _utcnow() -> datetime:
@@ -222,22 +216,20 @@ class CartPaymentIntent:
 
     def delete_cart(self, cart_id: str) -> None:
         """Delete the cart; its live intent, if any, is canceled first (``abandoned``)."""
-        cart = self.get_cart(cart_id)
-        if cart.payment_intent_id is not None:
-            with self.store.read() as tx:
-                record = tx.get_intent(cart.payment_intent_id)
-            if (
+        with self.store.read() as tx:  # the cart, its intent and the intent's orders
+            cart = self._cart(tx, cart_id)
+            intent_id = cart.payment_intent_id
+            record = tx.get_intent(intent_id) if intent_id is not None else None
+            cancel = (
                 record is not None
                 and record.status in _lifecycle.REUSABLE
                 and record.order_id is None
-            ):
-                shared = bool(self._orders_for(cart.payment_intent_id))
-                if not shared:
-                    key = idempotency_key("cart", cart.id, f"g{cart.generation}", "cancel")
-                    snap = self.gateway.cancel_intent(
-                        cart.payment_intent_id, reason="abandoned", idempotency_key=key
-                    )
-                    self._record_intent_status(snap)
+                and not tx.orders_for_intent(record.id)
+            )
+        if cancel and record is not None:
+            key = idempotency_key("cart", cart.id, f"g{cart.generation}", "cancel")
+            snap = self.gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
+            self._record_intent_status(snap)
         for _ in range(_RACE_RETRIES):
             with self.store.transaction() as tx:
                 current = self._cart(tx, cart_id)
@@ -515,16 +507,17 @@ class CartPaymentIntent:
         released). An intent that pays another order, or still follows a kept
         cart, is left alone: only this order is cancelled."""
         _rules.check_reason(reason, _rules.CANCEL_REASONS)
-        order = self.get_order(order_id)
+        with self.store.read() as tx:  # the order, its intent and who else holds it
+            order = self._order(tx, order_id)
+            intent_id = order.intent_id
+            record = tx.get_intent(intent_id) if intent_id is not None else None
+            local = (
+                record is None
+                or record.status == "canceled"
+                or not self._owns_intent(tx, order, record)
+            )
         _lifecycle.check_order_operation("cancel", order)
-        intent_id = order.intent_id
-        record = self._intent_record(intent_id)
-        if (
-            intent_id is None
-            or record is None
-            or record.status == "canceled"
-            or not self._owns_intent(order, record)
-        ):
+        if intent_id is None or record is None or local:
             return self._change_order(order_id, _sync.cancel_locally)
         _lifecycle.check_intent_operation("cancel", record.status, intent_id=intent_id)
         return self._order_operation(
@@ -1096,17 +1089,17 @@ class CartPaymentIntent:
             raise IllegalStateError("order", "pay", "no_intent", entity_id=order.id)
         return order.intent_id
 
-    def _owns_intent(self, order: Order, record: IntentRecord) -> bool:
+    @staticmethod
+    def _owns_intent(tx: StoreReads, order: Order, record: IntentRecord) -> bool:
         """Whether cancelling ``order`` may cancel its intent."""
         if record.order_id is not None:
             return record.order_id == order.id
-        with self.store.read() as tx:
-            cart = tx.get_cart(record.cart_id)
-            others = [
-                o
-                for o in tx.orders_for_intent(record.id)
-                if o.id != order.id and o.status != "cancelled"
-            ]
+        cart = tx.get_cart(record.cart_id)
+        others = [
+            o
+            for o in tx.orders_for_intent(record.id)
+            if o.id != order.id and o.status != "cancelled"
+        ]
         return not others and (cart is None or cart.payment_intent_id != record.id)
 
     @staticmethod
