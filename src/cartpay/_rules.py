@@ -26,6 +26,7 @@ __all__ = [
     "check_reason",
     "check_statement_descriptor_suffix",
     "check_text",
+    "check_url",
 ]
 
 MAX_METADATA_KEYS = 50
@@ -41,9 +42,12 @@ REFUND_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer"})
 CAPTURE_METHODS = frozenset({"automatic", "automatic_async", "manual"})
 FUTURE_USAGES = frozenset({"on_session", "off_session"})
 
-_ID = re.compile(r"^[A-Za-z0-9_\-]{1,255}$")
-_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
-_PM_TYPE = re.compile(r"^[a-z][a-z0-9_]{0,49}$")
+# Used with fullmatch: "$" would let one trailing newline through.
+_ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
+_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+_PM_TYPE = re.compile(r"[a-z][a-z0-9_]{0,49}")
+#: An absolute URL (a web page or an app's own scheme), nothing blank in it.
+_URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/]+\S*")
 
 
 def check_text(field: str, value: object, *, max_length: int, allow_empty: bool = False) -> str:
@@ -57,8 +61,17 @@ def check_text(field: str, value: object, *, max_length: int, allow_empty: bool 
 
 
 def check_id(field: str, value: object) -> str:
-    if not isinstance(value, str) or not _ID.match(value):
+    if not isinstance(value, str) or not _ID.fullmatch(value):
         raise ValidationError(field, "id", f"{value!r} is not a valid id")
+    return value
+
+
+def check_url(field: str, value: object, *, max_length: int = 2048) -> str:
+    """An absolute URL with a scheme and a host (``https://…``, ``myapp://…``)."""
+    check_text(field, value, max_length=max_length)
+    assert isinstance(value, str)
+    if not _URL.fullmatch(value):
+        raise ValidationError(field, "url", f"{value!r} is not an absolute URL")
     return value
 
 
@@ -135,7 +148,7 @@ def _check_pm_types(field: str, types: tuple[str, ...]) -> None:
     if not types:
         raise ValidationError(field, "non_empty", "must list at least one payment method type")
     for value in types:
-        if not isinstance(value, str) or not _PM_TYPE.match(value):
+        if not isinstance(value, str) or not _PM_TYPE.fullmatch(value):
             raise ValidationError(field, "payment_method_type", f"{value!r} is not a type name")
 
 
@@ -185,7 +198,7 @@ def check_options(options: IntentOptions) -> None:
         )
     if options.receipt_email is not None:
         email = check_text("receipt_email", options.receipt_email, max_length=512)
-        if not _EMAIL.match(email):
+        if not _EMAIL.fullmatch(email):
             raise ValidationError("receipt_email", "email", "is not an email address")
     check_metadata(options.metadata)
     if options.application_fee_amount is not None:

@@ -363,6 +363,8 @@ class CartPaymentIntent:
         cart (a second checkout then makes a second order on the same intent, of
         which only one can be paid, rule 6).
         """
+        if not isinstance(keep_cart, bool):
+            raise ValidationError("keep_cart", "type", "must be a bool")
         for _ in range(_RACE_RETRIES):
             with self.store.read() as tx:  # the cart and its intent, in one read
                 cart = self._cart(tx, cart_id)
@@ -430,7 +432,7 @@ class CartPaymentIntent:
         """
         _rules.check_id("payment_method", payment_method)
         if return_url is not None:
-            _rules.check_text("return_url", return_url, max_length=2048)
+            _rules.check_url("return_url", return_url)
         deadline = time.monotonic() + self._wait
         while True:
             with self.store.read() as tx:  # what the checks need, in one read
@@ -677,7 +679,12 @@ class CartPaymentIntent:
         """
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise ValidationError("older_than", "type", "must be a non-negative timedelta")
-        cutoff = self._clock() - older_than
+        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+            raise ValidationError("limit", "positive", "must be a positive int")
+        try:
+            cutoff = self._clock() - older_than
+        except OverflowError:
+            raise ValidationError("older_than", "range", "reaches before year 1") from None
         with self.store.read() as tx:
             orders = tx.unpaid_orders_before(cutoff, limit=limit)
             intents = tx.unclaimed_intents(_RECONCILE_INTENTS, limit=limit)

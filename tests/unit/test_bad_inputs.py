@@ -379,6 +379,73 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
         "payment_method",
         "id",
     ),
+    (
+        "payment method with a trailing newline",
+        lambda p, w: p.confirm_payment(w.order_id, payment_method="pm_card_visa\n"),
+        ValidationError,
+        "payment_method",
+        "id",
+    ),
+    (
+        "customer with a trailing newline",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(customer="cus_1\n")),
+        ValidationError,
+        "customer",
+        "id",
+    ),
+    (
+        "receipt email with a trailing newline",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(receipt_email="a@b.co\n")),
+        ValidationError,
+        "receipt_email",
+        None,
+    ),
+    (
+        "return_url not a URL",
+        lambda p, w: p.confirm_payment(
+            w.order_id, payment_method="pm_card_visa", return_url="not a url"
+        ),
+        ValidationError,
+        "return_url",
+        "url",
+    ),
+    (
+        "return_url javascript:",
+        lambda p, w: p.confirm_payment(
+            w.order_id, payment_method="pm_card_visa", return_url="javascript:alert(1)"
+        ),
+        ValidationError,
+        "return_url",
+        "url",
+    ),
+    (
+        "keep_cart not a bool",
+        lambda p, w: p.checkout(w.cart_id, keep_cart="no"),
+        ValidationError,
+        "keep_cart",
+        "type",
+    ),
+    (
+        "reconcile limit not an int",
+        lambda p, w: p.reconcile(limit="x"),
+        ValidationError,
+        "limit",
+        "positive",
+    ),
+    (
+        "reconcile limit negative",
+        lambda p, w: p.reconcile(limit=-1),
+        ValidationError,
+        "limit",
+        "positive",
+    ),
+    (
+        "reconcile older_than before year 1",
+        lambda p, w: p.reconcile(older_than=timedelta.max),
+        ValidationError,
+        "older_than",
+        "range",
+    ),
     # operations in the wrong status
     (
         "refund an unpaid order",

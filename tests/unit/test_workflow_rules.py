@@ -593,3 +593,16 @@ def test_a_payment_confirmed_in_the_browser_binds_and_records_its_intent_in_one_
     assert [(w.status, w.order_id) for w in writes] == [("succeeded", order.id)]
     with store.transaction() as tx:
         assert tx.get_intent(intent_id) == writes[0]
+
+
+@pytest.mark.parametrize("url", ["https://shop.example/return?order=1", "myapp://checkout/done"])
+def test_an_absolute_return_url_is_sent_with_the_confirm(
+    payments: CartPaymentIntent,
+    fake: FakeStripeGateway,
+    make_order: Callable[..., Order],
+    url: str,
+) -> None:
+    order = make_order()
+    payments.confirm_payment(order.id, payment_method="pm_card_visa", return_url=url)
+    (confirm,) = [r for r in fake.requests if r.operation == "confirm_intent"]
+    assert confirm.params["return_url"] == url
