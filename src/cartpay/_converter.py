@@ -15,12 +15,13 @@ from collections import OrderedDict
 from collections.abc import Mapping
 from contextlib import suppress
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from ._models import (
     Cart,
     IntentRecord,
     IntentSnapshot,
+    IntentStatus,
     Order,
     PaymentFailure,
     RefundSnapshot,
@@ -104,8 +105,12 @@ def _int(value: Any, default: int = 0) -> int:
     return default
 
 
+_INTENT_STATUSES: frozenset[str] = frozenset(get_args(IntentStatus))
+
+
 def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
-    """An ``IntentSnapshot`` from a PaymentIntent as a plain dict."""
+    """An ``IntentSnapshot`` from a PaymentIntent as a plain dict (``KeyError``,
+    ``TypeError`` or ``ValueError`` when it is not one, e.g. an unknown status)."""
     error = data.get("last_payment_error")
     payment_error = None
     if isinstance(error, Mapping):
@@ -116,9 +121,12 @@ def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
             charge=_id_of(error.get("charge")),
         )
     metadata = data.get("metadata") or {}
+    status = data["status"]
+    if status not in _INTENT_STATUSES:  # (an unhashable value raises TypeError)
+        raise ValueError(f"unknown PaymentIntent status {status!r}")
     return IntentSnapshot(
         id=str(data["id"]),
-        status=data["status"],
+        status=status,
         amount=_int(data.get("amount")),
         currency=str(data.get("currency", "")).lower(),
         client_secret=data.get("client_secret"),

@@ -250,3 +250,10 @@ def test_the_stripe_module_is_not_a_client() -> None:
     with pytest.raises(ValidationError) as caught:
         StripeGateway(stripe)  # type: ignore[arg-type]  # the mistake this catches
     assert (caught.value.field, caught.value.rule) == ("client", "stripe_client")
+
+
+def test_an_intent_with_an_unknown_status_is_retryable_unavailability() -> None:
+    body = {"id": "pi_1", "object": "payment_intent", "status": "bogus", "amount": 100}
+    client = stripe.StripeClient("sk_test_scripted", http_client=ScriptedHTTPClient(200, body))
+    with pytest.raises(GatewayUnavailableError, match="unknown PaymentIntent status"):
+        StripeGateway(client, max_network_retries=0).retrieve_intent("pi_1")

@@ -407,3 +407,16 @@ def test_reconcile_reports_a_paid_cart_nobody_checked_out(
         (cart.id, handle.id, 6200, "usd")
     ]
     assert payments.reconcile(older_than=timedelta(hours=1)).orphaned == ()
+
+
+@pytest.mark.parametrize("status", ["bogus", [1], None], ids=repr)
+def test_a_signed_event_with_an_unknown_intent_status_is_refused(
+    payments: CartPaymentIntent,
+    good: bytes,
+    status: object,
+    store_state: Callable[[], tuple[object, ...]],
+) -> None:
+    body = json.loads(good)
+    body["data"]["object"]["status"] = status
+    payload = json.dumps(body).encode()
+    _assert_refused(payments, store_state, payload, sign(payload), WebhookPayloadError)
