@@ -863,6 +863,7 @@ class CartPaymentIntent:
                     payment_intent_id=snap.id,
                     generation=cart.generation + (1 if cart.payment_intent_id else 0),
                     sent=pending.params,
+                    options=pending.params.options,  # options given to the call stay
                     pending=None,
                     version=cart.version + 1,
                 )
@@ -894,7 +895,13 @@ class CartPaymentIntent:
                     break
                 try:
                     tx.update_cart(
-                        evolve(cart, sent=sent, pending=None, version=cart.version + 1),
+                        evolve(
+                            cart,
+                            sent=sent,
+                            options=sent.options,  # options given to the call stay
+                            pending=None,
+                            version=cart.version + 1,
+                        ),
                         expected_version=cart.version,
                     )
                     self._save_intent_status(tx, snap)

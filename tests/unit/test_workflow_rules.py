@@ -606,3 +606,24 @@ def test_an_absolute_return_url_is_sent_with_the_confirm(
     payments.confirm_payment(order.id, payment_method="pm_card_visa", return_url=url)
     (confirm,) = [r for r in fake.requests if r.operation == "confirm_intent"]
     assert confirm.params["return_url"] == url
+
+
+@pytest.mark.parametrize("step", ["create", "update"])
+def test_options_given_to_an_intent_call_become_the_carts_and_checkout_works(
+    payments: CartPaymentIntent, fake: FakeStripeGateway, step: str
+) -> None:
+    cart = payments.create_cart("usd")
+    payments.add_item(cart.id, sku="tee", name="T", unit_amount=2500)
+    options = IntentOptions(description="Order for Ada", metadata={"shop": "1"})
+    if step == "create":
+        payments.create_payment_intent(cart.id, options=options)
+    else:
+        payments.create_payment_intent(cart.id)
+        payments.update_payment_intent(cart.id, options=options)
+    assert payments.get_cart(cart.id).options == options
+    calls = fake.count()
+
+    order = payments.checkout(cart.id)  # nothing changed since the send: no call
+
+    assert fake.count() == calls
+    assert order.intent_id is not None
