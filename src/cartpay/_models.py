@@ -67,7 +67,9 @@ CaptureMethod = Literal["automatic", "automatic_async", "manual"]
 WebhookAction = Literal["applied", "duplicate", "ignored"]
 
 
-def _metadata(value: Mapping[str, str] | None) -> dict[str, str]:
+def _metadata(value: object) -> dict[str, str]:
+    if value is not None and not isinstance(value, Mapping):
+        return value  # type: ignore[return-value]  # rejected by _rules.check_metadata
     return dict(value or {})
 
 

@@ -152,9 +152,13 @@ def _check_pm_types(field: str, types: tuple[str, ...]) -> None:
             raise ValidationError(field, "payment_method_type", f"{value!r} is not a type name")
 
 
+def _one_of(value: object, choices: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in choices  # (a list would not even hash)
+
+
 def check_options(options: IntentOptions) -> None:
     """Validate every field of :class:`~cartpay.IntentOptions` and their combinations."""
-    if options.capture_method is not None and options.capture_method not in CAPTURE_METHODS:
+    if options.capture_method is not None and not _one_of(options.capture_method, CAPTURE_METHODS):
         raise ValidationError(
             "capture_method",
             "choice",
@@ -190,7 +194,9 @@ def check_options(options: IntentOptions) -> None:
         check_description(options.description)
     if options.statement_descriptor_suffix is not None:
         check_statement_descriptor_suffix(options.statement_descriptor_suffix)
-    if options.setup_future_usage is not None and options.setup_future_usage not in FUTURE_USAGES:
+    if options.setup_future_usage is not None and not _one_of(
+        options.setup_future_usage, FUTURE_USAGES
+    ):
         raise ValidationError(
             "setup_future_usage",
             "choice",

@@ -151,6 +151,9 @@ class CartPaymentIntent:
             raise ValidationError("lease", "positive", "must be a positive timedelta")
         if not isinstance(wait, timedelta) or wait < timedelta(0):
             raise ValidationError("wait", "non_negative", "must be a timedelta ≥ 0 (0: never wait)")
+        for name, value in (("clock", clock), ("new_id", new_id)):
+            if not callable(value):
+                raise ValidationError(name, "callable", "must be a function")
         self.gateway = gateway
         self.store = store
         self._clock = clock

@@ -446,6 +446,34 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
         "older_than",
         "range",
     ),
+    (
+        "capture method not a str",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(capture_method=["manual"])),
+        ValidationError,
+        "capture_method",
+        "choice",
+    ),
+    (
+        "setup_future_usage not a str",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(setup_future_usage={})),
+        ValidationError,
+        "setup_future_usage",
+        "choice",
+    ),
+    (
+        "metadata not a mapping",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata=5)),
+        ValidationError,
+        "metadata",
+        "type",
+    ),
+    (
+        "metadata a str",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata="abc")),
+        ValidationError,
+        "metadata",
+        "type",
+    ),
     # operations in the wrong status
     (
         "refund an unpaid order",
@@ -525,6 +553,8 @@ def test_there_are_at_least_25_cases() -> None:
         ({"lease": timedelta(0)}, "lease", "positive"),
         ({"wait": 30}, "wait", "non_negative"),
         ({"wait": timedelta(seconds=-1)}, "wait", "non_negative"),
+        ({"clock": 5}, "clock", "callable"),
+        ({"new_id": "id"}, "new_id", "callable"),
     ],
     ids=repr,
 )
