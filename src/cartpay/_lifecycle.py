@@ -13,14 +13,20 @@ from typing import Literal, get_args
 from attrs import evolve
 
 from ._errors import IllegalStateError
-from ._models import IntentStatus, Order, OrderStatus, PaymentStatus
+from ._models import IntentStatus, OperationName, Order, OrderStatus, PaymentStatus
 
 __all__ = [
     "EARLY",
+    "FINAL_INTENT",
     "INTENT_OPERATIONS",
+    "IN_FLIGHT",
+    "MONEY_MOVING",
     "ORDER_OPERATIONS",
     "ORDER_STATUS_TRANSITIONS",
     "PAYMENT_TRANSITIONS",
+    "REFRESHED",
+    "REPLAYED_OPERATIONS",
+    "REUSABLE",
     "check_intent_operation",
     "check_order_operation",
     "is_final",
@@ -51,6 +57,17 @@ INTENT_OPERATIONS: Mapping[IntentOperation, frozenset[IntentStatus]] = {
 
 #: Intent statuses in which the intent can still take a payment (create reuses it).
 REUSABLE: frozenset[IntentStatus] = EARLY
+#: Intent statuses in which a payment is on its way or taken (money can move).
+MONEY_MOVING: frozenset[IntentStatus] = frozenset({"processing", "requires_capture", "succeeded"})
+#: Intent statuses in which a payment is on its way but not final.
+IN_FLIGHT: frozenset[IntentStatus] = frozenset({"processing", "requires_capture"})
+#: Intent statuses reconcile refreshes when no order claims the intent.
+REFRESHED: frozenset[IntentStatus] = frozenset(get_args(IntentStatus)) - {"canceled"}
+#: Operations whose expired claim is replayed with its own key and parameters
+#: (an update's key moves with the cart's version: it is never replayed).
+REPLAYED_OPERATIONS: frozenset[OperationName] = frozenset(
+    {"create", "confirm", "capture", "cancel", "refund"}
+)
 #: Intent statuses after which nothing about the intent changes any more.
 FINAL_INTENT: frozenset[IntentStatus] = frozenset({"succeeded", "canceled"})
 

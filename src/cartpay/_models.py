@@ -25,6 +25,7 @@ __all__ = [
     "IntentSnapshot",
     "IntentStatus",
     "LineItem",
+    "OperationName",
     "Order",
     "OrderStatus",
     "OrphanedIntent",
@@ -65,6 +66,8 @@ TransactionStatus = Literal["pending", "complete", "failed", "cancelled"]
 RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
 CaptureMethod = Literal["automatic", "automatic_async", "manual"]
 WebhookAction = Literal["applied", "duplicate", "ignored"]
+#: The gateway operations a claim is recorded for.
+OperationName = Literal["create", "update", "confirm", "capture", "cancel", "refund"]
 
 
 def _metadata(value: object) -> dict[str, str]:
@@ -139,18 +142,19 @@ class LineItem:
 class PendingOperation:
     """A claim recorded before a gateway call so a retry or a crash replays it.
 
-    ``key`` is the idempotency key the call carries. ``params`` (create) and
-    ``amount``/``reason`` (capture, refund, cancel) are what the call sends, so a
-    replay sends exactly the same request. ``lease_until`` tells other callers
-    when they may take the claim over.
+    ``key`` is the idempotency key the call carries. ``params`` (create),
+    ``amount``/``reason`` (capture, refund, cancel) and ``payment_method``
+    (confirm) are what the call sends, so a replay sends exactly the same
+    request. ``lease_until`` tells other callers when they may take the claim over.
     """
 
-    operation: str
+    operation: OperationName
     key: str
     lease_until: datetime
     params: IntentParams | None = None
     amount: int | None = None
     reason: str | None = None
+    payment_method: str | None = None
 
 
 @frozen

@@ -17,15 +17,13 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from cartpay import CartPaymentIntent
+from cartpay import _decisions
 from cartpay._models import IntentRecord, Order
 
 from .test_stateful import fake_backend, run_machine
 
 
-def _never_bind(
-    self: CartPaymentIntent, record: IntentRecord | None, order: Order
-) -> IntentRecord | None:
+def _never_bind(record: IntentRecord | None, order: Order) -> IntentRecord | None:
     """The planted bug: an order's confirm no longer claims the intent for it."""
     return record
 
@@ -37,7 +35,7 @@ SYMPTOMS = ("pays more than one order", "on 2 orders", "but its transactions say
 def test_the_machine_finds_an_unclaimed_intent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(CartPaymentIntent, "_bind_intent", _never_bind)
+    monkeypatch.setattr(_decisions, "bind_intent", _never_bind)
     # Without failing refunds: the plant is about payments; refund steps only
     # dilute the search.
     backend = replace(

@@ -235,7 +235,7 @@ def transaction_may_move(old: Transaction, new: Transaction) -> bool:
 
 def expected_statuses(order: Order) -> tuple[set[OrderStatus], set[PaymentStatus]]:
     """What the order's status and payment must be, recomputed from its transactions
-    (independently of ``_sync``)."""
+    (independently of ``_ledger``)."""
     captured = order.captured
     refunded = order.refunded
     authorized = order.authorized

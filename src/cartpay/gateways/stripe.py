@@ -2,7 +2,7 @@
 
 The only module of cartpay that imports ``stripe`` (``import cartpay`` does not).
 It makes the calls, nothing else: what to send is decided by the façade, what a
-snapshot means by ``_sync``. Three rules hold for every call:
+snapshot means by ``_ledger``. Three rules hold for every call:
 
 * **Idempotency.** Every POST carries the caller's idempotency key (two-step
   confirms carry keys derived from it). ``StripeClient`` 16.x does *not* retry

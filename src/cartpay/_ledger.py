@@ -27,7 +27,13 @@ from ._models import (
     TransactionStatus,
 )
 
-__all__ = ["apply_intent", "apply_refunds", "is_payment_attempt", "transaction_id"]
+__all__ = [
+    "apply_intent",
+    "apply_refunds",
+    "cancel_locally",
+    "is_payment_attempt",
+    "transaction_id",
+]
 
 _REFUND_STATUS: Mapping[str, TransactionStatus] = {
     "pending": "pending",

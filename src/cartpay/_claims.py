@@ -1,0 +1,178 @@
+"""Claims: the pending operation recorded before every gateway call.
+
+Every call that makes Stripe act follows claim → call → record
+(docs/design.md, "Claim → call → record"):
+
+1. **claim** — in one short transaction, record the operation (its idempotency
+   key, what it sends, a lease) on the cart or order it acts for;
+2. **call** — the gateway, with no transaction or lock held; a failure releases
+   the claim: for good when the outcome is definite, as an expired lease when it
+   is unknown, so the next caller replays the same key;
+3. **record** — the caller writes the outcome and clears the claim
+   (:mod:`cartpay._records`).
+
+The replay rule lives here once: an expired claim of the same operation is
+replayed with its own key and its own parameters, never with the new caller's.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Callable
+from datetime import datetime, timedelta
+from typing import Generic, Literal, TypeVar, cast
+
+from attrs import evolve, frozen
+
+from ._errors import CartpayError, ConcurrencyError
+from ._lifecycle import REPLAYED_OPERATIONS
+from ._models import Cart, Order, PendingOperation
+from ._ports import Store, StoreReads, StoreTransaction
+from ._records import read_cart, read_order, retry, save
+
+__all__ = ["Claims", "Ref", "released", "replays"]
+
+log = logging.getLogger("cartpay")
+
+C = TypeVar("C", Cart, Order)
+T = TypeVar("T")
+
+
+@frozen
+class Ref(Generic[C]):
+    """Which record a claim is held on: a cart or an order, by id."""
+
+    kind: Literal["cart", "order"]
+    id: str
+
+    @staticmethod
+    def cart(cart_id: str) -> Ref[Cart]:
+        return Ref("cart", cart_id)
+
+    @staticmethod
+    def order(order_id: str) -> Ref[Order]:
+        return Ref("order", order_id)
+
+    def get(self, tx: StoreReads) -> C | None:
+        found = tx.get_cart(self.id) if self.kind == "cart" else tx.get_order(self.id)
+        return cast("C | None", found)
+
+    def read(self, tx: StoreReads) -> C:
+        found = read_cart(tx, self.id) if self.kind == "cart" else read_order(tx, self.id)
+        return cast("C", found)
+
+    def __str__(self) -> str:
+        return f"{self.kind} {self.id}"
+
+
+def replays(pending: PendingOperation, wanted: PendingOperation) -> bool:
+    """Whether an expired ``pending`` claim is replayed (with its own key and
+    parameters) instead of claiming ``wanted``."""
+    return (
+        pending.operation == wanted.operation
+        and pending.operation in REPLAYED_OPERATIONS
+        and pending.payment_method == wanted.payment_method
+    )
+
+
+def released(record: C | None, key: str, *, definite: bool, now: datetime) -> C | None:
+    """``record`` with its claim ``key`` released: gone when the call's outcome is
+    definite, expired at ``now`` when it is not (the next caller replays the key).
+    ``None`` when the claim is no longer ``key`` (someone else's now)."""
+    if record is None or record.pending is None or record.pending.key != key:
+        return None
+    pending = None if definite else evolve(record.pending, lease_until=now)
+    return evolve(record, pending=pending)
+
+
+def cleared(record: C, key: str | None) -> C:
+    """``record`` without its claim when the claim is ``key`` (the call is recorded)."""
+    if key is not None and record.pending is not None and record.pending.key == key:
+        return evolve(record, pending=None)
+    return record
+
+
+class Claims:
+    """Claims on the records of one store. ``lease``: how long a caller may hold a
+    claim before another may take it over; ``wait``: how long a caller waits for
+    another caller's claim on the same record before ``ConcurrencyError``."""
+
+    def __init__(
+        self, store: Store, *, clock: Callable[[], datetime], lease: timedelta, wait: timedelta
+    ) -> None:
+        self.store = store
+        self.clock = clock
+        self.lease = lease
+        self.wait = wait.total_seconds()
+
+    def deadline(self) -> float:
+        """When a caller that keeps finding the record claimed gives up."""
+        return time.monotonic() + self.wait
+
+    def busy(self, record: Cart | Order) -> bool:
+        """Whether another caller holds a live claim on ``record``."""
+        return record.pending is not None and record.pending.lease_until > self.clock()
+
+    def claim(
+        self,
+        ref: Ref[C],
+        wanted: PendingOperation,
+        deadline: float,
+        *,
+        fresh: Callable[[C], bool],
+        also: Callable[[StoreTransaction, C], None] | None = None,
+    ) -> tuple[C, PendingOperation] | None:
+        """Record ``wanted`` (or replay an expired claim of the same operation) on
+        the record, if it is still as the caller read it (``fresh``) and nobody
+        holds it. ``also`` writes what must change with the claim, in the same
+        transaction. ``None``: re-read and decide again (after a short wait when
+        another caller holds the record; ``ConcurrencyError`` past ``deadline``)."""
+        busy = False
+        try:
+            with self.store.transaction() as tx:
+                current = ref.read(tx)
+                pending = current.pending
+                busy = self.busy(current)
+                if busy or not fresh(current):
+                    claimed = None
+                else:
+                    base = pending if pending is not None and replays(pending, wanted) else wanted
+                    pending = evolve(base, lease_until=self.clock() + self.lease)
+                    claimed = save(tx, current, evolve(current, pending=pending))
+                    if also is not None:
+                        also(tx, current)
+        except ConcurrencyError:  # another caller claimed it first: re-read
+            return None
+        if busy:
+            if time.monotonic() >= deadline:
+                raise ConcurrencyError(f"{ref} has an operation in progress; try again")
+            time.sleep(0.01)
+        if claimed is None or pending is None:
+            return None
+        return claimed, pending
+
+    def call(self, ref: Ref[C], pending: PendingOperation, call: Callable[[], T]) -> T:
+        """Run the gateway ``call`` made under ``pending``; on failure release the
+        claim: for good when the error is definite (not ``retryable``), as an
+        expired lease when the outcome is unknown, so the next caller replays it."""
+        try:
+            return call()
+        except CartpayError as exc:
+            self.release(ref, pending.key, definite=not exc.retryable)
+            raise
+        except BaseException:
+            self.release(ref, pending.key, definite=False)
+            raise
+
+    def release(self, ref: Ref[C], key: str, *, definite: bool) -> None:
+        def work(tx: StoreTransaction) -> None:
+            current = ref.get(tx)
+            after = released(current, key, definite=definite, now=self.clock())
+            if current is not None and after is not None:
+                save(tx, current, after)
+
+        try:
+            retry(self.store, work, str(ref))
+        except Exception:  # the claim expires by itself; never hide the call's error
+            log.warning("could not release the claim on %s", ref, exc_info=True)

@@ -1,0 +1,149 @@
+"""Decisions: what the records and a snapshot mean for an order and its intent.
+
+Pure functions over models, no I/O: the façade (and its async twin) read the
+records, call these, and write what they return. The rules they apply are in
+docs/design.md ("Workflow rules").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from attrs import evolve, frozen
+
+from . import _ledger, _lifecycle
+from ._errors import AmountMismatchError, CartpayError, IntentAlreadyUsedError, ValidationError
+from ._models import Cart, IntentRecord, IntentSnapshot, LineItem, Order, RefundSnapshot
+from ._money import MAX_AMOUNT
+
+__all__ = [
+    "Applied",
+    "apply_snapshot",
+    "bind_intent",
+    "check_kept_cart_amount",
+    "event_target",
+    "owns_intent",
+    "with_item",
+    "with_status",
+]
+
+
+@frozen
+class Applied:
+    """What applying a snapshot decided: the order and intent record to store
+    (the same objects when unchanged) and the error to raise once committed."""
+
+    order: Order
+    intent: IntentRecord | None
+    problem: CartpayError | None = None
+
+
+def with_status(record: IntentRecord | None, snap: IntentSnapshot) -> IntentRecord | None:
+    """``record`` carrying the snapshot's status and amount (unchanged when its
+    status is final: monotonic, a final status is never left)."""
+    if record is None or record.status == snap.status or _lifecycle.is_final(record.status):
+        return record
+    return evolve(record, status=snap.status, amount=snap.amount)
+
+
+def bind_intent(record: IntentRecord | None, order: Order) -> IntentRecord | None:
+    """``record`` (the order's intent) bound to ``order``, the one order it pays
+    (one intent pays at most one order); raises ``IntentAlreadyUsedError`` if it
+    pays another."""
+    if record is None or record.order_id == order.id:
+        return record
+    if record.order_id is not None:
+        raise IntentAlreadyUsedError(record.id, order.id, record.order_id)
+    return evolve(record, order_id=order.id)
+
+
+def _mismatch(order: Order, amount: int, currency: str) -> AmountMismatchError:
+    return AmountMismatchError(
+        order.id,
+        expected_amount=order.total,
+        expected_currency=order.currency,
+        actual_amount=amount,
+        actual_currency=currency,
+    )
+
+
+def apply_snapshot(
+    order: Order,
+    record: IntentRecord | None,
+    snap: IntentSnapshot,
+    refunds: Sequence[RefundSnapshot] = (),
+) -> Applied:
+    """What ``snap`` (and ``refunds``) of the order's intent mean for the order and
+    the intent's record:
+
+    - an amount or currency other than the order's flags the order
+      (``amount_mismatch``) and records no payment;
+    - an intent that pays another order records nothing here
+      (``IntentAlreadyUsedError`` for a payment attempt);
+    - an order cancelled without its intent (a kept cart holds it) takes nothing;
+    - otherwise the ledger merges the transactions, and a payment attempt binds
+      the intent to this order.
+    """
+    intent = with_status(record, snap)
+    if snap.amount != order.total or snap.currency != order.currency:
+        if snap.status == "canceled":
+            return Applied(order, intent)
+        flagged = evolve(order, flag="amount_mismatch")
+        return Applied(flagged, intent, _mismatch(order, snap.amount, snap.currency))
+    if record is not None and record.order_id not in (None, order.id):
+        problem = None
+        if _ledger.is_payment_attempt(snap):
+            problem = IntentAlreadyUsedError(snap.id, order.id, record.order_id)
+        return Applied(order, intent, problem)
+    if order.status == "cancelled" and (record is None or record.order_id != order.id):
+        return Applied(order, intent)  # cancelled without its intent: takes no payment
+    if _ledger.is_payment_attempt(snap):
+        intent = bind_intent(intent, order)
+    updated = _ledger.apply_intent(order, snap)
+    if refunds:
+        updated = _ledger.apply_refunds(updated, refunds)
+    return Applied(updated, intent)
+
+
+def event_target(record: IntentRecord | None, orders: Sequence[Order]) -> Order | None:
+    """The order an event of the intent applies to: the one it pays, else the first
+    live order linked to it; ``None`` when no order holds it."""
+    live = [o for o in orders if o.status != "cancelled"]
+    if record is not None and record.order_id is not None:
+        return next((o for o in live if o.id == record.order_id), None)
+    return live[0] if live else None
+
+
+def owns_intent(
+    order: Order, record: IntentRecord, cart: Cart | None, orders: Sequence[Order]
+) -> bool:
+    """Whether cancelling ``order`` may cancel its intent: it pays this order, or
+    no other live order and no kept cart (``cart``, the intent's) still holds it."""
+    if record.order_id is not None:
+        return record.order_id == order.id
+    others = [o for o in orders if o.id != order.id and o.status != "cancelled"]
+    return not others and (cart is None or cart.payment_intent_id != record.id)
+
+
+def check_kept_cart_amount(order: Order, cart: Cart | None) -> None:
+    """A kept cart (``cart``, the order's) may have moved its intent to a new
+    amount: refuse to confirm an order whose total no longer matches, before any
+    call."""
+    if cart is None or cart.payment_intent_id != order.intent_id or cart.sent is None:
+        return
+    if (cart.sent.amount, cart.sent.currency) != (order.total, order.currency):
+        raise _mismatch(order, cart.sent.amount, cart.sent.currency)
+
+
+def with_item(cart: Cart, item: LineItem) -> Cart:
+    """``cart`` with ``item`` (replacing the line of the same sku); raises
+    ``ValidationError`` when the total would pass the largest amount."""
+    items = tuple(item if i.sku == item.sku else i for i in cart.items)
+    if cart.item(item.sku) is None:
+        items += (item,)
+    updated = evolve(cart, items=items)
+    if updated.total > MAX_AMOUNT:
+        raise ValidationError(
+            "quantity", "maximum", f"the cart total {updated.total} would exceed {MAX_AMOUNT}"
+        )
+    return updated

@@ -1,0 +1,79 @@
+"""Webhook delivery: dedupe → apply, after the façade verified and parsed it.
+
+The event id is recorded in the same transaction as the event's effects
+(docs/design.md, "Webhooks"): a re-delivery finds it and changes nothing, and a
+delivery that loses a version race rolls back whole and runs again.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from . import _decisions, _ledger, _outcomes
+from ._models import IntentSnapshot, RefundSnapshot, WebhookAction, WebhookResult
+from ._ports import PaymentGateway, Store, StoreReads, StoreTransaction
+from ._records import retry, save
+from ._webhooks import Event, Route
+
+__all__ = ["deliver"]
+
+
+def knows_intent(tx: StoreReads, intent_id: str) -> bool:
+    """Whether cartpay created the intent (or an order refers to it)."""
+    return tx.get_intent(intent_id) is not None or bool(tx.orders_for_intent(intent_id))
+
+
+def _apply_event(
+    tx: StoreTransaction,
+    intent_id: str,
+    snapshot: IntentSnapshot | None,
+    refunds: Sequence[RefundSnapshot],
+) -> str | None:
+    """Apply to the order the intent pays (or the first live order linked to it)."""
+    target = _decisions.event_target(tx.get_intent(intent_id), tx.orders_for_intent(intent_id))
+    if target is None:
+        if snapshot is not None:
+            _outcomes.save_intent_status(tx, snapshot)
+        return None
+    if snapshot is not None:  # (saves the intent's status too, in the same write)
+        _outcomes.apply_in(tx, target.id, snapshot, refunds)
+    elif refunds:
+        save(tx, target, _ledger.apply_refunds(target, refunds))
+    return target.id
+
+
+def deliver(
+    store: Store, gateway: PaymentGateway, event: Event, route: Route, *, refresh: bool
+) -> WebhookResult:
+    """Dedupe and apply one verified ``event``. ``refresh``: re-read the intent from
+    the gateway instead of trusting the event's copy."""
+    snapshot = route.intent
+    refunds: Sequence[RefundSnapshot] = [route.refund] if route.refund else []
+    # Whether cartpay knows the intent is looked up in the main transaction,
+    # unless a gateway call (never made inside one) depends on it.
+    known: bool | None = None
+    if route.kind == "ignore" or route.intent_id is None:
+        known = False
+    elif (route.kind == "intent" and refresh) or (route.kind == "refunds" and not refunds):
+        with store.read() as tx:
+            if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
+                return WebhookResult(event.id, event.type, "duplicate")
+            known = knows_intent(tx, route.intent_id)
+        if known and route.kind == "intent":
+            snapshot = gateway.retrieve_intent(route.intent_id)
+        elif known:
+            refunds = list(gateway.list_refunds(route.intent_id))
+
+    def work(tx: StoreTransaction) -> WebhookResult:
+        intent_id = route.intent_id
+        knows = known if known is not None else knows_intent(tx, intent_id or "")
+        if not knows or intent_id is None:
+            recorded = tx.record_event(event.id, event.type, "ignored")
+            action: WebhookAction = "ignored" if recorded else "duplicate"
+            return WebhookResult(event.id, event.type, action)
+        if not tx.record_event(event.id, event.type, "applied"):
+            return WebhookResult(event.id, event.type, "duplicate")
+        order_id = _apply_event(tx, intent_id, snapshot, refunds)
+        return WebhookResult(event.id, event.type, "applied", order_id)
+
+    return retry(store, work, f"event {event.id}: its order")

@@ -1,0 +1,93 @@
+"""Writing records: every store write the flows make goes through here.
+
+Two helpers carry the optimistic-concurrency mechanics once (docs/design.md,
+"Claim → call → record"):
+
+- :func:`retry` runs a unit of work in a fresh transaction and, when a version
+  check fails (``ConcurrencyError``), rolls the whole unit back and runs it again
+  on fresh reads. Nothing a losing pass wrote is ever committed.
+- :func:`save` writes one record over the version it was read at, and only when
+  it changed: the next version number is computed here, nowhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import TypeVar
+
+from attrs import evolve
+
+from ._errors import ConcurrencyError, NotFoundError, ValidationError
+from ._models import Cart, IntentRecord, Order
+from ._ports import Store, StoreReads, StoreTransaction
+
+__all__ = ["RACE_RETRIES", "read_cart", "read_order", "retry", "save", "until"]
+
+#: How many times a unit of work that lost a version race is re-read and re-run.
+RACE_RETRIES = 20
+
+T = TypeVar("T")
+R = TypeVar("R", Cart, Order, IntentRecord)
+
+
+def retry(store: Store, work: Callable[[StoreTransaction], T], what: str) -> T:
+    """``work(tx)`` committed in one transaction; re-run from scratch (after a
+    rollback) when it lost a version race. Raises ``ConcurrencyError`` naming
+    ``what`` after :data:`RACE_RETRIES` lost races."""
+    for _ in range(RACE_RETRIES):
+        try:
+            with store.transaction() as tx:
+                return work(tx)
+        except ConcurrencyError:
+            continue
+    raise ConcurrencyError(f"{what} kept changing; try again")
+
+
+def save(tx: StoreTransaction, before: R, after: R) -> R:
+    """Write ``after`` over ``before`` (as read in ``tx``) with the version check;
+    no write when nothing changed. Returns what is stored now."""
+    if after is before or after == before:
+        return before
+    stored = evolve(after, version=before.version + 1)
+    if isinstance(stored, Cart):
+        tx.update_cart(stored, expected_version=before.version)
+    elif isinstance(stored, Order):
+        tx.update_order(stored, expected_version=before.version)
+    else:
+        tx.update_intent(stored, expected_version=before.version)
+    return stored
+
+
+def read_cart(tx: StoreReads, cart_id: str) -> Cart:
+    """The cart, or ``NotFoundError``."""
+    if not isinstance(cart_id, str):
+        raise ValidationError("cart_id", "type", "must be a str")
+    cart = tx.get_cart(cart_id)
+    if cart is None:
+        raise NotFoundError("cart", cart_id)
+    return cart
+
+
+def read_order(tx: StoreReads, order_id: str) -> Order:
+    """The order, or ``NotFoundError``."""
+    if not isinstance(order_id, str):
+        raise ValidationError("order_id", "type", "must be a str")
+    order = tx.get_order(order_id)
+    if order is None:
+        raise NotFoundError("order", order_id)
+    return order
+
+
+def until(attempt: Callable[[], T | None], what: str, *, tries: int | None = None) -> T:
+    """Call ``attempt`` until it returns a value: each ``None`` means "the records
+    moved on (or are claimed): re-read and decide again". ``tries`` bounds the
+    attempts (``ConcurrencyError`` naming ``what``); ``None`` leaves the bound to
+    the claims' deadline."""
+    n = 0
+    while True:
+        result = attempt()
+        if result is not None:
+            return result
+        n += 1
+        if tries is not None and n >= tries:
+            raise ConcurrencyError(f"{what} kept changing; try again")
