@@ -10,7 +10,6 @@ webhook delivery (``_delivery``) and reconciliation (``_reconcile``).
 from __future__ import annotations
 
 import logging
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
@@ -21,21 +20,17 @@ from attrs import evolve
 from . import _decisions, _delivery, _ledger, _lifecycle, _outcomes, _reconcile, _rules, _webhooks
 from ._claims import Claims, Ref
 from ._errors import (
-    CardDeclinedError,
     IllegalStateError,
-    IntentAlreadyUsedError,
     ValidationError,
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from ._flows import Flows
 from ._models import (
     Cart,
     IntentHandle,
     IntentOptions,
-    IntentParams,
-    IntentRecord,
     IntentSnapshot,
-    OperationName,
     Order,
     PendingOperation,
     ReconcileReport,
@@ -44,9 +39,9 @@ from ._models import (
     new_line_item,
 )
 from ._money import check_amount, check_currency
-from ._params import idempotency_key, intent_changes, intent_params
+from ._params import idempotency_key, intent_params
 from ._ports import PaymentGateway, Store, StoreTransaction
-from ._records import RACE_RETRIES, read_cart, read_order, retry, save, until
+from ._records import RACE_RETRIES, read_cart, read_order, retry, until
 
 __all__ = ["CartPaymentIntent"]
 
@@ -113,6 +108,7 @@ class CartPaymentIntent:
         self._clock = clock
         self._new_id = new_id
         self._claims = Claims(store, clock=clock, lease=lease, wait=wait)
+        self._flows = Flows(gateway, store, self._claims, clock=clock, new_id=new_id)
         self.webhook_tolerance = webhook_tolerance
         self.livemode = livemode
         self.refresh_on_webhook = refresh_on_webhook
@@ -153,7 +149,7 @@ class CartPaymentIntent:
                 item = evolve(item, quantity=_rules.check_quantity(present.quantity + quantity))
             return _decisions.with_item(cart, item)
 
-        return self._change(Ref.cart(cart_id), add)
+        return self._flows.change(Ref.cart(cart_id), add)
 
     def set_quantity(self, cart_id: str, sku: str, quantity: int) -> Cart:
         """Set the quantity of ``sku``; 0 removes the line."""
@@ -167,7 +163,7 @@ class CartPaymentIntent:
                 return evolve(cart, items=tuple(i for i in cart.items if i.sku != sku))
             return _decisions.with_item(cart, evolve(present, quantity=quantity))
 
-        return self._change(Ref.cart(cart_id), change)
+        return self._flows.change(Ref.cart(cart_id), change)
 
     def delete_cart(self, cart_id: str) -> None:
         """Delete the cart; its live intent, if any, is canceled first (``abandoned``)."""
@@ -207,47 +203,7 @@ class CartPaymentIntent:
         """
         _check_options(options)
         deadline = self._claims.deadline()
-        return until(lambda: self._create_once(cart_id, options, deadline), f"cart {cart_id}")
-
-    def _create_once(
-        self, cart_id: str, options: IntentOptions | None, deadline: float
-    ) -> IntentHandle | None:
-        cart, record = self._cart_and_intent(cart_id)
-        wanted = intent_params(cart, options or cart.options)
-        if record is not None and record.status in _lifecycle.REUSABLE:
-            return self._update(cart, record, wanted, retrieve=True)
-        if record is not None and record.status in _lifecycle.IN_FLIGHT:
-            raise IllegalStateError(
-                "intent",
-                "replace",
-                record.status,
-                entity_id=record.id,
-                detail="the cart's payment is in flight; confirm its order first",
-            )
-        generation = cart.generation + (1 if cart.payment_intent_id else 0)
-        key = idempotency_key("cart", cart.id, f"g{generation}", "create")
-        ref = Ref.cart(cart.id)
-        claim = self._claims.claim(
-            ref,
-            self._operation("create", key, params=wanted),
-            deadline,
-            fresh=lambda c: c.payment_intent_id == cart.payment_intent_id,
-        )
-        if claim is None:
-            return None  # another caller created it meanwhile (or holds the cart)
-        _, pending = claim
-        params = pending.params or wanted  # a replay sends its own parameters
-        snap = self._claims.call(
-            ref, pending, lambda: self.gateway.create_intent(params, idempotency_key=pending.key)
-        )
-        cart = _outcomes.record_created(self.store, cart.id, pending, snap, now=self._clock)
-        log.info("intent created", extra={"cart_id": cart.id, "intent_id": snap.id})
-        assert cart.sent is not None
-        now_wanted = intent_params(cart, options or cart.options)
-        if intent_changes(cart.sent, now_wanted):  # the cart moved on while we replayed
-            record = self._intent_record(snap.id)
-            return self._update(cart, record, now_wanted, retrieve=False)
-        return IntentHandle.from_snapshot(snap)
+        return until(lambda: self._flows.create_once(cart_id, options, deadline), f"cart {cart_id}")
 
     def update_payment_intent(
         self, cart_id: str, *, options: IntentOptions | None = None
@@ -259,7 +215,7 @@ class CartPaymentIntent:
         when the intent's status forbids the change (e.g. ``processing``).
         """
         _check_options(options)
-        cart, record = self._cart_and_intent(cart_id)
+        cart, record = self._flows.cart_and_intent(cart_id)
         wanted = intent_params(cart, options or cart.options)
         if cart.payment_intent_id is None:
             raise IllegalStateError(
@@ -269,69 +225,7 @@ class CartPaymentIntent:
                 entity_id=cart.id,
                 detail="call create_payment_intent first",
             )
-        return self._update(cart, record, wanted, retrieve=False)
-
-    def _update(
-        self, cart: Cart, record: IntentRecord | None, wanted: IntentParams, *, retrieve: bool
-    ) -> IntentHandle:
-        """Send what changed between ``cart.sent`` and ``wanted`` (``record``: the
-        cart's intent as stored, read with the cart)."""
-        deadline = self._claims.deadline()
-        first = [(cart, record, wanted)]
-
-        def attempt() -> IntentHandle | None:
-            if first:  # as the caller read it; afterwards, read again
-                current, intent, now_wanted = first.pop()
-            else:
-                current, intent = self._cart_and_intent(cart.id)
-                now_wanted = intent_params(current, wanted.options)
-            return self._update_once(current, intent, now_wanted, retrieve, deadline)
-
-        return until(attempt, f"cart {cart.id}")
-
-    def _update_once(
-        self,
-        cart: Cart,
-        record: IntentRecord | None,
-        wanted: IntentParams,
-        retrieve: bool,
-        deadline: float,
-    ) -> IntentHandle | None:
-        assert cart.payment_intent_id is not None and cart.sent is not None
-        intent_id = cart.payment_intent_id
-        changes = intent_changes(cart.sent, wanted)
-        status = record.status if record else "requires_payment_method"
-        if not changes:
-            if retrieve:
-                return IntentHandle.from_snapshot(self.gateway.retrieve_intent(intent_id))
-            return IntentHandle(intent_id, None, status, cart.sent.amount, cart.currency)
-        operation: _lifecycle.IntentOperation = (
-            "update_amount" if "amount" in changes else "update_fields"
-        )
-        _lifecycle.check_intent_operation(operation, status, intent_id=intent_id)
-        if record is not None and record.order_id is not None and "amount" in changes:
-            raise IllegalStateError(  # a kept cart must not reprice what an order pays
-                "intent",
-                operation,
-                status,
-                entity_id=intent_id,
-                detail=f"order {record.order_id} is paying it; confirm or cancel that order",
-            )
-        key = idempotency_key("cart", cart.id, f"g{cart.generation}", "update", f"v{cart.version}")
-        ref = Ref.cart(cart.id)
-        claim = self._claims.claim(
-            ref, self._operation("update", key), deadline, fresh=lambda c: c.version == cart.version
-        )
-        if claim is None:
-            return None
-        snap = self._claims.call(
-            ref,
-            claim[1],
-            lambda: self.gateway.update_intent(intent_id, changes, idempotency_key=key),
-        )
-        _outcomes.record_sent(self.store, cart.id, key, wanted, snap)
-        log.info("intent updated", extra={"cart_id": cart.id, "intent_id": intent_id})
-        return IntentHandle.from_snapshot(snap)
+        return self._flows.update(cart, record, wanted, retrieve=False)
 
     # ---------------------------------------------------------------- checkout
 
@@ -348,56 +242,11 @@ class CartPaymentIntent:
         if not isinstance(keep_cart, bool):
             raise ValidationError("keep_cart", "type", "must be a bool")
         order = until(
-            lambda: self._checkout_once(cart_id, keep_cart),
+            lambda: self._flows.checkout_once(cart_id, keep_cart),
             f"cart {cart_id} during checkout",
             tries=RACE_RETRIES,
         )
         log.info("checked out", extra={"cart_id": cart_id, "order_id": order.id})
-        return order
-
-    def _checkout_once(self, cart_id: str, keep_cart: bool) -> Order | None:
-        cart, record = self._cart_and_intent(cart_id)
-        wanted = intent_params(cart, cart.options)
-        if cart.payment_intent_id is None or cart.sent is None:
-            raise IllegalStateError(
-                "cart",
-                "checkout",
-                "no_intent",
-                entity_id=cart.id,
-                detail="call create_payment_intent first",
-            )
-        if record is not None and record.status not in _lifecycle.REUSABLE:
-            raise IllegalStateError(
-                "intent",
-                "checkout",
-                record.status,
-                entity_id=record.id,
-                detail="the cart's intent can no longer take a payment; create a new one",
-            )
-        if intent_changes(cart.sent, wanted):
-            self._update(cart, record, wanted, retrieve=False)
-            return None
-        order = Order(
-            self._new_id("ord"),
-            cart.id,
-            cart.currency,
-            cart.total,
-            cart.items,
-            cart.payment_intent_id,
-            created_at=self._clock(),
-        )
-        with self.store.transaction() as tx:
-            current = read_cart(tx, cart_id)
-            if current.version != cart.version or self._claims.busy(current):
-                stale = True  # the cart moved on (or an operation holds it): look again
-            else:
-                stale = False
-                tx.insert_order(order)
-                if not keep_cart:
-                    tx.delete_cart(cart.id, expected_version=cart.version)
-        if stale:
-            time.sleep(0.01)
-            return None
         return order
 
     def get_order(self, order_id: str) -> Order:
@@ -420,61 +269,9 @@ class CartPaymentIntent:
             _rules.check_url("return_url", return_url)
         deadline = self._claims.deadline()
         return until(
-            lambda: self._confirm_once(order_id, payment_method, return_url, deadline),
+            lambda: self._flows.confirm_once(order_id, payment_method, return_url, deadline),
             f"order {order_id}",
         )
-
-    def _confirm_once(
-        self, order_id: str, payment_method: str, return_url: str | None, deadline: float
-    ) -> Order | None:
-        with self.store.read() as tx:  # what the checks need, in one read
-            order = read_order(tx, order_id)
-            record = tx.get_intent(order.intent_id) if order.intent_id else None
-            cart = tx.get_cart(order.cart_id)
-        _lifecycle.check_order_operation("confirm_payment", order)
-        intent_id = self._intent_of(order)
-        if record is not None:
-            if record.order_id not in (None, order.id):
-                raise IntentAlreadyUsedError(intent_id, order.id, record.order_id)
-            _lifecycle.check_intent_operation("confirm", record.status, intent_id=intent_id)
-        _decisions.check_kept_cart_amount(order, cart)
-        key = idempotency_key("order", order.id, "confirm", f"v{order.version}")
-        ref = Ref.order(order.id)
-
-        def bind(tx: StoreTransaction, current: Order) -> None:
-            # The claim binds the intent to this order, in the same transaction.
-            intent = tx.get_intent(current.intent_id) if current.intent_id else None
-            bound = _decisions.bind_intent(intent, current)
-            if intent is not None and bound is not None:
-                save(tx, intent, bound)
-
-        claim = self._claims.claim(
-            ref,
-            self._operation("confirm", key, payment_method=payment_method),
-            deadline,
-            fresh=lambda o: o.version == order.version,
-            also=bind,
-        )
-        if claim is None:
-            return None
-        _, pending = claim
-        method = pending.payment_method or payment_method
-        try:
-            snap = self._claims.call(
-                ref,
-                pending,
-                lambda: self.gateway.confirm_intent(
-                    intent_id,
-                    payment_method=method,
-                    return_url=return_url,
-                    idempotency_key=pending.key,
-                ),
-            )
-        except CardDeclinedError:
-            snap = self.gateway.retrieve_intent(intent_id)
-            _outcomes.apply(self.store, order.id, snap, clear=pending.key)
-            raise
-        return _outcomes.apply(self.store, order.id, snap, clear=pending.key)
 
     def confirm_order(self, order_id: str) -> Order:
         """Synchronise the order with its intent (docs/design.md, "Confirm order").
@@ -490,7 +287,7 @@ class CartPaymentIntent:
         Stripe calls: one retrieve (plus one refund list when re-syncing a paid order).
         """
         order = self.get_order(order_id)
-        intent_id = self._intent_of(order)
+        intent_id = self._flows.intent_of(order)
         snap = self.gateway.retrieve_intent(intent_id)
         refunds: Sequence[RefundSnapshot] = ()
         if snap.status == "succeeded" and order.captured:
@@ -506,14 +303,14 @@ class CartPaymentIntent:
                 raise ValidationError(
                     "amount", "authorized", f"{amount} exceeds the authorized {order.authorized}"
                 )
-        order, _ = self._order_operation(
+        order, _ = self._flows.order_operation(
             order,
             "capture",
             amount=amount,
             call=lambda intent_id, pending: self.gateway.capture_intent(
                 intent_id, amount=pending.amount, idempotency_key=pending.key
             ),
-            record=self._record_snapshot,
+            record=self._flows.record_snapshot,
         )
         return order
 
@@ -535,16 +332,16 @@ class CartPaymentIntent:
             )
         _lifecycle.check_order_operation("cancel", order)
         if intent_id is None or record is None or local:
-            return self._change(Ref.order(order_id), _ledger.cancel_locally)
+            return self._flows.change(Ref.order(order_id), _ledger.cancel_locally)
         _lifecycle.check_intent_operation("cancel", record.status, intent_id=intent_id)
-        order, _ = self._order_operation(
+        order, _ = self._flows.order_operation(
             order,
             "cancel",
             reason=reason,
             call=lambda intent_id, pending: self.gateway.cancel_intent(
                 intent_id, reason=pending.reason, idempotency_key=pending.key
             ),
-            record=self._record_snapshot,
+            record=self._flows.record_snapshot,
         )
         return order
 
@@ -579,7 +376,7 @@ class CartPaymentIntent:
         reads = [order]
 
         def attempt() -> Order | None:
-            done, pending = self._order_operation(
+            done, pending = self._flows.order_operation(
                 reads.pop() if reads else self.get_order(order_id),
                 "refund",
                 amount=wanted,
@@ -661,82 +458,4 @@ class CartPaymentIntent:
         log.info("reconciled", extra=extra)
         return report
 
-    # ------------------------------------------------------- one flow, shared
-
-    def _order_operation(
-        self,
-        order: Order,
-        operation: OperationName,
-        *,
-        call: Callable[[str, PendingOperation], S],
-        record: Callable[[str, PendingOperation, S], Order],
-        amount: int | None = None,
-        reason: str | None = None,
-        check: Callable[[Order], None] | None = None,
-    ) -> tuple[Order, PendingOperation]:
-        """Claim ``operation`` on the order (``order``: as the caller just read it),
-        ``call`` the gateway under the claim, ``record`` the answer. Returns the
-        order and the claim that was run (an earlier claim's replay, perhaps)."""
-        deadline = self._claims.deadline()
-        first: list[Order] = [order]
-
-        def attempt() -> tuple[Order, PendingOperation] | None:
-            current = first.pop() if first else self.get_order(order.id)
-            _lifecycle.check_order_operation(operation, current)  # type: ignore[arg-type]
-            if check is not None:
-                check(current)
-            intent_id = self._intent_of(current)
-            # A new key per logical operation: the version moves on with every claim,
-            # so a retry after a definite failure never reuses a spent key, while a
-            # retry after an unknown outcome replays the claim's own key.
-            key = idempotency_key("order", current.id, operation, f"v{current.version}")
-            ref = Ref.order(current.id)
-            wanted = self._operation(operation, key, amount=amount, reason=reason)
-            claim = self._claims.claim(
-                ref, wanted, deadline, fresh=lambda o: o.version == current.version
-            )
-            if claim is None:
-                return None
-            pending = claim[1]
-            result = self._claims.call(ref, pending, lambda: call(intent_id, pending))
-            log.info("order %s", operation, extra={"order_id": order.id, "intent_id": intent_id})
-            return record(current.id, pending, result), pending
-
-        return until(attempt, f"order {order.id}")
-
-    def _record_snapshot(
-        self, order_id: str, pending: PendingOperation, snap: IntentSnapshot
-    ) -> Order:
-        return _outcomes.apply(self.store, order_id, snap, clear=pending.key)
-
     # ---------------------------------------------------------------- helpers
-
-    def _operation(self, name: OperationName, key: str, **sends: object) -> PendingOperation:
-        """A claim to make (its lease is set when it is recorded)."""
-        return PendingOperation(name, key, self._clock(), **sends)  # type: ignore[arg-type]
-
-    def _change(self, ref: Ref[C], change: Callable[[C], C]) -> C:
-        """Apply ``change`` to the record in one transaction (re-run on a lost race)."""
-
-        def work(tx: StoreTransaction) -> C:
-            current = ref.read(tx)
-            return save(tx, current, change(current))
-
-        return retry(self.store, work, str(ref))
-
-    def _cart_and_intent(self, cart_id: str) -> tuple[Cart, IntentRecord | None]:
-        """The cart and its intent's record, read in one snapshot."""
-        with self.store.read() as tx:
-            cart = read_cart(tx, cart_id)
-            intent_id = cart.payment_intent_id
-            return cart, tx.get_intent(intent_id) if intent_id is not None else None
-
-    def _intent_record(self, intent_id: str) -> IntentRecord | None:
-        with self.store.read() as tx:
-            return tx.get_intent(intent_id)
-
-    @staticmethod
-    def _intent_of(order: Order) -> str:
-        if order.intent_id is None:
-            raise IllegalStateError("order", "pay", "no_intent", entity_id=order.id)
-        return order.intent_id
