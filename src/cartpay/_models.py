@@ -7,7 +7,6 @@ one ``pending`` operation: the claim made before a gateway call (DESIGN §3.9).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from datetime import datetime
 from typing import Literal
 
@@ -15,6 +14,7 @@ from attrs import field, frozen
 
 from . import _rules
 from ._money import check_amount, check_currency
+from ._options import CaptureMethod, IntentOptions
 
 __all__ = [
     "Cart",
@@ -64,55 +64,9 @@ PaymentStatus = Literal[
 TransactionKind = Literal["authorize", "capture", "purchase", "refund"]
 TransactionStatus = Literal["pending", "complete", "failed", "cancelled"]
 RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
-CaptureMethod = Literal["automatic", "automatic_async", "manual"]
 WebhookAction = Literal["applied", "duplicate", "ignored"]
 #: The gateway operations a claim is recorded for.
 OperationName = Literal["create", "update", "confirm", "capture", "cancel", "refund"]
-
-
-def _metadata(value: object) -> dict[str, str]:
-    if value is not None and not isinstance(value, Mapping):
-        return value  # type: ignore[return-value]  # rejected by _rules.check_metadata
-    return dict(value or {})
-
-
-def _str_tuple(value: object) -> tuple[str, ...] | None:
-    if value is None:
-        return None
-    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
-        return (value,)  # type: ignore[return-value]  # rejected by the validator
-    return tuple(value)
-
-
-@frozen(kw_only=True)
-class IntentOptions:
-    """What a host may set on an intent besides the amount, validated on construction.
-
-    Only the fields that are set are sent to Stripe. ``automatic_payment_methods``
-    is create-only; ``allowed_payment_method_types`` and
-    ``excluded_payment_method_types`` exclude each other and the former excludes
-    ``automatic_payment_methods``. ``payment_method_types`` does not exist: the
-    API version stripe 16.x pins refuses it.
-    """
-
-    capture_method: CaptureMethod | None = None
-    automatic_payment_methods: bool | None = None
-    allow_redirects: Literal["always", "never"] | None = None
-    allowed_payment_method_types: tuple[str, ...] | None = field(default=None, converter=_str_tuple)
-    excluded_payment_method_types: tuple[str, ...] | None = field(
-        default=None, converter=_str_tuple
-    )
-    customer: str | None = None
-    description: str | None = None
-    statement_descriptor_suffix: str | None = None
-    setup_future_usage: Literal["on_session", "off_session"] | None = None
-    receipt_email: str | None = None
-    metadata: dict[str, str] = field(factory=dict, converter=_metadata)
-    application_fee_amount: int | None = None
-    transfer_destination: str | None = None
-
-    def __attrs_post_init__(self) -> None:
-        _rules.check_options(self)
 
 
 @frozen

@@ -8,20 +8,15 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from typing import TYPE_CHECKING
 
 from ._errors import ValidationError
-from ._money import MAX_AMOUNT, check_amount
-
-if TYPE_CHECKING:
-    from ._models import IntentOptions
+from ._money import check_amount
 
 __all__ = [
     "CANCEL_REASONS",
     "REFUND_REASONS",
     "check_description",
     "check_metadata",
-    "check_options",
     "check_quantity",
     "check_reason",
     "check_statement_descriptor_suffix",
@@ -44,8 +39,8 @@ FUTURE_USAGES = frozenset({"on_session", "off_session"})
 
 # Used with fullmatch: "$" would let one trailing newline through.
 _ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
-_EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
-_PM_TYPE = re.compile(r"[a-z][a-z0-9_]{0,49}")
+EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
+PM_TYPE = re.compile(r"[a-z][a-z0-9_]{0,49}")
 #: An absolute URL (a web page or an app's own scheme), nothing blank in it.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/]+\S*")
 
@@ -144,87 +139,9 @@ def check_reason(value: object, allowed: frozenset[str], *, field: str = "reason
     return value
 
 
-def _check_pm_types(field: str, types: tuple[str, ...]) -> None:
-    if not types:
-        raise ValidationError(field, "non_empty", "must list at least one payment method type")
-    for value in types:
-        if not isinstance(value, str) or not _PM_TYPE.fullmatch(value):
-            raise ValidationError(field, "payment_method_type", f"{value!r} is not a type name")
-
-
-def _one_of(value: object, choices: frozenset[str]) -> bool:
-    return isinstance(value, str) and value in choices  # (a list would not even hash)
-
-
-def check_options(options: IntentOptions) -> None:
-    """Validate every field of :class:`~cartpay.IntentOptions` and their combinations."""
-    if options.capture_method is not None and not _one_of(options.capture_method, CAPTURE_METHODS):
-        raise ValidationError(
-            "capture_method",
-            "choice",
-            f"{options.capture_method!r} is not one of {sorted(CAPTURE_METHODS)}",
-        )
-    if options.automatic_payment_methods is not None and not isinstance(
-        options.automatic_payment_methods, bool
-    ):
-        raise ValidationError("automatic_payment_methods", "type", "must be a bool")
-    if options.allow_redirects not in (None, "always", "never"):
-        raise ValidationError("allow_redirects", "choice", "must be 'always' or 'never'")
-    if options.allow_redirects is not None and not options.automatic_payment_methods:
-        raise ValidationError("allow_redirects", "requires", "needs automatic_payment_methods=True")
-    if options.allowed_payment_method_types is not None:
-        _check_pm_types("allowed_payment_method_types", options.allowed_payment_method_types)
-        if options.excluded_payment_method_types is not None:
-            raise ValidationError(
-                "allowed_payment_method_types",
-                "exclusive",
-                "cannot be combined with excluded_payment_method_types",
-            )
-        if options.automatic_payment_methods:
-            raise ValidationError(
-                "allowed_payment_method_types",
-                "exclusive",
-                "cannot be combined with automatic_payment_methods",
-            )
-    if options.excluded_payment_method_types is not None:
-        _check_pm_types("excluded_payment_method_types", options.excluded_payment_method_types)
-    if options.customer is not None:
-        check_id("customer", options.customer)
-    if options.description is not None:
-        check_description(options.description)
-    if options.statement_descriptor_suffix is not None:
-        check_statement_descriptor_suffix(options.statement_descriptor_suffix)
-    if options.setup_future_usage is not None and not _one_of(
-        options.setup_future_usage, FUTURE_USAGES
-    ):
-        raise ValidationError(
-            "setup_future_usage",
-            "choice",
-            f"{options.setup_future_usage!r} is not one of {sorted(FUTURE_USAGES)}",
-        )
-    if options.receipt_email is not None:
-        email = check_text("receipt_email", options.receipt_email, max_length=512)
-        if not _EMAIL.fullmatch(email):
-            raise ValidationError("receipt_email", "email", "is not an email address")
-    check_metadata(options.metadata)
-    if options.application_fee_amount is not None:
-        fee = options.application_fee_amount
-        if isinstance(fee, bool) or not isinstance(fee, int):
-            raise ValidationError(
-                "application_fee_amount", "integer", "must be an int in minor units"
-            )
-        if fee < 0 or fee > MAX_AMOUNT:
-            raise ValidationError(
-                "application_fee_amount", "range", f"must be between 0 and {MAX_AMOUNT}"
-            )
-    if options.transfer_destination is not None:
-        check_id("transfer_destination", options.transfer_destination)
-
-
-def check_fee_within(amount: int, currency: str, options: IntentOptions) -> None:
+def check_fee_within(amount: int, currency: str, fee: int | None) -> None:
     """The application fee may not exceed the amount charged."""
     check_amount(amount, currency)
-    fee = options.application_fee_amount
     if fee is not None and fee > amount:
         raise ValidationError(
             "application_fee_amount", "maximum", f"{fee} exceeds the amount {amount}"

@@ -35,7 +35,7 @@ from __future__ import annotations
 import logging
 import re
 from collections.abc import Mapping, Sequence
-from typing import Any, Literal, NoReturn
+from typing import Any, Literal, NoReturn, cast
 from urllib.parse import quote_plus
 
 import stripe
@@ -57,8 +57,6 @@ from stripe.params import (
     PaymentIntentCaptureParams,
     PaymentIntentConfirmParams,
     PaymentIntentCreateParams,
-    PaymentIntentCreateParamsAutomaticPaymentMethods,
-    PaymentIntentCreateParamsTransferData,
     PaymentIntentUpdateParams,
     RefundCreateParams,
     RefundListParams,
@@ -79,6 +77,7 @@ from .._errors import (
     WebhookSignatureError,
 )
 from .._models import IntentParams, IntentSnapshot, RefundSnapshot
+from .._options import create_body
 from .._ports import IntentChanges
 
 __all__ = ["StripeGateway", "translate_error"]
@@ -363,74 +362,22 @@ class StripeGateway:
 
 
 def create_params(params: IntentParams) -> PaymentIntentCreateParams:
-    """The create request: amount, currency, and only the options that are set."""
-    sent: PaymentIntentCreateParams = {"amount": params.amount, "currency": params.currency}
-    options = params.options
-    if options.capture_method is not None:
-        sent["capture_method"] = options.capture_method
-    if options.automatic_payment_methods is not None:
-        apm: PaymentIntentCreateParamsAutomaticPaymentMethods = {
-            "enabled": options.automatic_payment_methods
-        }
-        if options.allow_redirects is not None:
-            apm["allow_redirects"] = options.allow_redirects
-        sent["automatic_payment_methods"] = apm
-    if options.allowed_payment_method_types is not None:
-        sent["allowed_payment_method_types"] = list(options.allowed_payment_method_types)
-    if options.excluded_payment_method_types is not None:
-        sent["excluded_payment_method_types"] = list(options.excluded_payment_method_types)
-    if options.customer is not None:
-        sent["customer"] = options.customer
-    if options.description is not None:
-        sent["description"] = options.description
-    if options.statement_descriptor_suffix is not None:
-        sent["statement_descriptor_suffix"] = options.statement_descriptor_suffix
-    if options.setup_future_usage is not None:
-        sent["setup_future_usage"] = options.setup_future_usage
-    if options.receipt_email is not None:
-        sent["receipt_email"] = options.receipt_email
-    if options.metadata:
-        sent["metadata"] = dict(options.metadata)
-    if options.application_fee_amount is not None:
-        sent["application_fee_amount"] = options.application_fee_amount
-    if options.transfer_destination is not None:
-        transfer: PaymentIntentCreateParamsTransferData = {
-            "destination": options.transfer_destination
-        }
-        sent["transfer_data"] = transfer
-    return sent
+    """The create request: amount, currency, and only the options that are set
+    (in Stripe's names, from the options table)."""
+    body = {"amount": params.amount, "currency": params.currency}
+    return cast("PaymentIntentCreateParams", {**body, **create_body(params.options)})
 
 
 def update_params(changes: IntentChanges) -> PaymentIntentUpdateParams:
-    """The update request: the fields of ``changes``, in Stripe's names."""
-    sent: PaymentIntentUpdateParams = {}
-    if "amount" in changes:
-        sent["amount"] = changes["amount"]
-    if "currency" in changes:
-        sent["currency"] = changes["currency"]
-    if "description" in changes:
-        sent["description"] = changes["description"]
-    if changes.get("metadata"):
-        sent["metadata"] = dict(changes["metadata"])
-    if "statement_descriptor_suffix" in changes:
-        sent["statement_descriptor_suffix"] = changes["statement_descriptor_suffix"]
-    if "receipt_email" in changes:
-        sent["receipt_email"] = changes["receipt_email"]
-    if "setup_future_usage" in changes:
-        sent["setup_future_usage"] = changes["setup_future_usage"]
-    if "customer" in changes:
-        sent["customer"] = changes["customer"]
-    if "capture_method" in changes:
-        sent["capture_method"] = changes["capture_method"]
-    if "application_fee_amount" in changes:
-        sent["application_fee_amount"] = changes["application_fee_amount"]
-    if "allowed_payment_method_types" in changes:
-        sent["allowed_payment_method_types"] = list(changes["allowed_payment_method_types"])
+    """The update request: the fields of ``changes``, in Stripe's names (every
+    updatable option has its own name at the top level)."""
+    sent: dict[str, Any] = {name: value for name, value in changes.items() if value is not None}
+    if not changes.get("metadata"):
+        sent.pop("metadata", None)
     if "excluded_payment_method_types" in changes:
         # An empty list would encode to nothing; "" is how Stripe removes the exclusions.
-        excluded = list(changes["excluded_payment_method_types"])
-        sent["excluded_payment_method_types"] = excluded if excluded else ""
-    return sent
+        sent["excluded_payment_method_types"] = changes["excluded_payment_method_types"] or ""
+    return cast("PaymentIntentUpdateParams", sent)
 
 
 # --------------------------------------------------------- snapshots and errors

@@ -43,6 +43,7 @@ from .._errors import (
 )
 from .._lifecycle import check_intent_operation
 from .._models import IntentParams, IntentSnapshot, PaymentFailure, RefundSnapshot
+from .._options import create_body
 from .._ports import IntentChanges
 
 __all__ = ["FakeRequest", "FakeStripeGateway"]
@@ -552,27 +553,8 @@ class FakeStripeGateway:
 
 
 def _create_params(params: IntentParams) -> dict[str, Any]:
-    sent: dict[str, Any] = {"amount": params.amount, "currency": params.currency}
-    options = params.options
-    for name in (
-        "capture_method",
-        "customer",
-        "description",
-        "statement_descriptor_suffix",
-        "setup_future_usage",
-        "receipt_email",
-        "application_fee_amount",
-        "transfer_destination",
-        "automatic_payment_methods",
-        "allow_redirects",
-    ):
-        value = getattr(options, name)
-        if value is not None:
-            sent[name] = value
-    for name in ("allowed_payment_method_types", "excluded_payment_method_types"):
-        value = getattr(options, name)
-        if value is not None:
-            sent[name] = list(value)
-    if options.metadata:
-        sent["metadata"] = dict(options.metadata)
-    return sent
+    return {
+        "amount": params.amount,
+        "currency": params.currency,
+        **create_body(params.options, flat=True),
+    }

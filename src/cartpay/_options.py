@@ -1,0 +1,204 @@
+"""Intent options: what a host may set on an intent besides the amount.
+
+Every option is declared once, in :data:`FIELDS`, with its Stripe name and
+whether an update may change it; the update diff (``_params``), the Stripe
+gateway's request bodies and the fake's records are derived from that table.
+Adding an option means adding its field to :class:`IntentOptions`, its row to
+:data:`FIELDS` and its check to ``_check``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any, Literal
+
+from attrs import field, frozen
+
+from . import _rules
+from ._errors import ValidationError
+from ._money import MAX_AMOUNT
+
+__all__ = ["FIELDS", "CaptureMethod", "IntentOptions", "OptionField", "create_body"]
+
+CaptureMethod = Literal["automatic", "automatic_async", "manual"]
+
+
+def _metadata(value: object) -> dict[str, str]:
+    if value is not None and not isinstance(value, Mapping):
+        return value  # type: ignore[return-value]  # rejected by _rules.check_metadata
+    return dict(value or {})
+
+
+def _str_tuple(value: object) -> tuple[str, ...] | None:
+    if value is None:
+        return None
+    if isinstance(value, str) or not isinstance(value, (list, tuple, set, frozenset)):
+        return (value,)  # type: ignore[return-value]  # rejected by the validator
+    return tuple(value)
+
+
+@frozen(kw_only=True)
+class IntentOptions:
+    """What a host may set on an intent besides the amount, validated on construction.
+
+    Only the fields that are set are sent to Stripe. ``automatic_payment_methods``
+    is create-only; ``allowed_payment_method_types`` and
+    ``excluded_payment_method_types`` exclude each other and the former excludes
+    ``automatic_payment_methods``. ``payment_method_types`` does not exist: the
+    API version stripe 16.x pins refuses it.
+    """
+
+    capture_method: CaptureMethod | None = None
+    automatic_payment_methods: bool | None = None
+    allow_redirects: Literal["always", "never"] | None = None
+    allowed_payment_method_types: tuple[str, ...] | None = field(default=None, converter=_str_tuple)
+    excluded_payment_method_types: tuple[str, ...] | None = field(
+        default=None, converter=_str_tuple
+    )
+    customer: str | None = None
+    description: str | None = None
+    statement_descriptor_suffix: str | None = None
+    setup_future_usage: Literal["on_session", "off_session"] | None = None
+    receipt_email: str | None = None
+    metadata: dict[str, str] = field(factory=dict, converter=_metadata)
+    application_fee_amount: int | None = None
+    transfer_destination: str | None = None
+
+    def __attrs_post_init__(self) -> None:
+        _check(self)
+
+
+def _check_pm_types(field: str, types: tuple[str, ...]) -> None:
+    if not types:
+        raise ValidationError(field, "non_empty", "must list at least one payment method type")
+    for value in types:
+        if not isinstance(value, str) or not _rules.PM_TYPE.fullmatch(value):
+            raise ValidationError(field, "payment_method_type", f"{value!r} is not a type name")
+
+
+def _one_of(value: object, choices: frozenset[str]) -> bool:
+    return isinstance(value, str) and value in choices  # (a list would not even hash)
+
+
+def _check(options: IntentOptions) -> None:
+    """Validate every field of :class:`~cartpay.IntentOptions` and their combinations."""
+    if options.capture_method is not None and not _one_of(
+        options.capture_method, _rules.CAPTURE_METHODS
+    ):
+        raise ValidationError(
+            "capture_method",
+            "choice",
+            f"{options.capture_method!r} is not one of {sorted(_rules.CAPTURE_METHODS)}",
+        )
+    if options.automatic_payment_methods is not None and not isinstance(
+        options.automatic_payment_methods, bool
+    ):
+        raise ValidationError("automatic_payment_methods", "type", "must be a bool")
+    if options.allow_redirects not in (None, "always", "never"):
+        raise ValidationError("allow_redirects", "choice", "must be 'always' or 'never'")
+    if options.allow_redirects is not None and not options.automatic_payment_methods:
+        raise ValidationError("allow_redirects", "requires", "needs automatic_payment_methods=True")
+    if options.allowed_payment_method_types is not None:
+        _check_pm_types("allowed_payment_method_types", options.allowed_payment_method_types)
+        if options.excluded_payment_method_types is not None:
+            raise ValidationError(
+                "allowed_payment_method_types",
+                "exclusive",
+                "cannot be combined with excluded_payment_method_types",
+            )
+        if options.automatic_payment_methods:
+            raise ValidationError(
+                "allowed_payment_method_types",
+                "exclusive",
+                "cannot be combined with automatic_payment_methods",
+            )
+    if options.excluded_payment_method_types is not None:
+        _check_pm_types("excluded_payment_method_types", options.excluded_payment_method_types)
+    if options.customer is not None:
+        _rules.check_id("customer", options.customer)
+    if options.description is not None:
+        _rules.check_description(options.description)
+    if options.statement_descriptor_suffix is not None:
+        _rules.check_statement_descriptor_suffix(options.statement_descriptor_suffix)
+    if options.setup_future_usage is not None and not _one_of(
+        options.setup_future_usage, _rules.FUTURE_USAGES
+    ):
+        raise ValidationError(
+            "setup_future_usage",
+            "choice",
+            f"{options.setup_future_usage!r} is not one of {sorted(_rules.FUTURE_USAGES)}",
+        )
+    if options.receipt_email is not None:
+        email = _rules.check_text("receipt_email", options.receipt_email, max_length=512)
+        if not _rules.EMAIL.fullmatch(email):
+            raise ValidationError("receipt_email", "email", "is not an email address")
+    _rules.check_metadata(options.metadata)
+    if options.application_fee_amount is not None:
+        fee = options.application_fee_amount
+        if isinstance(fee, bool) or not isinstance(fee, int):
+            raise ValidationError(
+                "application_fee_amount", "integer", "must be an int in minor units"
+            )
+        if fee < 0 or fee > MAX_AMOUNT:
+            raise ValidationError(
+                "application_fee_amount", "range", f"must be between 0 and {MAX_AMOUNT}"
+            )
+    if options.transfer_destination is not None:
+        _rules.check_id("transfer_destination", options.transfer_destination)
+
+
+@frozen
+class OptionField:
+    """One option: its attribute, where it goes in Stripe's create body (a path:
+    ``("transfer_data", "destination")``) and whether an update may change it."""
+
+    name: str
+    stripe: tuple[str, ...]
+    updatable: bool
+
+
+#: Every option, once. Create-only ones (``automatic_payment_methods``,
+#: ``allow_redirects``, ``transfer_destination``) are refused by an update.
+FIELDS: tuple[OptionField, ...] = (
+    OptionField("capture_method", ("capture_method",), True),
+    OptionField("automatic_payment_methods", ("automatic_payment_methods", "enabled"), False),
+    OptionField("allow_redirects", ("automatic_payment_methods", "allow_redirects"), False),
+    OptionField("allowed_payment_method_types", ("allowed_payment_method_types",), True),
+    OptionField("excluded_payment_method_types", ("excluded_payment_method_types",), True),
+    OptionField("customer", ("customer",), True),
+    OptionField("description", ("description",), True),
+    OptionField("statement_descriptor_suffix", ("statement_descriptor_suffix",), True),
+    OptionField("setup_future_usage", ("setup_future_usage",), True),
+    OptionField("receipt_email", ("receipt_email",), True),
+    OptionField("metadata", ("metadata",), True),
+    OptionField("application_fee_amount", ("application_fee_amount",), True),
+    OptionField("transfer_destination", ("transfer_data", "destination"), False),
+)
+
+
+def _wire(value: object) -> object:
+    """An option's value as a request body holds it (lists for tuples, a dict copy)."""
+    if isinstance(value, tuple):
+        return list(value)
+    if isinstance(value, Mapping):
+        return dict(value)
+    return value
+
+
+def create_body(options: IntentOptions, *, flat: bool = False) -> dict[str, Any]:
+    """The options that are set, keyed by Stripe's (nested) names, or by their own
+    names when ``flat``. Unset options (``None``, empty metadata) are left out."""
+    body: dict[str, Any] = {}
+    for option in FIELDS:
+        value = getattr(options, option.name)
+        if value is None or (option.name == "metadata" and not value):
+            continue
+        if flat:
+            body[option.name] = _wire(value)
+            continue
+        *parents, leaf = option.stripe
+        node = body
+        for parent in parents:
+            node = node.setdefault(parent, {})
+        node[leaf] = _wire(value)
+    return body
