@@ -14,7 +14,7 @@ import logging
 import time
 from collections.abc import Callable
 from datetime import datetime
-from typing import TypeVar
+from typing import Literal, TypeVar
 
 from . import _decisions, _lifecycle, _outcomes
 from ._claims import Claims, Ref
@@ -22,7 +22,6 @@ from ._errors import CardDeclinedError, IllegalStateError, IntentAlreadyUsedErro
 from ._models import (
     Cart,
     IntentHandle,
-    IntentOptions,
     IntentParams,
     IntentRecord,
     IntentSnapshot,
@@ -31,6 +30,7 @@ from ._models import (
     PendingOperation,
     RefundSnapshot,
 )
+from ._options import IntentOptions
 from ._params import idempotency_key, intent_changes, intent_params
 from ._ports import PaymentGateway, Store, StoreTransaction
 from ._records import read_cart, read_order, retry, save, until
@@ -305,10 +305,33 @@ class Flows:
 
         return until(attempt, f"order {order.id}")
 
-    def record_snapshot(
-        self, order_id: str, pending: PendingOperation, snap: IntentSnapshot
+    def intent_operation(
+        self,
+        order: Order,
+        operation: Literal["capture", "cancel"],
+        *,
+        amount: int | None = None,
+        reason: str | None = None,
     ) -> Order:
-        return _outcomes.apply(self.store, order_id, snap, clear=pending.key)
+        """:meth:`order_operation` for a call that answers with the intent
+        (capture, cancel): the snapshot is applied to the order."""
+        gateway = self.gateway
+        calls: dict[str, Callable[[str, PendingOperation], IntentSnapshot]] = {
+            "capture": lambda intent_id, pending: gateway.capture_intent(
+                intent_id, amount=pending.amount, idempotency_key=pending.key
+            ),
+            "cancel": lambda intent_id, pending: gateway.cancel_intent(
+                intent_id, reason=pending.reason, idempotency_key=pending.key
+            ),
+        }
+
+        def record(order_id: str, pending: PendingOperation, snap: IntentSnapshot) -> Order:
+            return _outcomes.apply(self.store, order_id, snap, clear=pending.key)
+
+        done, _ = self.order_operation(
+            order, operation, call=calls[operation], record=record, amount=amount, reason=reason
+        )
+        return done
 
     def operation(self, name: OperationName, key: str, **sends: object) -> PendingOperation:
         """A claim to make (its lease is set when it is recorded)."""

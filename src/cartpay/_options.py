@@ -76,20 +76,16 @@ def _check_pm_types(field: str, types: tuple[str, ...]) -> None:
             raise ValidationError(field, "payment_method_type", f"{value!r} is not a type name")
 
 
-def _one_of(value: object, choices: frozenset[str]) -> bool:
-    return isinstance(value, str) and value in choices  # (a list would not even hash)
+def _check_choice(field: str, value: object, choices: frozenset[str]) -> None:
+    if value is not None and not (isinstance(value, str) and value in choices):
+        # (isinstance first: a list would not even hash)
+        raise ValidationError(field, "choice", f"{value!r} is not one of {sorted(choices)}")
 
 
 def _check(options: IntentOptions) -> None:
     """Validate every field of :class:`~cartpay.IntentOptions` and their combinations."""
-    if options.capture_method is not None and not _one_of(
-        options.capture_method, _rules.CAPTURE_METHODS
-    ):
-        raise ValidationError(
-            "capture_method",
-            "choice",
-            f"{options.capture_method!r} is not one of {sorted(_rules.CAPTURE_METHODS)}",
-        )
+    _check_choice("capture_method", options.capture_method, _rules.CAPTURE_METHODS)
+    _check_choice("setup_future_usage", options.setup_future_usage, _rules.FUTURE_USAGES)
     if options.automatic_payment_methods is not None and not isinstance(
         options.automatic_payment_methods, bool
     ):
@@ -120,14 +116,6 @@ def _check(options: IntentOptions) -> None:
         _rules.check_description(options.description)
     if options.statement_descriptor_suffix is not None:
         _rules.check_statement_descriptor_suffix(options.statement_descriptor_suffix)
-    if options.setup_future_usage is not None and not _one_of(
-        options.setup_future_usage, _rules.FUTURE_USAGES
-    ):
-        raise ValidationError(
-            "setup_future_usage",
-            "choice",
-            f"{options.setup_future_usage!r} is not one of {sorted(_rules.FUTURE_USAGES)}",
-        )
     if options.receipt_email is not None:
         email = _rules.check_text("receipt_email", options.receipt_email, max_length=512)
         if not _rules.EMAIL.fullmatch(email):

@@ -60,22 +60,21 @@ def save(tx: StoreTransaction, before: R, after: R) -> R:
 
 def read_cart(tx: StoreReads, cart_id: str) -> Cart:
     """The cart, or ``NotFoundError``."""
-    if not isinstance(cart_id, str):
-        raise ValidationError("cart_id", "type", "must be a str")
-    cart = tx.get_cart(cart_id)
-    if cart is None:
-        raise NotFoundError("cart", cart_id)
-    return cart
+    return _found("cart", cart_id, tx.get_cart)
 
 
 def read_order(tx: StoreReads, order_id: str) -> Order:
     """The order, or ``NotFoundError``."""
-    if not isinstance(order_id, str):
-        raise ValidationError("order_id", "type", "must be a str")
-    order = tx.get_order(order_id)
-    if order is None:
-        raise NotFoundError("order", order_id)
-    return order
+    return _found("order", order_id, tx.get_order)
+
+
+def _found(kind: str, key: object, get: Callable[[str], T | None]) -> T:
+    if not isinstance(key, str):
+        raise ValidationError(f"{kind}_id", "type", "must be a str")
+    found = get(key)
+    if found is None:
+        raise NotFoundError(kind, key)
+    return found
 
 
 def until(attempt: Callable[[], T | None], what: str, *, tries: int | None = None) -> T:

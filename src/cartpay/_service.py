@@ -13,7 +13,6 @@ import logging
 import uuid
 from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
-from typing import TypeVar
 
 from attrs import evolve
 
@@ -29,8 +28,6 @@ from ._flows import Flows
 from ._models import (
     Cart,
     IntentHandle,
-    IntentOptions,
-    IntentSnapshot,
     Order,
     PendingOperation,
     ReconcileReport,
@@ -39,6 +36,7 @@ from ._models import (
     new_line_item,
 )
 from ._money import check_amount, check_currency
+from ._options import IntentOptions
 from ._params import idempotency_key, intent_params
 from ._ports import PaymentGateway, Store, StoreTransaction
 from ._records import RACE_RETRIES, read_cart, read_order, retry, until
@@ -46,9 +44,6 @@ from ._records import RACE_RETRIES, read_cart, read_order, retry, until
 __all__ = ["CartPaymentIntent"]
 
 log = logging.getLogger("cartpay")
-
-S = TypeVar("S", IntentSnapshot, RefundSnapshot)
-C = TypeVar("C", Cart, Order)
 
 
 def _utcnow() -> datetime:
@@ -303,16 +298,7 @@ class CartPaymentIntent:
                 raise ValidationError(
                     "amount", "authorized", f"{amount} exceeds the authorized {order.authorized}"
                 )
-        order, _ = self._flows.order_operation(
-            order,
-            "capture",
-            amount=amount,
-            call=lambda intent_id, pending: self.gateway.capture_intent(
-                intent_id, amount=pending.amount, idempotency_key=pending.key
-            ),
-            record=self._flows.record_snapshot,
-        )
-        return order
+        return self._flows.intent_operation(order, "capture", amount=amount)
 
     def cancel_order(self, order_id: str, *, reason: str | None = None) -> Order:
         """Cancel an unpaid or authorized order and its intent (an authorization is
@@ -334,16 +320,7 @@ class CartPaymentIntent:
         if intent_id is None or record is None or local:
             return self._flows.change(Ref.order(order_id), _ledger.cancel_locally)
         _lifecycle.check_intent_operation("cancel", record.status, intent_id=intent_id)
-        order, _ = self._flows.order_operation(
-            order,
-            "cancel",
-            reason=reason,
-            call=lambda intent_id, pending: self.gateway.cancel_intent(
-                intent_id, reason=pending.reason, idempotency_key=pending.key
-            ),
-            record=self._flows.record_snapshot,
-        )
-        return order
+        return self._flows.intent_operation(order, "cancel", reason=reason)
 
     def refund_order(
         self, order_id: str, amount: int | None = None, *, reason: str | None = None

@@ -44,6 +44,7 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from .._converter import dumps, loads
 from .._errors import ConcurrencyError, SchemaVersionError, ValidationError
 from .._models import Cart, IntentRecord, Order
+from ._schema import apply_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
 
@@ -123,17 +124,14 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         found = int(row[0]) if row and row[0] is not None else 0
-        if found > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"schema {schema!r} is at version {found}; this cartpay knows "
-                f"up to {SCHEMA_VERSION}: upgrade cartpay"
-            )
-        for steps in MIGRATIONS[found:]:
-            for step in steps:
-                conn.execute(step)
-        if found < SCHEMA_VERSION:
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (%s)", (SCHEMA_VERSION,))
+        apply_migrations(
+            conn.execute,
+            found,
+            MIGRATIONS,
+            version=SCHEMA_VERSION,
+            where=f"schema {schema!r}",
+            placeholder="%s",
+        )
     return found
 
 

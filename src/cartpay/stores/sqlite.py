@@ -34,6 +34,7 @@ from typing import Literal
 from .._converter import dumps, loads
 from .._errors import ConcurrencyError, SchemaVersionError, ValidationError
 from .._models import Cart, IntentRecord, Order
+from ._schema import apply_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
 
@@ -102,17 +103,14 @@ def migrate(conn: sqlite3.Connection) -> int:
         conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
         row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         found = int(row[0]) if row and row[0] is not None else 0
-        if found > SCHEMA_VERSION:
-            raise SchemaVersionError(
-                f"the database is at schema version {found}; this cartpay knows "
-                f"up to {SCHEMA_VERSION}: upgrade cartpay"
-            )
-        for steps in MIGRATIONS[found:]:
-            for step in steps:
-                conn.execute(step)
-        if found < SCHEMA_VERSION:
-            conn.execute("DELETE FROM schema_version")
-            conn.execute("INSERT INTO schema_version (version) VALUES (?)", (SCHEMA_VERSION,))
+        apply_migrations(
+            conn.execute,
+            found,
+            MIGRATIONS,
+            version=SCHEMA_VERSION,
+            where="the database",
+            placeholder="?",
+        )
     except BaseException:
         conn.execute("ROLLBACK")
         raise
