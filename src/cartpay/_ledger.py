@@ -15,7 +15,7 @@ from collections.abc import Iterable, Mapping
 from attrs import evolve
 
 from ._errors import IllegalStateError
-from ._lifecycle import EARLY, transition_order
+from ._lifecycle import EARLY, TRANSACTION_STEPS, transition_order
 from ._models import (
     IntentSnapshot,
     Order,
@@ -41,29 +41,6 @@ _REFUND_STATUS: Mapping[str, TransactionStatus] = {
     "succeeded": "complete",
     "failed": "failed",
     "canceled": "cancelled",
-}
-_PAYMENT_STEPS: Mapping[TransactionStatus, frozenset[TransactionStatus]] = {
-    "pending": frozenset({"complete", "failed", "cancelled"}),
-    "complete": frozenset(),
-    # A stale failure (an earlier attempt's event) may have failed a newer pending
-    # attempt; the intent's success with that same charge is authoritative.
-    "failed": frozenset({"complete"}),
-    "cancelled": frozenset(),
-}
-#: Transaction kind → (status → the statuses it may still move to).
-_TXN_STEPS: Mapping[TransactionKind, Mapping[TransactionStatus, frozenset[TransactionStatus]]] = {
-    # A complete authorization can still be voided (cancel, expiry).
-    "authorize": {**_PAYMENT_STEPS, "complete": frozenset({"cancelled"})},
-    "purchase": _PAYMENT_STEPS,
-    "capture": _PAYMENT_STEPS,
-    # A refund can fail after it succeeded (its funds come back later; Stripe
-    # sends refund.failed), and a failed refund never succeeds again.
-    "refund": {
-        "pending": frozenset({"complete", "failed", "cancelled"}),
-        "complete": frozenset({"failed"}),
-        "failed": frozenset(),
-        "cancelled": frozenset(),
-    },
 }
 
 
@@ -143,7 +120,7 @@ def _merge(
         if old is None:
             by_id[new.id] = new
             order.append(new.id)
-        elif new.status in _TXN_STEPS[old.kind][old.status]:
+        elif new.status in TRANSACTION_STEPS[old.kind][old.status]:
             by_id[new.id] = evolve(old, status=new.status, amount=new.amount, code=new.code)
     return tuple(by_id[i] for i in order)
 

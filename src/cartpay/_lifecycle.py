@@ -13,7 +13,15 @@ from typing import Literal, get_args
 from attrs import evolve
 
 from ._errors import IllegalStateError
-from ._models import IntentStatus, OperationName, Order, OrderStatus, PaymentStatus
+from ._models import (
+    IntentStatus,
+    OperationName,
+    Order,
+    OrderStatus,
+    PaymentStatus,
+    TransactionKind,
+    TransactionStatus,
+)
 
 __all__ = [
     "EARLY",
@@ -27,6 +35,7 @@ __all__ = [
     "REFRESHED",
     "REPLAYED_OPERATIONS",
     "REUSABLE",
+    "TRANSACTION_STEPS",
     "check_intent_operation",
     "check_order_operation",
     "is_final",
@@ -94,6 +103,35 @@ PAYMENT_TRANSITIONS: Mapping[PaymentStatus, frozenset[PaymentStatus]] = {
     "partially_refunded": frozenset({"refunded", "paid", "partially_paid"}),
     "refunded": frozenset({"partially_refunded", "paid", "partially_paid"}),
 }
+
+_PAYMENT_STEPS: Mapping[TransactionStatus, frozenset[TransactionStatus]] = {
+    "pending": frozenset({"complete", "failed", "cancelled"}),
+    "complete": frozenset(),
+    # A stale failure (an earlier attempt's event) may have failed a newer pending
+    # attempt; the intent's success with that same charge is authoritative.
+    "failed": frozenset({"complete"}),
+    "cancelled": frozenset(),
+}
+#: Transaction kind → (status → the statuses it may still move to): a
+#: transaction only moves forward, so a late or repeated snapshot never undoes a
+#: newer one.
+TRANSACTION_STEPS: Mapping[
+    TransactionKind, Mapping[TransactionStatus, frozenset[TransactionStatus]]
+] = {
+    # A complete authorization can still be voided (cancel, expiry).
+    "authorize": {**_PAYMENT_STEPS, "complete": frozenset({"cancelled"})},
+    "purchase": _PAYMENT_STEPS,
+    "capture": _PAYMENT_STEPS,
+    # A refund can fail after it succeeded (its funds come back later; Stripe
+    # sends refund.failed), and a failed refund never succeeds again.
+    "refund": {
+        "pending": frozenset({"complete", "failed", "cancelled"}),
+        "complete": frozenset({"failed"}),
+        "failed": frozenset(),
+        "cancelled": frozenset(),
+    },
+}
+
 
 #: Order operation → (allowed order statuses, allowed payment statuses).
 ORDER_OPERATIONS: Mapping[
@@ -176,4 +214,8 @@ def render_tables() -> str:
     ]
     for op_o, (st, pay) in ORDER_OPERATIONS.items():
         lines.append(f"| {op_o} | {', '.join(sorted(st))} | {', '.join(sorted(pay))} |")
+    lines += ["", "## Transaction steps", "", "| kind | from | to |", "|---|---|---|"]
+    for kind, steps in TRANSACTION_STEPS.items():
+        for src_t, dsts_t in steps.items():
+            lines.append(f"| {kind} | {src_t} | {', '.join(sorted(dsts_t)) or '(final)'} |")
     return "\n".join(lines) + "\n"

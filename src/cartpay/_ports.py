@@ -18,7 +18,7 @@ from typing_extensions import TypedDict
 
 from ._models import Cart, IntentParams, IntentRecord, IntentSnapshot, Order, RefundSnapshot
 
-__all__ = ["IntentChanges", "PaymentGateway", "Store", "StoreTransaction"]
+__all__ = ["IntentChanges", "PaymentGateway", "Store", "StoreReads", "StoreTransaction"]
 
 
 class IntentChanges(TypedDict, total=False):
@@ -109,46 +109,91 @@ class PaymentGateway(Protocol):
 
 
 class StoreReads(Protocol):
-    """What a transaction, or a read-only snapshot (``Store.read()``), can read."""
+    """What a transaction, or a read-only snapshot (``Store.read()``), can read.
 
-    def get_cart(self, cart_id: str) -> Cart | None: ...
-    def get_order(self, order_id: str) -> Order | None: ...
-    def orders_for_intent(self, intent_id: str) -> list[Order]: ...
-    def get_intent(self, intent_id: str) -> IntentRecord | None: ...
+    Reads return records as stored (their ``version`` included) and never raise
+    for a missing id: they return ``None`` or an empty list. The records returned
+    are the caller's: changing them (they are frozen) or their mappings must not
+    change what a later read returns.
+    """
+
+    def get_cart(self, cart_id: str) -> Cart | None:
+        """The cart with ``cart_id``, or ``None``."""
+        ...
+
+    def get_order(self, order_id: str) -> Order | None:
+        """The order with ``order_id``, or ``None``."""
+        ...
+
+    def orders_for_intent(self, intent_id: str) -> list[Order]:
+        """Every order whose ``intent_id`` is ``intent_id``, cancelled ones included,
+        oldest first (by ``created_at``, none first, then id)."""
+        ...
+
+    def get_intent(self, intent_id: str) -> IntentRecord | None:
+        """The intent record with ``intent_id``, or ``None``."""
+        ...
 
     def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
-        """Orders still ``incomplete`` or ``processing`` created before ``cutoff``."""
+        """At most ``limit`` orders with status ``incomplete`` or ``processing`` and
+        ``created_at`` before ``cutoff`` (strictly), oldest first."""
         ...
 
     def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
-        """Intents in ``statuses`` that pay no order."""
+        """At most ``limit`` intent records whose status is in ``statuses`` and whose
+        ``order_id`` is ``None`` (they pay no order), oldest first."""
         ...
 
     def has_event(self, event_id: str) -> bool:
-        """Whether a webhook event id was already recorded."""
+        """Whether ``record_event`` recorded ``event_id`` in a committed transaction
+        (or earlier in this one)."""
         ...
 
 
 class StoreTransaction(StoreReads, Protocol):
-    """One atomic unit of reads and writes. Writes check versions:
-    ``update_*(record, expected_version=n)`` stores ``record`` (whose version is
-    n + 1) only if the stored version is still n, else raises ``ConcurrencyError``.
-    ``insert_*`` raises ``ConcurrencyError`` if the id exists. A record read here
+    """One atomic unit of reads and writes.
+
+    Writes check versions: ``update_*(record, expected_version=n)`` stores
+    ``record`` (whose version is n + 1) only if the stored version is still n,
+    else raises ``ConcurrencyError`` (as it does for a missing record).
+    ``insert_*`` raises ``ConcurrencyError`` if the id exists. These are the
+    only methods that raise ``ConcurrencyError``; after one the transaction is
+    still usable, and the caller rolls it back by raising. A record read here
     cannot change under the transaction before it ends.
     """
 
-    def insert_cart(self, cart: Cart) -> None: ...
-    def update_cart(self, cart: Cart, *, expected_version: int) -> None: ...
-    def delete_cart(self, cart_id: str, *, expected_version: int) -> None: ...
+    def insert_cart(self, cart: Cart) -> None:
+        """Store a new cart (``ConcurrencyError`` if its id exists)."""
+        ...
 
-    def insert_order(self, order: Order) -> None: ...
-    def update_order(self, order: Order, *, expected_version: int) -> None: ...
+    def update_cart(self, cart: Cart, *, expected_version: int) -> None:
+        """Replace the cart if it is still at ``expected_version`` (else ``ConcurrencyError``)."""
+        ...
 
-    def insert_intent(self, intent: IntentRecord) -> None: ...
-    def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None: ...
+    def delete_cart(self, cart_id: str, *, expected_version: int) -> None:
+        """Delete the cart if it is still at ``expected_version`` (else ``ConcurrencyError``)."""
+        ...
+
+    def insert_order(self, order: Order) -> None:
+        """Store a new order (``ConcurrencyError`` if its id exists)."""
+        ...
+
+    def update_order(self, order: Order, *, expected_version: int) -> None:
+        """Replace the order if it is still at ``expected_version`` (else ``ConcurrencyError``)."""
+        ...
+
+    def insert_intent(self, intent: IntentRecord) -> None:
+        """Store a new intent record (``ConcurrencyError`` if its id exists)."""
+        ...
+
+    def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None:
+        """Replace the intent record if it is still at ``expected_version`` (else
+        ``ConcurrencyError``)."""
+        ...
 
     def record_event(self, event_id: str, event_type: str, action: str) -> bool:
-        """Record a webhook event id; ``False`` if it was already recorded."""
+        """Record a webhook event id with its type and action; ``False`` (and no
+        write) if it was already recorded. Commits with the transaction's effects."""
         ...
 
 

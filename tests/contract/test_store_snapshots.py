@@ -14,9 +14,9 @@ from attrs import evolve
 
 from cartpay import Store
 from cartpay.stores.sqlite import SQLiteStore
+from cartpay.testing.store_contract import full_cart, full_order
 
 from .conftest import _postgres_store
-from .test_store_contract import full_cart, full_order
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

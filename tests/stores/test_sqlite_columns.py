@@ -13,7 +13,7 @@ from attrs import evolve
 from cartpay._converter import loads
 from cartpay._models import IntentRecord, Order
 from cartpay.stores.sqlite import SQLiteStore, timestamp
-from tests.contract.test_store_contract import T0, full_order, intent
+from cartpay.testing.store_contract import T0, full_order, intent
 
 
 def columns_match_bodies(path: Path) -> None:

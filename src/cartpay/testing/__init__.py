@@ -1,13 +1,26 @@
 """Test doubles and fixtures for hosts' own tests (shipped product, not test code).
 
-* :class:`FakeStripeGateway` – an in-memory gateway with Stripe's semantics.
+* :class:`FakeStripeGateway` – an in-memory gateway with Stripe's semantics, and
+  :class:`FakeRequest`, the record of one call made to it.
+* :class:`FaultyGateway` – wraps a gateway and injects failures
+  (:class:`InjectedFault`: what was raised, and whether the server acted).
+* :class:`LocalStripe` – starts localstripe as a subprocess
+  (:class:`LocalStripeError` when it cannot).
+* :class:`StoreContract` – the Store port's contract as a test class: subclass
+  it with a ``store`` fixture to check a store of your own (imports pytest, so
+  it is loaded on first use).
 * the pytest plugin ``cartpay.testing.plugin`` (registered through the ``pytest11``
   entry point) – fixtures that start a local Stripe-compatible server.
 """
 
+from typing import TYPE_CHECKING, Any
+
 from ._fake import FakeRequest, FakeStripeGateway
 from ._faulty import FaultyGateway, InjectedFault
 from ._localstripe import LocalStripe, LocalStripeError
+
+if TYPE_CHECKING:
+    from .store_contract import StoreContract
 
 __all__ = [
     "FakeRequest",
@@ -16,4 +29,13 @@ __all__ = [
     "InjectedFault",
     "LocalStripe",
     "LocalStripeError",
+    "StoreContract",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    if name == "StoreContract":  # imports pytest: only when asked for
+        from .store_contract import StoreContract
+
+        return StoreContract
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
