@@ -2,7 +2,8 @@
 
 Amounts are ``int`` minor units everywhere. Records that the store keeps carry a
 ``version`` the store checks on every write (optimistic concurrency), and at most
-one ``pending`` operation: the claim made before a gateway call (DESIGN §3.9).
+one ``pending`` operation: the claim made before a gateway call (docs/design.md,
+"Claim → call → record").
 """
 
 from __future__ import annotations
@@ -207,8 +208,8 @@ class Order:
 class IntentRecord:
     """What the store knows of an intent cartpay created (never its client secret).
 
-    ``order_id`` is the one order the intent pays (rule 6), set by the first
-    order that confirms with it.
+    ``order_id`` is the one order the intent pays (docs/design.md, rule 6), set by
+    the first order that makes a payment attempt with it.
     """
 
     id: str

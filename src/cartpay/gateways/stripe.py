@@ -407,7 +407,7 @@ def _malformed(what: str, exc: Exception) -> GatewayUnavailableError:
 
 
 def translate_error(exc: StripeError, operation: str, intent_id: str | None) -> NoReturn:
-    """Raise the cartpay error for ``exc`` (chained ``from exc``); STRIPE-RULES §9.
+    """Raise the cartpay error for ``exc`` (chained ``from exc``); docs/stripe.md, section 9.
 
     ``operation`` names what was attempted (``create``, ``update_amount``,
     ``confirm``, ``capture``, ``cancel``, ``refund``, …), ``intent_id`` the intent.
