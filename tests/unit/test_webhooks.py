@@ -1,5 +1,4 @@
-"""handle_webhook: every delivery verified, applied once, in any order (docs/design.md,
-rule 8)."""
+"""handle_webhook: each delivery verified, applied once, in any order (docs/design.md, rule 8)."""
 
 from __future__ import annotations
 
