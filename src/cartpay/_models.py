@@ -154,9 +154,10 @@ class Order:
 
     ``payment_intent_id`` is the intent while no transaction links it yet; once a
     transaction references it, it leaves the order (``intent_id`` keeps the link
-    for lookups). ``flag`` is set when the intent's amount or currency disagree
-    with the order's (``"amount_mismatch"``) or the intent pays another order
-    (``"intent_used"``).
+    for lookups). ``flag`` is ``"amount_mismatch"`` once a snapshot of the intent
+    showed an amount or currency other than the order's (no payment was recorded
+    from it); otherwise ``None``. An intent that pays another order sets no flag:
+    confirming raises ``IntentAlreadyUsedError`` instead.
     """
 
     id: str
