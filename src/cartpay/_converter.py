@@ -1,10 +1,19 @@
-"""The one place where cartpay (de)serialises: a single cattrs converter for store
-rows (models ⇄ JSON-ready dicts) and for gateway payloads (a PaymentIntent or
-refund as a plain dict ⇄ ``IntentSnapshot`` / ``RefundSnapshot``).
+"""(De)serialisation of store rows and of Stripe payloads.
 
-Payload dicts come from Stripe (the JSON objects the SDK parsed) or from webhook JSON;
-expandable fields may arrive as ids or as objects, and servers differ in what
-they include, so missing fields take the snapshot's defaults.
+Store rows: one cattrs converter turns the stored models (``Cart``, ``Order``,
+``IntentRecord``) into JSON and back (:func:`dumps`, :func:`loads`); the SQLite
+and PostgreSQL stores use it.
+
+Stripe payloads go one way only, dict → snapshot, through two plain functions
+(not the cattrs converter): :func:`intent_from_payload` and
+:func:`refund_from_payload` read a PaymentIntent or a Refund given as a plain
+dict, either the JSON object the SDK parsed from an answer (``StripeGateway``
+requests through ``raw_request``) or the ``data.object`` of a webhook event
+(``_webhooks``). Nothing here turns a snapshot back into a payload:
+``FakeStripeGateway`` builds its snapshots directly and writes its events'
+objects itself, which come back through :func:`intent_from_payload` when they
+are delivered. Expandable fields may arrive as ids or as objects, and servers
+differ in what they include, so missing fields take the snapshot's defaults.
 """
 
 from __future__ import annotations

@@ -12,7 +12,7 @@ idempotency keys make the repeat safe).
     ├── NotFoundError               unknown cart / order: .kind, .id
     ├── IllegalStateError           the state machine forbids it: .entity, .operation, .status
     ├── ConcurrencyError            lost a race or an operation is in progress (retryable)
-    ├── IntentAlreadyUsedError      the intent already pays another order (rule 6)
+    ├── IntentAlreadyUsedError      the intent already pays another order (docs/design.md, rule 6)
     ├── AmountMismatchError         the intent's amount/currency differ from the order's
     ├── SchemaVersionError          the database was written by a newer cartpay
     ├── GatewayError                the payment gateway refused or failed: .code, .http_status

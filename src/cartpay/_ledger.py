@@ -1,5 +1,6 @@
 """What a snapshot means for an order: pure functions shared by ``confirm_order``,
-the operations that return a snapshot, webhooks and reconciliation (DESIGN §3.5).
+the operations that return a snapshot, webhooks and reconciliation (docs/design.md,
+"Confirm order").
 
 Application is monotonic: transactions only move forward (pending → final, plus
 the two steps out of ``complete`` Stripe has: a voided authorization and a refund
@@ -52,7 +53,7 @@ def transaction_id(reference: str, kind: str, attempt: str = "") -> str:
 
 def is_payment_attempt(snapshot: IntentSnapshot) -> bool:
     """Whether the snapshot shows money moving (or a failed try): it binds the intent
-    to the order it is applied to (rule 6)."""
+    to the order it is applied to (docs/design.md, rule 6)."""
     if snapshot.status in ("processing", "requires_capture", "succeeded"):
         return True
     return snapshot.status in EARLY and snapshot.last_payment_error is not None

@@ -53,8 +53,8 @@ EARLY: frozenset[IntentStatus] = frozenset(
     {"requires_payment_method", "requires_confirmation", "requires_action"}
 )
 
-#: PaymentIntent status × operation → allowed (STRIPE-RULES §1.2, conservative where
-#: Stripe's answer is not established: "?" cells are refused).
+#: PaymentIntent status × operation → allowed (docs/stripe.md, section 1.2; conservative
+#: where Stripe's answer is not established: "?" cells are refused).
 INTENT_OPERATIONS: Mapping[IntentOperation, frozenset[IntentStatus]] = {
     "update_amount": EARLY,
     "update_fields": EARLY,

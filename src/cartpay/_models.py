@@ -2,7 +2,8 @@
 
 Amounts are ``int`` minor units everywhere. Records that the store keeps carry a
 ``version`` the store checks on every write (optimistic concurrency), and at most
-one ``pending`` operation: the claim made before a gateway call (DESIGN §3.9).
+one ``pending`` operation: the claim made before a gateway call (docs/design.md,
+"Claim → call → record").
 """
 
 from __future__ import annotations
@@ -153,9 +154,10 @@ class Order:
 
     ``payment_intent_id`` is the intent while no transaction links it yet; once a
     transaction references it, it leaves the order (``intent_id`` keeps the link
-    for lookups). ``flag`` is set when the intent's amount or currency disagree
-    with the order's (``"amount_mismatch"``) or the intent pays another order
-    (``"intent_used"``).
+    for lookups). ``flag`` is ``"amount_mismatch"`` once a snapshot of the intent
+    showed an amount or currency other than the order's (no payment was recorded
+    from it); otherwise ``None``. An intent that pays another order sets no flag:
+    confirming raises ``IntentAlreadyUsedError`` instead.
     """
 
     id: str
@@ -207,8 +209,8 @@ class Order:
 class IntentRecord:
     """What the store knows of an intent cartpay created (never its client secret).
 
-    ``order_id`` is the one order the intent pays (rule 6), set by the first
-    order that confirms with it.
+    ``order_id`` is the one order the intent pays (docs/design.md, rule 6), set by
+    the first order that makes a payment attempt with it.
     """
 
     id: str

@@ -1,6 +1,6 @@
 """Currencies and amounts as Stripe counts them: integer minor units, never floats.
 
-Stripe's exponents differ from ISO 4217 in places (STRIPE-RULES §3):
+Stripe's exponents differ from ISO 4217 in places (docs/stripe.md, section 3):
 
 * zero-decimal currencies (JPY, KRW, ...) count whole units;
 * three-decimal currencies (BHD, JOD, KWD, OMR, TND) count thousandths, but the
@@ -61,7 +61,7 @@ SUPPORTED = frozenset(
     """.split()  # noqa: SIM905
 )
 
-#: Minimum charge in minor units (STRIPE-RULES §3.5); other currencies: one step.
+#: Minimum charge in minor units (docs/stripe.md, section 3.5); other currencies: one step.
 MINIMUM_CHARGE: dict[str, int] = {
     "usd": 50, "aed": 200, "ars": 50, "aud": 50, "brl": 50, "cad": 50, "chf": 50,
     "cop": 50, "czk": 1500, "dkk": 250, "eur": 50, "gbp": 30, "hkd": 400,

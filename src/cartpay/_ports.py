@@ -3,7 +3,7 @@
 ``PaymentGateway`` is implemented by :class:`cartpay.gateways.stripe.StripeGateway`
 and :class:`cartpay.testing.FakeStripeGateway`; ``Store`` by the memory, SQLite
 and PostgreSQL stores. The façade holds no store transaction across a gateway
-call (DESIGN §3.9): it claims inside one short transaction, calls the gateway,
+call (docs/design.md, rule 9): it claims inside one short transaction, calls the gateway,
 then records the outcome in another, with version checks.
 """
 

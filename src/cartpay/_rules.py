@@ -1,7 +1,7 @@
-"""Input rules checked before anything is sent or written (DESIGN §3.11).
+"""Input rules checked before anything is sent or written (docs/design.md, rule 11).
 
 Each check raises :class:`~cartpay.ValidationError` naming the field and the rule.
-The limits are Stripe's (STRIPE-RULES §4, §5).
+The limits are Stripe's (docs/stripe.md, sections 4 and 5).
 """
 
 from __future__ import annotations

@@ -1,5 +1,5 @@
 """Webhook deliveries: parse → route. Pure; the façade verifies (through the
-gateway), dedupes and applies (DESIGN §3.8).
+gateway), dedupes and applies (docs/design.md, "Webhooks").
 
 Parsing uses ``json.loads`` on the verified raw bytes and builds snapshots with
 the shared converter: no stripe objects are built on the hot path.

@@ -1,6 +1,6 @@
-"""The state machine is only worth its run time if it can fail: with rule 6's guard
-disabled (an order's confirm no longer claims its intent), it must find, and
-shrink, a short sequence where that shows.
+"""The state machine is only worth its run time if it can fail: with the guard of
+docs/design.md, rule 6 disabled (an order's confirm no longer claims its intent),
+it must find, and shrink, a short sequence where that shows.
 
 An unclaimed intent shows in one of two ways, and which one the search meets
 first varies between processes (ids and hash seeds differ, so the

@@ -735,7 +735,7 @@ class PaymentsMachine(RuleBasedStateMachine):
             ]
             flagged = [o.id for o in orders if o.intent_id == intent_id and o.flag]
             if snap.status in ("succeeded", "requires_capture") and not holders and flagged:
-                continue  # rule 5: the amounts differ, the orders are flagged for review
+                continue  # docs/design.md, rule 5: the amounts differ, the orders are flagged
             if not holders and intent_id in self.orphaned:
                 continue  # money on a cart with no live order: reconcile reported it
             if snap.status in ("succeeded", "requires_capture"):

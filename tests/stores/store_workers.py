@@ -89,7 +89,7 @@ def checkout(payments: CartPaymentIntent, cart_id: str) -> str:
 
 
 def confirm_order_once(payments: CartPaymentIntent, order_id: str) -> str:
-    """The order's payment status, or ``intent_used`` (rule 6)."""
+    """The order's payment status, or ``intent_used`` (docs/design.md, rule 6)."""
     try:
         return payments.confirm_order(order_id).payment
     except IntentAlreadyUsedError:

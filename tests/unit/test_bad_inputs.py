@@ -1,5 +1,5 @@
 """Bad input gets a typed error naming the field and the rule, before any gateway
-call, and nothing is written (DESIGN §3.11)."""
+call, and nothing is written (docs/design.md, rule 11)."""
 
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
-"""One test per guard of DESIGN §3 that no other unit test would miss: each was
-found by removing the guard (a mutation) and seeing the unit suite still pass."""
+"""One test per guard of docs/design.md's workflow rules that no other unit test
+would miss: each was found by removing the guard (a mutation) and seeing the unit
+suite still pass."""
 
 from __future__ import annotations
 
@@ -44,7 +45,7 @@ def processing_unbound_intent(
     payments.reconcile(older_than=timedelta(0))
 
 
-# ------------------------------------------------------------------ rule 2, 3
+# ------------------------------------------------------ docs/design.md, rules 2 and 3
 
 
 def test_no_second_intent_while_the_first_is_processing(
@@ -95,7 +96,7 @@ def test_a_lost_create_is_replayed_then_brought_up_to_date(
     assert fake.intent(handle.id).amount == 1500
 
 
-# ------------------------------------------------------------------ rule 4, 5
+# ------------------------------------------------------ docs/design.md, rules 4 and 5
 
 
 def test_no_checkout_onto_an_intent_that_already_paid(payments: CartPaymentIntent) -> None:
@@ -131,7 +132,7 @@ def test_a_currency_mismatch_flags_the_order(
     assert (after.flag, after.payment) == ("amount_mismatch", "unpaid")
 
 
-# ------------------------------------------------------------------ rule 7
+# ------------------------------------------------------ docs/design.md, rule 7
 
 
 def test_cancel_of_a_processing_payment_is_refused_before_any_call(
@@ -179,7 +180,7 @@ def test_a_new_refund_after_a_lost_one_makes_both(
     assert sorted(t.amount for t in after.transactions if t.kind == "refund") == [1000, 2000]
 
 
-# ------------------------------------------------------------------ rule 8
+# ------------------------------------------------------ docs/design.md, rule 8
 
 
 def test_a_late_processing_event_keeps_the_intent_record_succeeded(
@@ -249,7 +250,7 @@ def test_a_webhook_skips_a_cancelled_order(
     assert payments.get_order(second.id).payment == "paid"
 
 
-# ------------------------------------------------------------------ rule 9
+# ------------------------------------------------------ docs/design.md, rule 9
 
 
 class OutsideTransactions:
@@ -285,7 +286,7 @@ def test_no_gateway_call_is_made_inside_a_store_transaction(
     assert fake.count() == 5
 
 
-# ------------------------------------------------------------------ rule 11
+# ------------------------------------------------------ docs/design.md, rule 11
 
 
 @pytest.mark.parametrize(

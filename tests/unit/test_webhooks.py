@@ -1,4 +1,4 @@
-"""handle_webhook: every delivery verified, applied once, in any order (DESIGN §3.8)."""
+"""handle_webhook: each delivery verified, applied once, in any order (docs/design.md, rule 8)."""
 
 from __future__ import annotations
 

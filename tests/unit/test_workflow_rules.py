@@ -1,4 +1,5 @@
-"""Every rule of DESIGN §3 (webhooks aside) with the fake gateway and the memory store."""
+"""Every workflow rule of docs/design.md (webhooks aside) with the fake gateway and the
+memory store."""
 
 from __future__ import annotations
 
@@ -28,7 +29,7 @@ from cartpay import (
 from cartpay.stores.memory import MemoryStore, _MemoryTransaction
 from cartpay.testing import FakeStripeGateway
 
-# --- rule 1: amounts come from the cart, on the server -------------------------
+# --- docs/design.md, rule 1: amounts come from the cart, on the server ----------------
 
 
 def test_intent_amount_is_the_cart_total(
@@ -69,7 +70,7 @@ def test_cart_below_the_minimum_charge_is_refused_before_stripe(
     assert fake.requests == []
 
 
-# --- rule 2: one live intent per cart ----------------------------------------------
+# --- docs/design.md, rule 2: one live intent per cart ---------------------------------
 
 
 def test_create_reuses_the_carts_intent(
@@ -155,7 +156,7 @@ def test_a_create_whose_outcome_was_lost_is_replayed_with_the_same_key(
     assert flaky.get_cart(cart.id).pending is None
 
 
-# --- rule 3: update only when something changed ----------------------------------
+# --- docs/design.md, rule 3: update only when something changed -----------------------
 
 
 def test_noop_update_makes_no_stripe_call(
@@ -220,7 +221,7 @@ def test_remote_illegal_state_is_reported_with_the_remote_status(
     assert payments.get_cart(cart.id).pending is None
 
 
-# --- rule 4: checkout ---------------------------------------------------------------
+# --- docs/design.md, rule 4: checkout -------------------------------------------------
 
 
 def test_checkout_makes_an_unpaid_order_linked_to_the_intent(
@@ -253,7 +254,7 @@ def test_checkout_syncs_a_stale_intent_first(
     assert order.total == fake.intent(handle.id).amount == 3700
 
 
-# --- rule 5: confirm order maps the intent ---------------------------------------
+# --- docs/design.md, rule 5: confirm order maps the intent ----------------------------
 
 
 def test_confirm_order_succeeded_is_a_purchase(
@@ -377,7 +378,7 @@ def test_mismatch_is_flagged_when_the_intent_moved_outside(
     assert order.flag == "amount_mismatch" and order.payment == "unpaid"
 
 
-# --- rule 6: one intent pays at most one order -------------------------------------
+# --- docs/design.md, rule 6: one intent pays at most one order ------------------------
 
 
 def test_cart_checked_out_twice_only_one_order_is_paid(
@@ -398,7 +399,7 @@ def test_cart_checked_out_twice_only_one_order_is_paid(
     assert payments.get_order(first.id).payment == "paid"
 
 
-# --- rule 7: capture, cancel, refund -----------------------------------------------
+# --- docs/design.md, rule 7: capture, cancel, refund ----------------------------------
 
 
 def test_partial_capture_releases_the_rest(
@@ -492,7 +493,7 @@ def test_dashboard_refund_shows_up_on_confirm(
     assert (order.payment, order.refunded) == ("partially_refunded", 1000)
 
 
-# --- rule 10: secrets ---------------------------------------------------------------
+# --- docs/design.md, rule 10: secrets -------------------------------------------------
 
 
 def test_client_secret_in_no_repr_and_no_log(

@@ -1,8 +1,10 @@
 """StripeGateway: the :class:`~cartpay._ports.PaymentGateway` over ``stripe.StripeClient``.
 
-The only module of cartpay that imports ``stripe`` (``import cartpay`` does not).
-It makes the calls, nothing else: what to send is decided by the façade, what a
-snapshot means by ``_ledger``. Three rules hold for every call:
+The only module of cartpay that imports ``stripe`` when loaded (the command line and
+the pytest plugin import it inside functions; ``import cartpay`` does not).
+It makes the calls, nothing else: what to send is decided by the façade
+(``_params``, ``_options``), what a snapshot means by ``_decisions`` and
+``_ledger``. Four rules hold for every call:
 
 * **Idempotency.** Every POST carries the caller's idempotency key (two-step
   confirms carry keys derived from it). ``StripeClient`` 16.x does *not* retry
@@ -20,8 +22,7 @@ snapshot means by ``_ledger``. Three rules hold for every call:
   JSON answer is handed to ``_converter`` as the plain dict the SDK parsed,
   without building a ``StripeObject`` tree first (that tree costs ~0.3 ms per
   PaymentIntent, about a fifth of a request against a local server). The paths
-  are those of ``client.v1.payment_intents`` and ``client.v1.refunds``; the
-  params are stripe's typed ``TypedDict``\\ s.
+  are those of ``client.v1.payment_intents`` and ``client.v1.refunds``.
 
 Secrets: the API key stays inside the client; the client secret is returned in
 the snapshot and never logged; ``repr`` shows neither. The gateway logs method,
@@ -407,7 +408,7 @@ def _malformed(what: str, exc: Exception) -> GatewayUnavailableError:
 
 
 def translate_error(exc: StripeError, operation: str, intent_id: str | None) -> NoReturn:
-    """Raise the cartpay error for ``exc`` (chained ``from exc``); STRIPE-RULES §9.
+    """Raise the cartpay error for ``exc`` (chained ``from exc``); docs/stripe.md, section 9.
 
     ``operation`` names what was attempted (``create``, ``update_amount``,
     ``confirm``, ``capture``, ``cancel``, ``refund``, …), ``intent_id`` the intent.
