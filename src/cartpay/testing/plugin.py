@@ -4,8 +4,8 @@
 fixture                      scope     what
 ===========================  ========  ==================================================
 ``localstripe_server``       session   a :class:`~cartpay.testing.LocalStripe` subprocess
-``stripe_url``               session   ``$CARTPAY_TEST_STRIPE_URL`` (e.g. a stripe-mock),
-                                       else the localstripe server's URL
+``stripe_url``               session   ``$CARTPAY_TEST_STRIPE_URL`` (a stateful
+                                       Stripe-compatible server), else localstripe's URL
 ``stripe_client``            function  ``stripe.StripeClient`` for that URL (no retries)
 ``stripe_gateway``           function  ``StripeGateway`` for it (webhook secret
                                        ``whsec_test``); localstripe's data is flushed first
