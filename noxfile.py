@@ -1,8 +1,8 @@
 """Named tasks for people and CI. ``python3 -m nox`` runs lint, typecheck and tests.
 
 The ``tests`` session starts a throwaway PostgreSQL cluster (``.ci/postgres-up``)
-when ``CARTPAY_TEST_POSTGRES_DSN`` is unset and it can; localstripe is started by
-the pytest fixtures themselves.
+when ``CARTPAY_TEST_POSTGRES_DSN`` is unset and it can; localstripe, and stripe-mock
+when ``CARTPAY_STRIPE_MOCK`` names its binary, are started by the pytest fixtures.
 """
 
 from __future__ import annotations

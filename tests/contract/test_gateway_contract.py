@@ -1,6 +1,8 @@
 """One contract for every PaymentGateway: FakeStripeGateway, StripeGateway against
 localstripe, and StripeGateway against Stripe test mode (when
 ``STRIPE_TEST_SECRET_KEY`` is set). Everything goes through the port only.
+stripe-mock keeps no state, so it runs the request half of this contract instead:
+``tests/integration/test_stripe_mock_requests.py`` (each request accepted and parsed).
 
 Where a backend lacks a behaviour, that case is marked ``xfail(strict=True)`` for
 that backend alone, with the reason (``Backend.lacks``): the test still runs, so

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -44,3 +47,34 @@ def test_skips_are_fine_when_nothing_is_required() -> None:
     done = _run_store_contract("")
     assert done.returncode == 0, done.stdout
     assert "skipped" in done.stdout
+
+
+def test_a_missing_stripe_mock_skips_says_how_and_fails_when_required() -> None:
+    """The ``stripe_mock`` marker is added by the plugin, so the guard sees it."""
+    if shutil.which("stripe-mock", path=os.defpath):
+        pytest.skip("stripe-mock is installed system-wide: cannot hide it")
+    env = {k: v for k, v in os.environ.items() if k != "CARTPAY_STRIPE_MOCK"}
+    env.update(PATH=os.defpath, CARTPAY_REQUIRE_SUITES="stripe_mock")
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-rs",
+            "-p",
+            "no:cacheprovider",
+            "tests/integration/test_stripe_mock_server.py",
+            "-k",
+            "second_server",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    assert "SKIPPED BUT REQUIRED" in done.stdout and "(stripe_mock)" in done.stdout
+    assert "set CARTPAY_STRIPE_MOCK to the stripe-mock binary" in done.stdout

@@ -9,6 +9,8 @@
 * :class:`StoreContract` – the Store port's contract as a test class: subclass
   it with a ``store`` fixture to check a store of your own (imports pytest, so
   it is loaded on first use).
+* :class:`StripeMock` – runs stripe-mock, which checks requests against Stripe's API
+  (:class:`StripeMockError` when it cannot; ``STRIPE_MOCK_LACKS``: its known gaps).
 * the pytest plugin ``cartpay.testing.plugin`` (registered through the ``pytest11``
   entry point) – fixtures that start a local Stripe-compatible server.
 """
@@ -18,11 +20,13 @@ from typing import TYPE_CHECKING, Any
 from ._fake import FakeRequest, FakeStripeGateway
 from ._faulty import FaultyGateway, InjectedFault
 from ._localstripe import LocalStripe, LocalStripeError
+from ._stripe_mock import STRIPE_MOCK_LACKS, StripeMock, StripeMockError
 
 if TYPE_CHECKING:
     from .store_contract import StoreContract
 
 __all__ = [
+    "STRIPE_MOCK_LACKS",
     "FakeRequest",
     "FakeStripeGateway",
     "FaultyGateway",
@@ -30,6 +34,8 @@ __all__ = [
     "LocalStripe",
     "LocalStripeError",
     "StoreContract",
+    "StripeMock",
+    "StripeMockError",
 ]
 
 

@@ -4,20 +4,25 @@
 fixture                      scope     what
 ===========================  ========  ==================================================
 ``localstripe_server``       session   a :class:`~cartpay.testing.LocalStripe` subprocess
-``stripe_url``               session   ``$CARTPAY_TEST_STRIPE_URL`` (e.g. a stripe-mock),
-                                       else the localstripe server's URL
+``stripe_url``               session   ``$CARTPAY_TEST_STRIPE_URL`` (a stateful
+                                       Stripe-compatible server), else localstripe's URL
 ``stripe_client``            function  ``stripe.StripeClient`` for that URL (no retries)
 ``stripe_gateway``           function  ``StripeGateway`` for it (webhook secret
                                        ``whsec_test``); localstripe's data is flushed first
 ``fake_gateway``             function  ``FakeStripeGateway(webhook_secret="whsec_test")``
 ``stripe_live_gateway``      function  ``StripeGateway`` in Stripe test mode with
                                        ``$STRIPE_TEST_SECRET_KEY`` (``sk_test_…`` only), else skip
+``stripe_mock_server``       session   a :class:`~cartpay.testing.StripeMock` subprocess of
+                                       ``$CARTPAY_STRIPE_MOCK`` or ``stripe-mock`` on ``PATH``,
+                                       else skip (saying how to get the binary)
+``stripe_mock_gateway``      function  ``StripeGateway`` for it (no retries)
 ===========================  ========  ==================================================
 
-Tests that use the local server fixtures get the ``localstripe`` marker, and
-those using ``stripe_live_gateway`` the ``stripe_live`` marker (both registered
-here). Nothing is flushed behind a host's back: only requesting
-``stripe_gateway`` flushes localstripe.
+Tests that use the local server fixtures get the ``localstripe`` marker, those
+using the stripe-mock fixtures the ``stripe_mock`` marker, and those using
+``stripe_live_gateway`` the ``stripe_live`` marker (all registered here).
+Nothing is flushed behind a host's back: only requesting ``stripe_gateway``
+flushes localstripe.
 """
 
 from __future__ import annotations
@@ -30,6 +35,7 @@ import pytest
 
 from ._fake import FakeStripeGateway
 from ._localstripe import LocalStripe
+from ._stripe_mock import StripeMock, find_stripe_mock
 
 if TYPE_CHECKING:
     import stripe
@@ -44,6 +50,8 @@ __all__ = [
     "stripe_client",
     "stripe_gateway",
     "stripe_live_gateway",
+    "stripe_mock_gateway",
+    "stripe_mock_server",
     "stripe_url",
 ]
 
@@ -55,6 +63,14 @@ TEST_WEBHOOK_SECRET = "whsec_test"  # noqa: S105 - a test value, not a credentia
 _URL_ENV = "CARTPAY_TEST_STRIPE_URL"
 _LIVE_ENV = "STRIPE_TEST_SECRET_KEY"
 _LOCAL_FIXTURES = frozenset({"localstripe_server", "stripe_url", "stripe_client", "stripe_gateway"})
+_STRIPE_MOCK_ENV = "CARTPAY_STRIPE_MOCK"
+_STRIPE_MOCK_FIXTURES = frozenset({"stripe_mock_server", "stripe_mock_gateway"})
+#: Why a stripe-mock test skipped, and how to run it.
+STRIPE_MOCK_MISSING = (
+    f"stripe-mock not found: set {_STRIPE_MOCK_ENV} to the stripe-mock binary or put "
+    "`stripe-mock` on PATH (build it with `go install github.com/stripe/stripe-mock@latest`; "
+    "releases: https://github.com/stripe/stripe-mock/releases)"
+)
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -63,6 +79,9 @@ def pytest_configure(config: pytest.Config) -> None:
     )
     config.addinivalue_line(
         "markers", "stripe_live: needs STRIPE_TEST_SECRET_KEY (Stripe test mode)"
+    )
+    config.addinivalue_line(
+        "markers", "stripe_mock: needs stripe-mock (CARTPAY_STRIPE_MOCK or on PATH)"
     )
 
 
@@ -75,6 +94,8 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
             item.add_marker(pytest.mark.localstripe)
         if "stripe_live_gateway" in names and item.get_closest_marker("stripe_live") is None:
             item.add_marker(pytest.mark.stripe_live)
+        if names & _STRIPE_MOCK_FIXTURES and item.get_closest_marker("stripe_mock") is None:
+            item.add_marker(pytest.mark.stripe_mock)
 
 
 @pytest.fixture(scope="session")
@@ -148,3 +169,30 @@ def stripe_live_gateway() -> StripeGateway:
         webhook_secret=os.environ.get("STRIPE_TEST_WEBHOOK_SECRET", TEST_WEBHOOK_SECRET),
         max_network_retries=2,
     )
+
+
+@pytest.fixture(scope="session")
+def stripe_mock_server() -> Iterator[StripeMock]:
+    """One stripe-mock process for the session, from ``$CARTPAY_STRIPE_MOCK`` or
+    ``stripe-mock`` on ``PATH`` (stopped at the end); skipped when neither exists.
+    A ``$CARTPAY_STRIPE_MOCK`` that does not run is an error, not a skip."""
+    binary = find_stripe_mock(os.environ.get(_STRIPE_MOCK_ENV))
+    if binary is None:
+        pytest.skip(STRIPE_MOCK_MISSING)
+    with StripeMock(binary) as server:
+        yield server
+
+
+@pytest.fixture
+def stripe_mock_gateway(stripe_mock_server: StripeMock) -> StripeGateway:
+    """``StripeGateway`` for :func:`stripe_mock_server` (no retries, one-call confirms,
+    webhook secret ``whsec_test``). stripe-mock is stateless: it checks each
+    request against Stripe's API specification, its answers are canned."""
+    import stripe
+
+    from ..gateways.stripe import StripeGateway
+
+    client = stripe.StripeClient(
+        TEST_API_KEY, base_addresses={"api": stripe_mock_server.url}, max_network_retries=0
+    )
+    return StripeGateway(client, webhook_secret=TEST_WEBHOOK_SECRET, max_network_retries=0)
