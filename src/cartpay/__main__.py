@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
 
 from . import __version__
 from ._demo import DEFAULT_DB, run_demo
@@ -81,10 +85,31 @@ def build_parser(prog: str = "python -m cartpay") -> argparse.ArgumentParser:
     return parser
 
 
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser(_prog()).parse_args(argv)
     if args.command == "demo":
-        return run_demo(offline=args.offline, stripe_url=args.stripe_url, db=args.db)
+        try:
+            with _sigterm_as_interrupt():  # localstripe is stopped on SIGTERM as on Ctrl-C
+                return run_demo(offline=args.offline, stripe_url=args.stripe_url, db=args.db)
+        except KeyboardInterrupt:
+            print("demo interrupted", file=sys.stderr)
+            return 130
     if args.command == "tables":
         from ._lifecycle import render_tables
 
