@@ -40,6 +40,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on src and tests."""
     session.install("-e", ".[test]", "mypy>=1.10", "nox")
     session.run("mypy", "--strict")
+    session.run("mypy", "--strict", ".ci/leftovers")  # a second __main__: checked on its own
 
 
 # After an interrupt, time for pytest to tear its fixtures down (localstripe)
