@@ -1,14 +1,20 @@
 """Named tasks for people and CI. ``python3 -m nox`` runs lint, typecheck and tests.
 
 The ``tests`` session starts a throwaway PostgreSQL cluster (``.ci/postgres-up``)
-when ``CARTPAY_TEST_POSTGRES_DSN`` is unset and it can; localstripe, and stripe-mock
-when ``CARTPAY_STRIPE_MOCK`` names its binary, are started by the pytest fixtures.
+when ``CARTPAY_TEST_POSTGRES_DSN`` is unset and it can, and stops it and removes
+its directory afterwards (``.ci/postgres-down``), also on failure or interrupt;
+localstripe, and stripe-mock when ``CARTPAY_STRIPE_MOCK`` names its binary, are
+started and stopped by the pytest fixtures themselves.
 """
 
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import nox
 
@@ -22,7 +28,9 @@ def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
     session.install("ruff>=0.17,<0.18")  # formatting differs between minors
     paths = [
-        p for p in ("src", "tests", "benchmarks", "examples", "noxfile.py") if os.path.exists(p)
+        p
+        for p in ("src", "tests", "benchmarks", "examples", "noxfile.py", "dev", ".ci/leftovers")
+        if os.path.exists(p)
     ]
     session.run("ruff", "check", *paths)
     session.run("ruff", "format", "--check", *paths)
@@ -33,48 +41,101 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict on src and tests."""
     session.install("-e", ".[test]", "mypy>=1.10", "nox")
     session.run("mypy", "--strict")
+    session.run("mypy", "--strict", ".ci/leftovers")  # a second __main__: checked on its own
 
 
-def _postgres_dsn(session: nox.Session) -> dict[str, str]:
+# After an interrupt, time for pytest to tear its fixtures down (localstripe)
+# before nox sends SIGTERM (which tests/conftest.py also turns into a teardown).
+_INTERRUPT_TIMEOUT, _TERMINATE_TIMEOUT = 5.0, 15.0
+
+
+@contextmanager
+def _postgres(session: nox.Session) -> Iterator[dict[str, str]]:
+    """The environment for pytest: a throwaway PostgreSQL cluster's DSN, unless
+    ``CARTPAY_TEST_POSTGRES_DSN`` is set or no cluster can be started.
+
+    The cluster is stopped and its directory removed when the block ends, also on
+    a failure, Ctrl-C or SIGTERM (made a KeyboardInterrupt here, so nox stops
+    pytest and this cleanup runs).
+    """
     if os.environ.get("CARTPAY_TEST_POSTGRES_DSN"):
-        return {}
-    try:
-        out = subprocess.run(
-            ["bash", ".ci/postgres-up"], capture_output=True, text=True, check=True, timeout=600
-        )
-    except (OSError, subprocess.SubprocessError) as exc:
-        session.warn(f"no PostgreSQL cluster ({exc}); the PostgreSQL tests will be skipped")
-        return {}
-    name, _, value = out.stdout.strip().splitlines()[-1].partition("=")
-    session.log(f"started a throwaway PostgreSQL cluster: {value}")
-    return {name: value}
+        yield {}
+        return
+    previous = signal.signal(signal.SIGTERM, _interrupt)
+    with tempfile.TemporaryDirectory(prefix="cartpay-nox-") as state:
+        dir_file = os.path.join(state, "cluster")
+        try:
+            try:
+                out = subprocess.run(
+                    ["bash", ".ci/postgres-up", "--dir-file", dir_file],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                    timeout=600,
+                )
+            except (OSError, subprocess.SubprocessError) as exc:
+                session.warn(f"no PostgreSQL cluster ({exc}); the PostgreSQL tests will be skipped")
+                yield {}
+                return
+            name, _, value = out.stdout.strip().splitlines()[-1].partition("=")
+            session.log(f"started a throwaway PostgreSQL cluster: {value}")
+            yield {name: value}
+        finally:
+            signal.signal(signal.SIGTERM, previous)
+            if os.path.exists(dir_file):  # written before the server starts
+                with open(dir_file) as f:
+                    cluster = f.read().strip()
+                subprocess.run(["bash", ".ci/postgres-down", cluster], check=False, timeout=120)
+                session.log(f"stopped the PostgreSQL cluster and removed {cluster}")
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 @nox.session
 def tests(session: nox.Session) -> None:
     """The whole pytest suite: unit, contract, integration, stores, property."""
     session.install("-e", ".[test]")
-    session.run("pytest", *session.posargs, env=_postgres_dsn(session))
+    with _postgres(session) as env:
+        session.run(
+            "pytest",
+            *session.posargs,
+            env=env,
+            interrupt_timeout=_INTERRUPT_TIMEOUT,
+            terminate_timeout=_TERMINATE_TIMEOUT,
+        )
 
 
 @nox.session
 def property(session: nox.Session) -> None:
     """The stateful property suite with the thorough profile (long run)."""
     session.install("-e", ".[test]")
-    session.run(
-        "pytest",
-        "tests/property",
-        "--hypothesis-profile=thorough",
-        *session.posargs,
-        env=_postgres_dsn(session),
-    )
+    with _postgres(session) as env:
+        session.run(
+            "pytest",
+            "tests/property",
+            "--hypothesis-profile=thorough",
+            *session.posargs,
+            env=env,
+            interrupt_timeout=_INTERRUPT_TIMEOUT,
+            terminate_timeout=_TERMINATE_TIMEOUT,
+        )
 
 
 @nox.session
 def demo(session: nox.Session) -> None:
     """The demo flow against a local Stripe-compatible server (localstripe)."""
     session.install("-e", ".[test]")
-    session.run("python", "-m", "cartpay", "demo", *session.posargs)
+    session.run(
+        "python",
+        "-m",
+        "cartpay",
+        "demo",
+        *session.posargs,
+        interrupt_timeout=_INTERRUPT_TIMEOUT,
+        terminate_timeout=_TERMINATE_TIMEOUT,
+    )
 
 
 @nox.session

@@ -1,5 +1,7 @@
 """Suite-wide settings.
 
+SIGTERM ends a run like Ctrl-C does: the fixtures are torn down.
+
 ``CARTPAY_REQUIRE_SUITES`` (set by ``.ci/run``) lists markers whose tests must
 not be skipped, e.g. ``postgres,localstripe``: a skipped test with one of those
 markers fails the run, so CI cannot pass without the real components.
@@ -8,8 +10,23 @@ markers fails the run, so CI cannot pass without the real components.
 from __future__ import annotations
 
 import os
+import signal
+import threading
+from types import FrameType
 
 import pytest
+
+
+def _interrupt(signum: int, frame: FrameType | None) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # nox ends pytest with SIGTERM once interrupted: as a KeyboardInterrupt the
+    # fixtures are torn down (localstripe stopped) instead of left running.
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, _interrupt)
+
 
 _required = {m for m in os.environ.get("CARTPAY_REQUIRE_SUITES", "").split(",") if m}
 _skipped_required: list[str] = []

@@ -54,6 +54,7 @@ from ._money import Currency, format_amount, get_currency, parse_amount
 from ._ports import IntentChanges, PaymentGateway, Store, StoreReads, StoreTransaction
 from ._service import CartPaymentIntent
 
+#: The package version; pyproject.toml reads it from here (hatch dynamic version).
 __version__ = "0.1.0"
 
 __all__ = [

@@ -1,21 +1,62 @@
-"""``python -m cartpay``: the demo, the lifecycle tables, and reconciliation.
-
-python -m cartpay demo [--offline]     a whole cart → intent → order flow, step by step
-python -m cartpay tables               the state-machine tables as Markdown
-python -m cartpay reconcile --db PATH  repair stuck orders (SQLite path or PostgreSQL DSN)
-"""
+"""The command line: ``cartpay COMMAND`` or ``python -m cartpay COMMAND``."""
 
 from __future__ import annotations
 
 import argparse
+import os
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from types import FrameType
+
+from . import __version__
+from ._demo import DEFAULT_DB, run_demo
+
+#: The commands and what each does, as ``--help`` lists them (plain text).
+COMMANDS = {
+    "demo": "run a whole cart → intent → order → refund flow on a SQLite file, step by step",
+    "tables": "print the lifecycle tables as Markdown (docs/lifecycle.md)",
+    "reconcile": "synchronise stuck orders from Stripe and report orphaned intents",
+}
+
+_EPILOG = """\
+examples:
+  python -m cartpay demo                    against localstripe, which it starts
+  python -m cartpay demo --offline          against the in-memory fake gateway
+  python -m cartpay tables > docs/lifecycle.md
+  python -m cartpay reconcile --db cartpay.sqlite3
+
+'python -m cartpay COMMAND --help' describes a command's options.
+"""
 
 
-def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m cartpay", description=__doc__.splitlines()[0])
-    commands = parser.add_subparsers(dest="command", required=True)
-    demo = commands.add_parser("demo", help="run the whole flow and print each step")
+def _prog() -> str:
+    """``cartpay`` when run as the installed script, else ``python -m cartpay``."""
+    name = os.path.basename(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return "cartpay" if name in ("cartpay", "cartpay.exe") else "python -m cartpay"
+
+
+def build_parser(prog: str = "python -m cartpay") -> argparse.ArgumentParser:
+    width = max(map(len, COMMANDS))
+    listing = "\n".join(f"  {name:<{width}}  {text}" for name, text in COMMANDS.items())
+    parser = argparse.ArgumentParser(
+        prog=prog,
+        usage="%(prog)s [-h] [--version] COMMAND [OPTIONS]",
+        description=(
+            "cartpay: the commerce side of a Stripe PaymentIntent checkout.\n\n"
+            f"commands:\n{listing}"
+        ),
+        epilog=_EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"cartpay {__version__}")
+    # The listing above is the documentation; the subparser block would repeat it.
+    commands = parser.add_subparsers(
+        dest="command", required=True, metavar="COMMAND", help=argparse.SUPPRESS
+    )
+    demo = commands.add_parser("demo", help=COMMANDS["demo"], description=COMMANDS["demo"])
     demo.add_argument(
         "--offline",
         action="store_true",
@@ -24,9 +65,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     demo.add_argument(
         "--stripe-url", help="use this Stripe-compatible server instead of starting localstripe"
     )
-    commands.add_parser("tables", help="print the lifecycle tables (docs/lifecycle.md)")
+    demo.add_argument(
+        "--db",
+        default=DEFAULT_DB,
+        help="the SQLite file the demo writes to (default: %(default)s; kept afterwards)",
+    )
+    commands.add_parser("tables", help=COMMANDS["tables"], description=COMMANDS["tables"])
     reconcile = commands.add_parser(
-        "reconcile", help="synchronise stuck orders and report orphaned intents"
+        "reconcile", help=COMMANDS["reconcile"], description=COMMANDS["reconcile"]
     )
     reconcile.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
     reconcile.add_argument("--older-than", type=int, default=15, help="minutes (default 15)")
@@ -36,11 +82,34 @@ def main(argv: Sequence[str] | None = None) -> int:
         default="STRIPE_SECRET_KEY",
         help="environment variable holding the API key",
     )
-    args = parser.parse_args(argv)
-    if args.command == "demo":
-        from ._demo import run_demo
+    return parser
 
-        return run_demo(offline=args.offline, stripe_url=args.stripe_url)
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: FrameType | None) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser(_prog()).parse_args(argv)
+    if args.command == "demo":
+        try:
+            with _sigterm_as_interrupt():  # localstripe is stopped on SIGTERM as on Ctrl-C
+                return run_demo(offline=args.offline, stripe_url=args.stripe_url, db=args.db)
+        except KeyboardInterrupt:
+            print("demo interrupted", file=sys.stderr)
+            return 130
     if args.command == "tables":
         from ._lifecycle import render_tables
 

@@ -1,30 +1,43 @@
-"""The demo: cart with three items → intent → update → checkout → confirm payment →
-confirm order → partial refund, printing each step.
+"""The demo: cart with three items → intent → update → checkout → the browser
+confirms → confirm order → partial refund, printing each step, on a SQLite file.
 
 By default it starts localstripe (a local Stripe-compatible server) and runs
 through the real ``StripeGateway``; ``--offline`` uses ``FakeStripeGateway``.
+The store is :class:`~cartpay.stores.sqlite.SQLiteStore`, the embedded default,
+in the file ``--db`` names (``cartpay-demo.sqlite3`` in the current directory
+unless given); the file is kept so it can be opened afterwards, and each run
+adds its own cart and order to it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
+import os
+from collections.abc import Iterator, Sequence
+from contextlib import closing, contextmanager
 
-from ._models import Order
+from ._models import Order, Transaction
 from ._money import format_amount
 from ._ports import PaymentGateway
 from ._service import CartPaymentIntent
-from .stores.memory import MemoryStore
+from .stores.sqlite import SQLiteStore
+
+#: Where the demo keeps its database unless told otherwise (``*.sqlite3`` is git-ignored).
+DEFAULT_DB = "cartpay-demo.sqlite3"
 
 
 def _say(step: str, text: str) -> None:
     print(f"{step:<22} {text}", flush=True)
 
 
-def _say_transactions(order: Order) -> None:
-    for txn in order.transactions:
+def _say_transactions(transactions: Sequence[Transaction]) -> None:
+    for txn in transactions:
         amount = format_amount(txn.amount, txn.currency)
         _say("   transaction", f"{txn.kind} {txn.status} {amount} ref={txn.reference}")
+
+
+def _new_transactions(before: Order, after: Order) -> list[Transaction]:
+    known = {t.id for t in before.transactions}
+    return [t for t in after.transactions if t.id not in known]
 
 
 def _describe(order: Order) -> str:
@@ -77,50 +90,72 @@ def _gateway(
         )
 
 
-def run_demo(*, offline: bool = False, stripe_url: str | None = None) -> int:
+def run_demo(
+    *, offline: bool = False, stripe_url: str | None = None, db: str | os.PathLike[str] = DEFAULT_DB
+) -> int:
+    path = os.path.abspath(db)
     with _gateway(offline, stripe_url) as (gateway, description, card, reason):
-        payments = CartPaymentIntent(gateway=gateway, store=MemoryStore())
         _say("gateway", description)
-        cart = payments.create_cart(currency="usd")
-        _say("1. create cart", f"{cart.id} ({cart.currency})")
-        cart = payments.add_item(
-            cart.id, sku="tee-m", name="T-shirt (M)", unit_amount=2500, quantity=2
-        )
-        cart = payments.add_item(cart.id, sku="mug", name="Mug", unit_amount=1200)
-        cart = payments.add_item(
-            cart.id, sku="sticker", name="Sticker pack", unit_amount=350, quantity=3
-        )
-        for item in cart.items:
-            price = format_amount(item.unit_amount, cart.currency)
-            _say("   add item", f"{item.quantity} × {item.name} at {price}")
-        _say("   cart total", f"{format_amount(cart.total, cart.currency)} USD")
-        intent = payments.create_payment_intent(cart.id)
-        _say("2. create intent", f"{intent!r}")
-        cart = payments.set_quantity(cart.id, "tee-m", 3)
+        with closing(SQLiteStore(path)) as store:
+            _say("store", f"SQLiteStore at {path} (kept after the demo)")
+            order_id = _flow(CartPaymentIntent(gateway=gateway, store=store), gateway, card, reason)
+    # A new store on the same file: everything above was committed to it.
+    with closing(SQLiteStore(path)) as store:
+        order = CartPaymentIntent(gateway=gateway, store=store).get_order(order_id)
         _say(
-            "3. change quantity",
-            f"3 × T-shirt, total now {format_amount(cart.total, cart.currency)} USD",
-        )
-        intent = payments.update_payment_intent(cart.id)
-        _say("   update intent", f"amount={intent.amount} status={intent.status}")
-        again = payments.update_payment_intent(cart.id)
-        _say("   update again", f"nothing changed → no Stripe call (amount={again.amount})")
-        order = payments.checkout(cart.id)
-        _say("4. checkout", _describe(order) + f", intent={order.payment_intent_id}")
-        order = payments.confirm_payment(order.id, payment_method=card)
-        _say("5. confirm payment", f"with {card}: " + _describe(order))
-        order = payments.confirm_order(order.id)
-        _say("6. confirm order", _describe(order))
-        _say_transactions(order)
-        order = payments.refund_order(order.id, amount=500, reason=reason)
-        _say("7. partial refund", "5.00 USD: " + _describe(order))
-        order = payments.get_order(order.id)
-        _say("final state", _describe(order))
-        _say_transactions(order)
-        _say(
-            "   amounts",
+            "8. read back",
+            f"order {order.id} (version {order.version}) from the file by a new SQLiteStore: "
             f"captured={format_amount(order.captured, order.currency)} "
             f"refunded={format_amount(order.refunded, order.currency)} "
-            f"refundable={format_amount(order.refundable, order.currency)}",
+            f"refundable={format_amount(order.refundable, order.currency)}, "
+            f"{len(order.transactions)} transactions",
         )
     return 0
+
+
+def _flow(
+    payments: CartPaymentIntent, gateway: PaymentGateway, card: str, reason: str | None
+) -> str:
+    """Steps 1 to 7; returns the order's id."""
+    cart = payments.create_cart(currency="usd")
+    _say("1. create cart", f"{cart.id} ({cart.currency})")
+    cart = payments.add_item(cart.id, sku="tee-m", name="T-shirt (M)", unit_amount=2500, quantity=2)
+    cart = payments.add_item(cart.id, sku="mug", name="Mug", unit_amount=1200)
+    cart = payments.add_item(
+        cart.id, sku="sticker", name="Sticker pack", unit_amount=350, quantity=3
+    )
+    for item in cart.items:
+        price = format_amount(item.unit_amount, cart.currency)
+        _say("   add item", f"{item.quantity} × {item.name} at {price}")
+    _say("   cart total", f"{format_amount(cart.total, cart.currency)} USD")
+    intent = payments.create_payment_intent(cart.id)
+    _say("2. create intent", f"{intent!r}")
+    cart = payments.set_quantity(cart.id, "tee-m", 3)
+    _say(
+        "3. change quantity",
+        f"3 × T-shirt, total now {format_amount(cart.total, cart.currency)} USD",
+    )
+    intent = payments.update_payment_intent(cart.id)
+    _say("   update intent", f"amount={intent.amount} status={intent.status}")
+    again = payments.update_payment_intent(cart.id)
+    _say("   update again", f"nothing changed → no Stripe call (amount={again.amount})")
+    order = payments.checkout(cart.id)
+    intent_id = order.payment_intent_id
+    assert intent_id is not None  # checkout of a cart with an intent links it
+    _say("4. checkout", _describe(order) + f", intent={intent_id}")
+    # What Stripe.js does in the browser; cartpay is not told.
+    snap = gateway.confirm_intent(
+        intent_id, payment_method=card, idempotency_key=f"demo-browser-{order.id}"
+    )
+    order = payments.get_order(order.id)
+    _say(
+        "5. browser confirms",
+        f"with {card}: intent {snap.status} at Stripe; order still payment={order.payment}",
+    )
+    paid = payments.confirm_order(order.id)
+    _say("6. confirm order", "synchronised from Stripe: " + _describe(paid))
+    _say_transactions(_new_transactions(order, paid))
+    refunded = payments.refund_order(paid.id, amount=500, reason=reason)
+    _say("7. partial refund", "5.00 USD: " + _describe(refunded))
+    _say_transactions(_new_transactions(paid, refunded))
+    return refunded.id

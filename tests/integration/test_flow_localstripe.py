@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -167,9 +168,10 @@ def test_a_localstripe_webhook_pays_the_order(
     assert again.action == "duplicate"
 
 
-def test_the_demo_runs_against_its_own_localstripe() -> None:
+def test_the_demo_runs_against_its_own_localstripe(tmp_path: Path) -> None:
+    db = tmp_path / "demo.sqlite3"
     done = subprocess.run(
-        [sys.executable, "-m", "cartpay", "demo"],
+        [sys.executable, "-m", "cartpay", "demo", "--db", str(db)],
         capture_output=True,
         text=True,
         timeout=120,
@@ -177,6 +179,8 @@ def test_the_demo_runs_against_its_own_localstripe() -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "StripeGateway → localstripe" in done.stdout
+    assert f"SQLiteStore at {db}" in done.stdout
+    assert db.exists()
     assert "7. partial refund" in done.stdout
     assert "payment=partially_refunded" in done.stdout
     assert "_secret_" not in done.stdout + done.stderr

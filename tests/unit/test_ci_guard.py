@@ -78,3 +78,30 @@ def test_a_missing_stripe_mock_skips_says_how_and_fails_when_required() -> None:
     assert done.returncode == 1, done.stdout
     assert "SKIPPED BUT REQUIRED" in done.stdout and "(stripe_mock)" in done.stdout
     assert "set CARTPAY_STRIPE_MOCK to the stripe-mock binary" in done.stdout
+
+
+@pytest.mark.skipif(not Path("/proc/self/environ").exists(), reason="needs Linux /proc")
+def test_a_process_the_run_left_running_fails_it(tmp_path: Path) -> None:
+    mark = f"test-{os.getpid()}"
+    check = [sys.executable, str(ROOT / ".ci" / "leftovers"), mark]
+    env = dict(os.environ, CARTPAY_CI_RUN=mark)
+    # Looks like `python -m localstripe` to the check; sleeps instead of serving.
+    fake = tmp_path / "localstripe"
+    fake.write_text("import time\ntime.sleep(60)\n")
+    process = subprocess.Popen([sys.executable, str(fake)], env=env)
+    try:
+        found = subprocess.run(check, capture_output=True, text=True, timeout=60, check=False)
+        assert found.returncode == 1
+        assert f"localstripe pid {process.pid}" in found.stderr
+    finally:
+        process.kill()
+        process.wait()
+    gone = subprocess.run(check, capture_output=True, text=True, timeout=60, check=False)
+    assert (gone.returncode, gone.stderr) == (0, "")
+    # Another run's processes are not this run's business.
+    other = subprocess.Popen([sys.executable, str(fake)], env=dict(env, CARTPAY_CI_RUN="other"))
+    try:
+        assert subprocess.run(check, timeout=60, check=False).returncode == 0
+    finally:
+        other.kill()
+        other.wait()
