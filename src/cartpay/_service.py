@@ -1071,6 +1071,7 @@ class CartPaymentIntent:
     def _cart(self, tx: StoreReads, cart_id: str) -> Cart:
         if not isinstance(cart_id, str):
             raise ValidationError("cart_id", "type", "must be a str")
+        _rules.check_record_id("cart_id", cart_id)  # a store could not even look it up
         cart = tx.get_cart(cart_id)
         if cart is None:
             raise NotFoundError("cart", cart_id)
@@ -1079,6 +1080,7 @@ class CartPaymentIntent:
     def _order(self, tx: StoreReads, order_id: str) -> Order:
         if not isinstance(order_id, str):
             raise ValidationError("order_id", "type", "must be a str")
+        _rules.check_record_id("order_id", order_id)  # (as in _cart)
         order = tx.get_order(order_id)
         if order is None:
             raise NotFoundError("order", order_id)

@@ -38,6 +38,7 @@ EXPECTED = [
     "RefundSnapshot",
     "SchemaVersionError",
     "Store",
+    "StoreError",
     "StoreReads",
     "StoreTransaction",
     "Transaction",
@@ -100,6 +101,7 @@ def test_every_error_pickles() -> None:
         cartpay.CardDeclinedError("declined", code="card_declined", decline_code="generic_decline"),
         cartpay.InvalidRequestError("bad", param="amount", code="amount_too_large"),
         cartpay.GatewayUnavailableError("timeout", http_status=503),
+        cartpay.StoreError("disk full", reason="full", retryable=True),
     ]
     for error in samples:
         copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
