@@ -20,10 +20,10 @@ __all__ = [
     "CANCEL_REASONS",
     "REFUND_REASONS",
     "check_description",
+    "check_encodable",
     "check_metadata",
     "check_options",
     "check_quantity",
-    "check_encodable",
     "check_reason",
     "check_record_id",
     "check_statement_descriptor_suffix",
@@ -74,7 +74,9 @@ def check_record_id(field: str, value: object) -> str:
     if not isinstance(value, str):
         raise ValidationError(field, "type", "must be a str")
     if len(value) > MAX_ID_LENGTH:
-        raise ValidationError(field, "max_length", f"{len(value)} characters exceeds {MAX_ID_LENGTH}")
+        raise ValidationError(
+            field, "max_length", f"{len(value)} characters exceeds {MAX_ID_LENGTH}"
+        )
     return check_encodable(field, value)
 
 
