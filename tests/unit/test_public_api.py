@@ -62,7 +62,7 @@ def test_all_is_pinned_and_sorted() -> None:
 
 def test_every_error_is_a_cartpay_error() -> None:
     errors = [getattr(cartpay, n) for n in cartpay.__all__ if n.endswith("Error")]
-    assert len(errors) == 18, errors
+    assert len(errors) == 19, errors
     assert all(issubclass(e, cartpay.CartpayError) for e in errors)
 
 
@@ -81,6 +81,8 @@ def test_retryable_flags() -> None:
     assert not cartpay.IdempotencyError("x").retryable
     assert not cartpay.CardDeclinedError("x").retryable
     assert not cartpay.ValidationError("f", "r", "m").retryable
+    assert cartpay.StoreError("x", reason="full", retryable=True).retryable
+    assert not cartpay.StoreError("x", reason="not_a_database", retryable=False).retryable
 
 
 def test_every_error_pickles() -> None:
