@@ -3,6 +3,8 @@
 python -m cartpay demo [--offline]     a whole cart → intent → order flow, step by step
 python -m cartpay tables               the state-machine tables as Markdown
 python -m cartpay reconcile --db PATH  repair stuck orders (SQLite path or PostgreSQL DSN)
+
+Exit status: 0 done, 1 the run failed, 2 bad usage; no traceback unless --debug.
 """
 
 from __future__ import annotations
@@ -29,7 +31,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         "reconcile", help="synchronise stuck orders and report orphaned intents"
     )
     reconcile.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    reconcile.add_argument(
+        "--create", action="store_true", help="create the SQLite database if it does not exist"
+    )
     reconcile.add_argument("--older-than", type=int, default=15, help="minutes (default 15)")
+    reconcile.add_argument(
+        "--debug", action="store_true", help="show the traceback when the run fails"
+    )
     reconcile.add_argument("--stripe-url", help="API base URL (default: Stripe)")
     reconcile.add_argument(
         "--api-key-env",
@@ -49,7 +57,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._cli_reconcile import run_reconcile
 
     return run_reconcile(
-        args.db, older_than=args.older_than, stripe_url=args.stripe_url, key_env=args.api_key_env
+        args.db,
+        older_than=args.older_than,
+        stripe_url=args.stripe_url,
+        key_env=args.api_key_env,
+        create=args.create,
+        debug=args.debug,
     )
 
 
