@@ -102,7 +102,10 @@ _REFUNDS = "/v1/refunds"
 
 def _intent_path(intent_id: str, action: str | None = None) -> str:
     """``/v1/payment_intents/{id}[/action]``, the id quoted as the SDK quotes it."""
-    path = f"{_INTENTS}/{quote_plus(intent_id)}"
+    try:
+        path = f"{_INTENTS}/{quote_plus(intent_id)}"
+    except UnicodeEncodeError:
+        raise ValidationError("intent_id", "encodable", "is not valid Unicode") from None
     return path if action is None else f"{path}/{action}"
 
 
