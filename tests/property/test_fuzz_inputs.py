@@ -64,7 +64,7 @@ def _ids(real: list[str]) -> st.SearchStrategy[Any]:
     )
 
 
-def _options(draw: st.DrawFn) -> Any:
+def _options(draw: Callable[[st.SearchStrategy[Any]], Any]) -> Any:
     """An IntentOptions from arbitrary field values, or whatever else."""
     fields = st.fixed_dictionaries(
         {},
@@ -88,7 +88,7 @@ def _call(world: World, data: st.DataObject) -> None:
     cart = data.draw(_ids(world.cart_ids), label="cart_id")
     order = data.draw(_ids(world.order_ids), label="order_id")
     value = data.draw(any_values, label="value")
-    number = data.draw(any_numbers, label="number")
+    number: Any = data.draw(any_numbers, label="number")
     calls: dict[str, Callable[[], object]] = {
         "create_cart": lambda: p.create_cart(value, options=_options(data.draw)),
         "add_item": lambda: p.add_item(
@@ -96,7 +96,7 @@ def _call(world: World, data: st.DataObject) -> None:
             sku=data.draw(any_text),
             name=data.draw(any_values),
             unit_amount=number,
-            quantity=data.draw(any_numbers),
+            quantity=number,
         ),
         "set_quantity": lambda: p.set_quantity(cart, data.draw(any_values), number),
         "get_cart": lambda: p.get_cart(cart),
