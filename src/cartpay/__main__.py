@@ -75,7 +75,13 @@ def build_parser(prog: str = "python -m cartpay") -> argparse.ArgumentParser:
         "reconcile", help=COMMANDS["reconcile"], description=COMMANDS["reconcile"]
     )
     reconcile.add_argument("--db", required=True, help="SQLite file path or postgresql:// DSN")
+    reconcile.add_argument(
+        "--create", action="store_true", help="create the SQLite database if it does not exist"
+    )
     reconcile.add_argument("--older-than", type=int, default=15, help="minutes (default 15)")
+    reconcile.add_argument(
+        "--debug", action="store_true", help="show the traceback when the run fails"
+    )
     reconcile.add_argument("--stripe-url", help="API base URL (default: Stripe)")
     reconcile.add_argument(
         "--api-key-env",
@@ -118,7 +124,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     from ._cli_reconcile import run_reconcile
 
     return run_reconcile(
-        args.db, older_than=args.older_than, stripe_url=args.stripe_url, key_env=args.api_key_env
+        args.db,
+        older_than=args.older_than,
+        stripe_url=args.stripe_url,
+        key_env=args.api_key_env,
+        create=args.create,
+        debug=args.debug,
     )
 
 

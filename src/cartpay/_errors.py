@@ -15,6 +15,7 @@ idempotency keys make the repeat safe).
     ├── IntentAlreadyUsedError      the intent already pays another order (docs/design.md, rule 6)
     ├── AmountMismatchError         the intent's amount/currency differ from the order's
     ├── SchemaVersionError          the database was written by a newer cartpay
+    ├── StoreError                  the store failed the transaction: .reason (nothing was written)
     ├── GatewayError                the payment gateway refused or failed: .code, .http_status
     │   ├── CardDeclinedError       .code, .decline_code
     │   ├── IdempotencyError        same key, different parameters
@@ -44,6 +45,7 @@ __all__ = [
     "NotFoundError",
     "RateLimitedError",
     "SchemaVersionError",
+    "StoreError",
     "ValidationError",
     "WebhookError",
     "WebhookPayloadError",
@@ -172,6 +174,23 @@ class AmountMismatchError(CartpayError):
 
 class SchemaVersionError(CartpayError):
     """The database was written by a newer cartpay (its schema version is above this code's)."""
+
+
+class StoreError(CartpayError):
+    """The store could not run the transaction; it was rolled back, nothing was written.
+
+    ``reason`` says why: ``"full"`` (no space left), ``"read_only"`` (the
+    database or its folder cannot be written), ``"io"`` (an I/O error),
+    ``"unavailable"`` (the database cannot be reached), ``"not_a_database"``,
+    ``"cannot_open"``, ``"corrupt"``, ``"unstorable"`` (a value the database
+    refuses) or ``"failed"``. ``retryable`` is ``True`` when the same call can
+    succeed once the condition passes without changing the call (space freed,
+    the database reachable again).
+    """
+
+    def __init__(self, message: str, *, reason: str, retryable: bool) -> None:
+        super().__init__(message, retryable=retryable)
+        self.reason = reason
 
 
 class GatewayError(CartpayError):

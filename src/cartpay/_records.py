@@ -20,6 +20,7 @@ from attrs import evolve
 from ._errors import ConcurrencyError, NotFoundError, ValidationError
 from ._models import Cart, IntentRecord, Order
 from ._ports import Store, StoreReads, StoreTransaction
+from ._rules import check_record_id
 
 __all__ = ["RACE_RETRIES", "read_cart", "read_order", "retry", "save", "until"]
 
@@ -71,6 +72,7 @@ def read_order(tx: StoreReads, order_id: str) -> Order:
 def _found(kind: str, key: object, get: Callable[[str], T | None]) -> T:
     if not isinstance(key, str):
         raise ValidationError(f"{kind}_id", "type", "must be a str")
+    check_record_id(f"{kind}_id", key)  # an id no store could even look up
     found = get(key)
     if found is None:
         raise NotFoundError(kind, key)

@@ -16,9 +16,11 @@ __all__ = [
     "CANCEL_REASONS",
     "REFUND_REASONS",
     "check_description",
+    "check_encodable",
     "check_metadata",
     "check_quantity",
     "check_reason",
+    "check_record_id",
     "check_statement_descriptor_suffix",
     "check_text",
     "check_url",
@@ -30,6 +32,7 @@ MAX_METADATA_VALUE_LENGTH = 500
 MAX_DESCRIPTION_LENGTH = 1000
 MAX_DESCRIPTOR_LENGTH = 22
 MAX_QUANTITY = 10_000
+MAX_ID_LENGTH = 255
 DESCRIPTOR_FORBIDDEN = frozenset("<>\\'\"*")
 
 CANCEL_REASONS = frozenset({"duplicate", "fraudulent", "requested_by_customer", "abandoned"})
@@ -38,16 +41,44 @@ CAPTURE_METHODS = frozenset({"automatic", "automatic_async", "manual"})
 FUTURE_USAGES = frozenset({"on_session", "off_session"})
 
 # Used with fullmatch: "$" would let one trailing newline through.
-_ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")
+_ID = re.compile(r"[A-Za-z0-9_\-]{1,255}")  # (ASCII: no NUL, no surrogate)
 EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 PM_TYPE = re.compile(r"[a-z][a-z0-9_]{0,49}")
 #: An absolute URL (a web page or an app's own scheme), nothing blank in it.
 _URL = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*://[^\s/]+\S*")
 
 
+def check_encodable(field: str, value: str) -> str:
+    """Text every store and Stripe can take: no NUL character (PostgreSQL text
+    refuses it) and no lone surrogate (it has no UTF-8 form: SQLite, PostgreSQL
+    and the form encoding of a Stripe request all fail on it)."""
+    if "\x00" in value:
+        raise ValidationError(field, "no_nul", "must not contain a NUL character")
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        raise ValidationError(
+            field, "encodable", f"has a lone surrogate at position {exc.start}; not valid Unicode"
+        ) from None
+    return value
+
+
+def check_record_id(field: str, value: object) -> str:
+    """A cart or order id to look up: a str a store can compare (see
+    :func:`check_encodable`) of at most 255 characters (ids cartpay makes are 37)."""
+    if not isinstance(value, str):
+        raise ValidationError(field, "type", "must be a str")
+    if len(value) > MAX_ID_LENGTH:
+        raise ValidationError(
+            field, "max_length", f"{len(value)} characters exceeds {MAX_ID_LENGTH}"
+        )
+    return check_encodable(field, value)
+
+
 def check_text(field: str, value: object, *, max_length: int, allow_empty: bool = False) -> str:
     if not isinstance(value, str):
         raise ValidationError(field, "type", f"must be a str, got {type(value).__name__}")
+    check_encodable(field, value)
     if not value.strip() and not allow_empty:
         raise ValidationError(field, "non_empty", "must not be empty")
     if len(value) > max_length:
@@ -91,6 +122,7 @@ def check_metadata(metadata: object, *, field: str = "metadata") -> dict[str, st
     for key, value in metadata.items():
         if not isinstance(key, str) or not key:
             raise ValidationError(field, "key_type", f"key {key!r} must be a non-empty str")
+        check_encodable(f"{field}[{key[:40].encode('unicode_escape').decode('ascii')}]", key)
         if len(key) > MAX_METADATA_KEY_LENGTH:
             raise ValidationError(
                 f"{field}[{key[:40]}…]",
@@ -103,6 +135,7 @@ def check_metadata(metadata: object, *, field: str = "metadata") -> dict[str, st
             raise ValidationError(
                 f"{field}[{key}]", "value_type", f"must be a str, got {type(value).__name__}"
             )
+        check_encodable(f"{field}[{key}]", value)
         if len(value) > MAX_METADATA_VALUE_LENGTH:
             raise ValidationError(
                 f"{field}[{key}]",

@@ -3,6 +3,12 @@ gateway), dedupes and applies (docs/design.md, "Webhooks").
 
 Parsing uses ``json.loads`` on the verified raw bytes and builds snapshots with
 the shared converter: no stripe objects are built on the hot path.
+
+Bounds (``docs/limits.md``): a body of more than :data:`MAX_PAYLOAD_BYTES`, JSON
+nested deeper than :data:`MAX_DEPTH`, or text that is not valid Unicode (a lone
+surrogate) or holds a NUL is refused with ``WebhookPayloadError`` before
+anything is read from it. Stripe's events are a few kilobytes, nested about
+seven levels.
 """
 
 from __future__ import annotations
@@ -17,7 +23,21 @@ from ._converter import intent_from_payload, refund_from_payload
 from ._errors import WebhookPayloadError
 from ._models import IntentSnapshot, RefundSnapshot
 
-__all__ = ["INTENT_EVENTS", "REFUND_EVENTS", "Event", "Route", "parse_event", "route_event"]
+__all__ = [
+    "INTENT_EVENTS",
+    "MAX_DEPTH",
+    "MAX_PAYLOAD_BYTES",
+    "REFUND_EVENTS",
+    "Event",
+    "Route",
+    "parse_event",
+    "route_event",
+]
+
+#: The largest webhook body accepted (1 MiB; a Stripe event is a few kilobytes).
+MAX_PAYLOAD_BYTES = 1024 * 1024
+#: The deepest nesting of objects and arrays accepted (the event itself is level 1).
+MAX_DEPTH = 32
 
 #: PaymentIntent events applied with the same mapping as ``confirm_order``.
 INTENT_EVENTS = frozenset(
@@ -62,10 +82,17 @@ class Route:
 
 def parse_event(payload: bytes) -> Event:
     """The event in a verified delivery, or ``WebhookPayloadError``."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        raise WebhookPayloadError(
+            f"the payload is {len(payload)} bytes; more than {MAX_PAYLOAD_BYTES} is no Stripe event"
+        )
     try:
         data = json.loads(payload)
+    except RecursionError:
+        raise WebhookPayloadError(f"the payload nests deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise WebhookPayloadError(f"the payload is not JSON: {exc}") from None
+    _check_bounds(data)
     if not isinstance(data, dict) or data.get("object") != "event":
         raise WebhookPayloadError("the payload is not a Stripe event (object != 'event')")
     event_id, event_type = data.get("id"), data.get("type")
@@ -83,6 +110,37 @@ def parse_event(payload: bytes) -> Event:
         created if isinstance(created, int) else 0,
         obj,
     )
+
+
+def _check_bounds(data: object) -> None:
+    """Refuse nesting deeper than :data:`MAX_DEPTH` and text no store can hold
+    (a lone surrogate, which a JSON ``\\ud83d`` escape produces, or a NUL).
+    Iterative: the depth of the JSON costs no Python stack."""
+    stack: list[tuple[object, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, str):
+            _check_text(value)
+        elif isinstance(value, (dict, list)):
+            if depth > MAX_DEPTH:
+                raise WebhookPayloadError(f"the payload nests deeper than {MAX_DEPTH} levels")
+            if isinstance(value, dict):
+                for key, item in value.items():
+                    _check_text(key)
+                    stack.append((item, depth + 1))
+            else:
+                stack.extend((item, depth + 1) for item in value)
+
+
+def _check_text(text: str) -> None:
+    if "\x00" in text:
+        raise WebhookPayloadError("the payload holds a NUL character")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise WebhookPayloadError(
+            "the payload holds a lone surrogate (not valid Unicode)"
+        ) from None
 
 
 def _text(obj: Mapping[str, Any], name: str) -> str | None:

@@ -7,15 +7,19 @@ minimum charge on purpose (``ValidationError`` is an outcome to cover too).
 
 from __future__ import annotations
 
-from typing import Literal
+import json
+from typing import Any, Literal
 
 from hypothesis import strategies as st
 
 __all__ = [
     "Payment",
+    "any_text",
+    "any_values",
     "cancel_reasons",
     "currencies",
     "fault_seeds",
+    "json_values",
     "line_items",
     "new_quantities",
     "payments",
@@ -24,6 +28,7 @@ __all__ = [
     "refund_reasons",
     "skus",
     "unit_amounts",
+    "webhook_bodies",
 ]
 
 #: What a customer's payment attempt does; each backend maps it to a test payment method.
@@ -45,3 +50,66 @@ percentages = st.one_of(st.none(), st.integers(min_value=1, max_value=100))
 cancel_reasons = st.sampled_from([None, "requested_by_customer", "abandoned", "duplicate"])
 refund_reasons = st.sampled_from([None, "requested_by_customer", "duplicate", "fraudulent"])
 fault_seeds = st.integers(min_value=0, max_value=2**32 - 1)
+
+# ------------------------------------------------------------ the fuzz test
+#: Any str: lone surrogates (category Cs) and NUL included, which text() leaves out.
+any_text = st.text(st.characters(exclude_categories=()), max_size=60) | st.sampled_from(
+    ["\ud83d", "\x00", "a\udc00b", "x" * 300, "cart_1\n", " ", ""]
+)
+#: Numbers at and beyond every bound cartpay, the stores and Stripe know.
+any_numbers = (
+    st.integers()
+    | st.sampled_from([0, -1, 2**31, 2**63 - 1, 2**63, 2**64, 10**30, 99_999_999, 100_000_000])
+    | st.floats(allow_nan=True)
+)
+#: JSON values, nested (the strings any str).
+json_values: st.SearchStrategy[Any] = st.recursive(
+    st.none() | st.booleans() | any_numbers | any_text,
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(any_text, inner, max_size=4),
+    max_leaves=12,
+)
+#: What a host might pass where it should not: anything.
+any_values: st.SearchStrategy[Any] = (
+    any_text | any_numbers | st.none() | st.booleans() | st.binary(max_size=8) | json_values
+)
+
+
+@st.composite
+def webhook_bodies(draw: st.DrawFn, intent_ids: list[str]) -> bytes:
+    """A body that is an event (of a type cartpay reads, on an intent it knows,
+    or not) with arbitrary fields, or arbitrary bytes."""
+    if draw(st.integers(0, 4)) == 0:
+        return draw(st.binary(max_size=200))
+    obj: dict[str, Any] = draw(st.dictionaries(any_text, json_values, max_size=5))
+    kind = draw(st.sampled_from(["payment_intent", "refund", "charge", "other"]))
+    obj["object"] = kind
+    if kind == "payment_intent":
+        obj.setdefault("id", draw(st.sampled_from(intent_ids) | any_text))
+        for name in ("status", "amount", "currency", "amount_received", "created"):
+            if draw(st.booleans()):
+                obj[name] = draw(
+                    st.sampled_from(["succeeded", "canceled", "requires_capture", "usd", 2500])
+                    | json_values
+                )
+    else:
+        obj["payment_intent"] = draw(st.sampled_from(intent_ids) | json_values)
+    event = {
+        "id": draw(st.sampled_from(["evt_1", "evt_2"]) | any_text),
+        "object": "event",
+        "type": draw(
+            st.sampled_from(
+                [
+                    "payment_intent.succeeded",
+                    "payment_intent.canceled",
+                    "payment_intent.amount_capturable_updated",
+                    "refund.created",
+                    "charge.refunded",
+                ]
+            )
+            | any_text
+        ),
+        "livemode": draw(st.booleans() | json_values),
+        "created": draw(any_numbers),
+        "data": {"object": obj},
+    }
+    return json.dumps(event).encode()  # (NaN and Infinity included, as Python writes them)

@@ -474,6 +474,125 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
         "metadata",
         "type",
     ),
+    # text a store or Stripe cannot take (a lone surrogate, a NUL)
+    (
+        "description with a lone surrogate",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(description="Tee \ud83d")),
+        ValidationError,
+        "description",
+        "encodable",
+    ),
+    (
+        "description with a NUL",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(description="Tee\x00")),
+        ValidationError,
+        "description",
+        "no_nul",
+    ),
+    (
+        "metadata key with a lone surrogate",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata={"k\ud83d": "v"})),
+        ValidationError,
+        "metadata[k\\ud83d]",
+        "encodable",
+    ),
+    (
+        "metadata value with a lone surrogate",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata={"k": "\udc00v"})),
+        ValidationError,
+        "metadata[k]",
+        "encodable",
+    ),
+    (
+        "metadata value with a NUL",
+        lambda p, w: p.update_payment_intent(w.cart_id, options=Options(metadata={"k": "a\x00"})),
+        ValidationError,
+        "metadata[k]",
+        "no_nul",
+    ),
+    (
+        "options with a surrogate on create",
+        lambda p, w: p.create_payment_intent(
+            w.empty_cart_id, options=Options(description="\ud83d")
+        ),
+        ValidationError,
+        "description",
+        "encodable",
+    ),
+    (
+        "cart created with surrogate options",
+        lambda p, w: p.create_cart("usd", options=Options(metadata={"k": "\ud83d"})),
+        ValidationError,
+        "metadata[k]",
+        "encodable",
+    ),
+    (
+        "sku with a lone surrogate",
+        lambda p, w: p.add_item(w.cart_id, sku="\ud83dtee", name="X", unit_amount=100),
+        ValidationError,
+        "sku",
+        "encodable",
+    ),
+    (
+        "name with a NUL",
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X\x00", unit_amount=100),
+        ValidationError,
+        "name",
+        "no_nul",
+    ),
+    (
+        "receipt email with a lone surrogate",
+        lambda p, w: p.update_payment_intent(
+            w.cart_id, options=Options(receipt_email="a\ud83d@b.co")
+        ),
+        ValidationError,
+        "receipt_email",
+        "encodable",
+    ),
+    (
+        "return_url with a lone surrogate",
+        lambda p, w: p.confirm_payment(
+            w.order_id, payment_method="pm_card_visa", return_url="https://shop.test/\ud83d"
+        ),
+        ValidationError,
+        "return_url",
+        "encodable",
+    ),
+    (
+        "cart id with a lone surrogate",
+        lambda p, w: p.add_item(w.cart_id + "\ud83d", sku="x", name="X", unit_amount=100),
+        ValidationError,
+        "cart_id",
+        "encodable",
+    ),
+    (
+        "cart id with a NUL",
+        lambda p, w: p.checkout(w.cart_id + "\x00"),
+        ValidationError,
+        "cart_id",
+        "no_nul",
+    ),
+    (
+        "cart id of 256 characters",
+        lambda p, w: p.get_cart("c" * 256),
+        ValidationError,
+        "cart_id",
+        "max_length",
+    ),
+    (
+        "order id with a lone surrogate",
+        lambda p, w: p.refund_order("ord_\udfff", amount=100),
+        ValidationError,
+        "order_id",
+        "encodable",
+    ),
+    (
+        "order id with a NUL",
+        lambda p, w: p.cancel_order(w.order_id + "\x00"),
+        ValidationError,
+        "order_id",
+        "no_nul",
+    ),
     # operations in the wrong status
     (
         "refund an unpaid order",

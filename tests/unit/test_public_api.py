@@ -38,6 +38,7 @@ EXPECTED = [
     "RefundSnapshot",
     "SchemaVersionError",
     "Store",
+    "StoreError",
     "StoreReads",
     "StoreTransaction",
     "Transaction",
@@ -61,7 +62,7 @@ def test_all_is_pinned_and_sorted() -> None:
 
 def test_every_error_is_a_cartpay_error() -> None:
     errors = [getattr(cartpay, n) for n in cartpay.__all__ if n.endswith("Error")]
-    assert len(errors) == 18, errors
+    assert len(errors) == 19, errors
     assert all(issubclass(e, cartpay.CartpayError) for e in errors)
 
 
@@ -80,6 +81,8 @@ def test_retryable_flags() -> None:
     assert not cartpay.IdempotencyError("x").retryable
     assert not cartpay.CardDeclinedError("x").retryable
     assert not cartpay.ValidationError("f", "r", "m").retryable
+    assert cartpay.StoreError("x", reason="full", retryable=True).retryable
+    assert not cartpay.StoreError("x", reason="not_a_database", retryable=False).retryable
 
 
 def test_every_error_pickles() -> None:
@@ -100,6 +103,7 @@ def test_every_error_pickles() -> None:
         cartpay.CardDeclinedError("declined", code="card_declined", decline_code="generic_decline"),
         cartpay.InvalidRequestError("bad", param="amount", code="amount_too_large"),
         cartpay.GatewayUnavailableError("timeout", http_status=503),
+        cartpay.StoreError("disk full", reason="full", retryable=True),
     ]
     for error in samples:
         copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes

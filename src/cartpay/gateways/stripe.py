@@ -15,7 +15,9 @@ It makes the calls, nothing else: what to send is decided by the façade
   when non-empty, and ``payment_method_types`` never (the API version stripe
   16.x pins refuses it). The params are stripe's own typed ``TypedDict``\\ s.
 * **Translate at the edge.** Every ``stripe.StripeError`` becomes a cartpay
-  error in :func:`translate_error`, chained with ``from exc``.
+  error in :func:`translate_error`, chained with ``from exc``. An answer the SDK
+  itself chokes on (a proxy's ``{"error": "..."}`` makes it raise
+  ``AttributeError``) is ``GatewayUnavailableError``: the outcome is unknown.
 * **No objects that are not read.** Requests go through
   ``StripeClient.raw_request``: the SDK's own requestor (the same encoding,
   headers, retries, idempotency keys and typed errors as ``client.v1``), but the
@@ -28,7 +30,11 @@ Secrets: the API key stays inside the client; the client secret is returned in
 the snapshot and never logged; ``repr`` shows neither. The gateway logs method,
 intent id and idempotency key at DEBUG on ``cartpay.gateways.stripe``. The SDK's
 own ``stripe`` logger writes whole response bodies (client secrets included) at
-DEBUG; the gateway installs a filter on it that masks client secrets.
+DEBUG; the gateway installs a filter on it that masks client secrets. The SDK's
+debug *printing* (``stripe.log = "debug"`` or ``STRIPE_LOG=debug`` in the
+environment) writes the same bodies to stderr, past any logging filter: the
+gateway refuses to start, and to send, while it is on, unless the host opts in
+with ``allow_sdk_debug_output=True``.
 """
 
 from __future__ import annotations
@@ -52,6 +58,7 @@ from stripe import (
     SignatureVerificationError,
     StripeError,
     WebhookSignature,
+    _util as stripe_util,
 )
 from stripe.params import (
     PaymentIntentCancelParams,
@@ -95,7 +102,10 @@ _REFUNDS = "/v1/refunds"
 
 def _intent_path(intent_id: str, action: str | None = None) -> str:
     """``/v1/payment_intents/{id}[/action]``, the id quoted as the SDK quotes it."""
-    path = f"{_INTENTS}/{quote_plus(intent_id)}"
+    try:
+        path = f"{_INTENTS}/{quote_plus(intent_id)}"
+    except UnicodeEncodeError:
+        raise ValidationError("intent_id", "encodable", "is not valid Unicode") from None
     return path if action is None else f"{path}/{action}"
 
 
@@ -109,6 +119,25 @@ class _MaskClientSecrets(logging.Filter):
         if isinstance(record.msg, str) and "_secret_" in record.msg:
             record.msg = _CLIENT_SECRET.sub(r"\1_secret_***", record.msg)
         return True
+
+
+def _sdk_prints_debug() -> bool:
+    """Whether the SDK prints response bodies to stderr (its ``_console_log_level``:
+    ``stripe.log`` first, then ``STRIPE_LOG`` as read when stripe was imported)."""
+    level = getattr(stripe, "log", None)
+    if level not in ("debug", "info"):
+        level = getattr(stripe_util, "STRIPE_LOG", None)
+    return level == "debug"
+
+
+def _refuse_sdk_debug_output() -> ValidationError:
+    return ValidationError(
+        "stripe.log",
+        "sdk_debug_output",
+        "the stripe SDK's debug printing is on (stripe.log or STRIPE_LOG is 'debug'): it "
+        "prints every response body, client secrets included, to stderr. Turn it off, or "
+        "pass allow_sdk_debug_output=True to StripeGateway to accept that",
+    )
 
 
 def _mask_sdk_logs() -> None:
@@ -126,6 +155,9 @@ class StripeGateway:
     ``attach_then_confirm=True`` confirms in two POSTs (update the payment method,
     then confirm with no parameters) for servers that cannot confirm with a
     ``payment_method`` parameter (localstripe); the default is one confirm call.
+    While the SDK's debug printing is on, the gateway raises ``ValidationError``
+    (field ``stripe.log``) at construction and before each request, unless
+    ``allow_sdk_debug_output=True``.
     """
 
     def __init__(
@@ -135,6 +167,7 @@ class StripeGateway:
         webhook_secret: str | None = None,
         max_network_retries: int = 2,
         attach_then_confirm: bool = False,
+        allow_sdk_debug_output: bool = False,
     ) -> None:
         if not isinstance(client, stripe.StripeClient):
             raise ValidationError("client", "stripe_client", "must be a stripe.StripeClient")
@@ -144,6 +177,11 @@ class StripeGateway:
             raise ValidationError("max_network_retries", "non_negative", "must be 0 or more")
         if webhook_secret is not None and not isinstance(webhook_secret, str):
             raise ValidationError("webhook_secret", "string", "must be the whsec_… string")
+        if not isinstance(allow_sdk_debug_output, bool):
+            raise ValidationError("allow_sdk_debug_output", "type", "must be a bool")
+        if _sdk_prints_debug() and not allow_sdk_debug_output:
+            raise _refuse_sdk_debug_output()
+        self.allow_sdk_debug_output = allow_sdk_debug_output
         self._client = client
         self._webhook_secret = webhook_secret
         self.max_network_retries = max_network_retries
@@ -324,6 +362,12 @@ class StripeGateway:
             raise WebhookSignatureError("the payload is not UTF-8") from exc
         except SignatureVerificationError as exc:
             raise WebhookSignatureError(str(exc.user_message or exc)) from exc
+        except (TypeError, ValueError) as exc:
+            # The SDK compares signatures with hmac.compare_digest, which raises
+            # TypeError for a non-ASCII str (and encoding raises on a lone surrogate).
+            raise WebhookSignatureError(
+                "no signatures found matching the expected signature for payload"
+            ) from exc
 
     # ---------------------------------------------------------------- internal
 
@@ -342,7 +386,24 @@ class StripeGateway:
         and ``base``/``usage``. No PaymentIntent or Refund parameter has one of
         those names; the request-equality test would catch one that did.
         """
-        response = self._client.raw_request(method, path, **(params or {}), **options)
+        if _sdk_prints_debug() and not self.allow_sdk_debug_output:
+            raise _refuse_sdk_debug_output()  # (switched on after the gateway started)
+        try:
+            response = self._client.raw_request(method, path, **(params or {}), **options)
+        except StripeError:
+            raise
+        except UnicodeEncodeError as exc:  # encoding the request: nothing was sent
+            raise ValidationError(
+                "request", "encodable", f"{method.upper()} {path}: a parameter is not valid Unicode"
+            ) from exc
+        except (AttributeError, KeyError, IndexError, TypeError, ValueError) as exc:
+            # The SDK choked on the answer (e.g. a proxy's {"error": "<text>"}):
+            # what the server did is unknown, as after a timeout.
+            raise GatewayUnavailableError(
+                f"{method.upper()} {path}: the stripe SDK could not read the answer "
+                f"({type(exc).__name__})",
+                retryable=True,
+            ) from exc
         data = response.data
         if not isinstance(data, Mapping):
             raise APIError(f"{method.upper()} {path}: the answer is not a JSON object")

@@ -16,6 +16,11 @@ Contract (the same as :class:`~cartpay.stores.memory.MemoryStore`):
   stays usable. Serialization failures and deadlocks become ``ConcurrencyError``
   (retryable): the transaction is rolled back and nothing of it is written.
   Nothing is retried here; the façade re-reads and retries.
+* Every other failure of the driver or the pool is translated here into
+  :class:`~cartpay.StoreError` (``retryable`` when the same call can pass later:
+  the server unreachable or restarting, the disk full, a read-only standby).
+  A lookup of an id no text column can hold (a NUL, a lone surrogate) finds
+  nothing.
 
 Each record is one row: its JSON body (``cartpay._converter.dumps``) plus the
 columns the lookups use. The schema (the same as SQLite's) is versioned in
@@ -35,18 +40,27 @@ from typing import Any
 try:
     import psycopg
     from psycopg import errors as pg_errors, sql
-    from psycopg_pool import ConnectionPool
+    from psycopg_pool import ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "PostgresStore needs psycopg 3 and psycopg_pool: pip install 'cartpay[postgres]'"
     ) from exc
 
 from .._converter import dumps, loads
-from .._errors import ConcurrencyError, SchemaVersionError, ValidationError
+from .._errors import (
+    CartpayError,
+    ConcurrencyError,
+    SchemaVersionError,
+    StoreError,
+    ValidationError,
+)
 from .._models import Cart, IntentRecord, Order
 from ._schema import apply_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
+
+#: PostgreSQL's LIMIT is a bigint; a larger limit means "all rows" anyway.
+MAX_LIMIT = 2**63 - 1
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes a schema from version n to n + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -108,6 +122,62 @@ def _lost_race(exc: psycopg.Error) -> ConcurrencyError:
     return ConcurrencyError(f"lost a race in the database ({exc.sqlstate}); try again")
 
 
+#: SQLSTATE (or its two-character class) → (StoreError.reason, retryable).
+_FAILURES: dict[str, tuple[str, bool]] = {
+    "08": ("unavailable", True),  # connection exception
+    "53100": ("full", True),  # disk_full
+    "53": ("unavailable", True),  # insufficient resources (memory, connections)
+    "57P01": ("unavailable", True),  # admin_shutdown
+    "57P02": ("unavailable", True),  # crash_shutdown
+    "57P03": ("unavailable", True),  # cannot_connect_now (starting up)
+    "57014": ("unavailable", True),  # query_canceled (statement_timeout)
+    "25006": ("read_only", True),  # read_only_sql_transaction (a standby)
+    "22": ("unstorable", False),  # data exception
+    "54": ("unstorable", False),  # program limit exceeded
+}
+
+
+def translate_error(exc: BaseException) -> CartpayError:
+    """The cartpay error for a failure of psycopg or the pool (raised ``from exc``)."""
+    if isinstance(exc, _RETRYABLE):
+        return _lost_race(exc)
+    if isinstance(exc, PoolTimeout):
+        return StoreError(
+            f"no database connection within the pool's timeout ({exc})",
+            reason="unavailable",
+            retryable=True,
+        )
+    if isinstance(exc, UnicodeEncodeError):
+        return StoreError(
+            "a value PostgreSQL cannot store (a lone surrogate)",
+            reason="unstorable",
+            retryable=False,
+        )
+    sqlstate = getattr(exc, "sqlstate", None) or ""
+    reason, retryable = _FAILURES.get(sqlstate) or _FAILURES.get(sqlstate[:2]) or ("failed", False)
+    if not sqlstate and isinstance(exc, psycopg.OperationalError):
+        reason, retryable = "unavailable", True  # (libpq: no server answered)
+    elif not sqlstate and isinstance(exc, psycopg.DataError):
+        reason = "unstorable"  # (psycopg itself: a NUL in text)
+    state = f" [{sqlstate}]" if sqlstate else ""
+    first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    return StoreError(f"PostgreSQL: {first_line}{state}", reason=reason, retryable=retryable)
+
+
+_DRIVER_ERRORS = (psycopg.Error, PoolTimeout, UnicodeEncodeError)
+
+
+def _storable(key: str) -> bool:
+    """Whether a text column can hold ``key`` (no NUL, valid UTF-8)."""
+    if "\x00" in key:
+        return False
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _utc(value: datetime) -> datetime:
     """Naive datetimes are taken as UTC (PostgreSQL would use the session zone)."""
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
@@ -162,14 +232,13 @@ class _PostgresTransaction:
     def _run(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
         try:
             return self._conn.execute(query, params, prepare=True)
-        except _RETRYABLE as exc:
+        except _DRIVER_ERRORS as exc:
             self.failed = exc
-            raise _lost_race(exc) from exc
-        except psycopg.Error as exc:
-            self.failed = exc
-            raise
+            raise translate_error(exc) from exc
 
     def _body(self, query: str, key: str) -> str | None:
+        if not _storable(key):
+            return None  # no row can have that id
         row = self._run(query, (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -222,6 +291,8 @@ class _PostgresTransaction:
         return self._orders[order_id]
 
     def orders_for_intent(self, intent_id: str) -> list[Order]:
+        if not _storable(intent_id):
+            return []
         bodies = self._bodies(
             "SELECT body FROM orders WHERE intent_id = %s ORDER BY created_at NULLS FIRST, id",
             (intent_id,),
@@ -280,7 +351,7 @@ class _PostgresTransaction:
                WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL
                  AND created_at < %s
                ORDER BY created_at, id LIMIT %s""",
-            (_utc(cutoff), limit),
+            (_utc(cutoff), min(limit, MAX_LIMIT)),
         )
         return [loads(body, Order) for body in bodies]
 
@@ -289,12 +360,14 @@ class _PostgresTransaction:
             """SELECT body FROM intents
                WHERE status = ANY(%s) AND order_id IS NULL
                ORDER BY created_at, id LIMIT %s""",
-            (list(statuses), limit),
+            (list(statuses), min(limit, MAX_LIMIT)),
         )
         return [loads(body, IntentRecord) for body in bodies]
 
     # events
     def has_event(self, event_id: str) -> bool:
+        if not _storable(event_id):
+            return False
         return self._run("SELECT 1 FROM events WHERE id = %s", (event_id,)).fetchone() is not None
 
     def record_event(self, event_id: str, event_type: str, action: str) -> bool:
@@ -347,17 +420,20 @@ class PostgresStore:
         if schema is not None and (not isinstance(schema, str) or not schema.strip()):
             raise ValidationError("schema", "non_empty", "must be a schema name (or None)")
         self._schema = schema or "public"
-        with psycopg.connect(conninfo, autocommit=True) as conn:
-            migrate(conn, self._schema)
-        self._pool = ConnectionPool(
-            conninfo,
-            min_size=min_size,
-            max_size=max_size,
-            kwargs={"autocommit": True},
-            configure=self._configure,
-            open=True,
-            name=f"cartpay.{self._schema}",
-        )
+        try:
+            with psycopg.connect(conninfo, autocommit=True) as conn:
+                migrate(conn, self._schema)
+            self._pool = ConnectionPool(
+                conninfo,
+                min_size=min_size,
+                max_size=max_size,
+                kwargs={"autocommit": True},
+                configure=self._configure,
+                open=True,
+                name=f"cartpay.{self._schema}",
+            )
+        except _DRIVER_ERRORS as exc:
+            raise translate_error(exc) from exc
 
     def __repr__(self) -> str:
         return f"PostgresStore(schema={self._schema!r})"
@@ -378,24 +454,30 @@ class PostgresStore:
                     raise ConcurrencyError(
                         "the database aborted this transaction; try again"
                     ) from tx.failed
-        except _RETRYABLE as exc:  # raised by COMMIT
-            raise _lost_race(exc) from exc
+        except _DRIVER_ERRORS as exc:  # raised by COMMIT, or getting a connection
+            raise translate_error(exc) from exc
 
     @contextmanager
     def read(self) -> Iterator[_PostgresTransaction]:
         """A read-only snapshot (``REPEATABLE READ, READ ONLY``): no row is locked,
         so it never waits for a writer, nor a writer for it; always rolled back."""
-        with self._pool.connection() as conn:
-            conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            try:
-                yield _PostgresTransaction(conn, lock=False)
-            finally:
-                conn.execute("ROLLBACK")
+        try:
+            with self._pool.connection() as conn:
+                conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                try:
+                    yield _PostgresTransaction(conn, lock=False)
+                finally:
+                    conn.execute("ROLLBACK")
+        except _DRIVER_ERRORS as exc:
+            raise translate_error(exc) from exc
 
     def schema_version(self) -> int:
         """The schema version the database is at."""
-        with self._pool.connection() as conn:
-            row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        try:
+            with self._pool.connection() as conn:
+                row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
+        except _DRIVER_ERRORS as exc:
+            raise translate_error(exc) from exc
         assert row is not None
         return int(row[0])
 

@@ -12,6 +12,14 @@ Contract (the same as :class:`~cartpay.stores.memory.MemoryStore`):
 * ``update_*`` and ``delete_cart`` are ``… WHERE id = ? AND version = ?``: no row
   changed raises ``ConcurrencyError``. ``insert_*`` of an existing id raises
   ``ConcurrencyError``. Nothing is retried here; the façade re-reads and retries.
+* Every failure of the driver is translated here: busy or locked is
+  ``ConcurrencyError``; a full disk, a read-only file, an I/O error, a file that
+  is not a database, … are :class:`~cartpay.StoreError` (``retryable`` when the
+  same call can pass later: full, read-only, I/O). The transaction is rolled
+  back first, so nothing of it is written. A lookup of an id no database could
+  hold (a lone surrogate) finds nothing.
+* Opening waits for a database another connection holds (a migration running in
+  another process) within ``timeout``, like any other write.
 
 Each record is one row: its JSON body (``cartpay._converter.dumps``) plus the
 columns the lookups use. The schema is versioned (``schema_version``); forward
@@ -26,17 +34,27 @@ from __future__ import annotations
 import os
 import sqlite3
 import threading
+import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Literal
 
 from .._converter import dumps, loads
-from .._errors import ConcurrencyError, SchemaVersionError, ValidationError
+from .._errors import (
+    CartpayError,
+    ConcurrencyError,
+    SchemaVersionError,
+    StoreError,
+    ValidationError,
+)
 from .._models import Cart, IntentRecord, Order
 from ._schema import apply_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
+
+#: SQLite's LIMIT is a signed 64-bit integer; a larger limit means "all rows" anyway.
+MAX_LIMIT = 2**63 - 1
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
@@ -144,6 +162,8 @@ class _SQLiteTransaction:
         self._intents: dict[str, IntentRecord | None] = {}
 
     def _one(self, sql: str, key: str) -> str | None:
+        if not _storable(key):
+            return None  # no row can have that id
         row = self._conn.execute(sql, (key,)).fetchone()
         return None if row is None else str(row[0])
 
@@ -185,6 +205,8 @@ class _SQLiteTransaction:
         return self._orders[order_id]
 
     def orders_for_intent(self, intent_id: str) -> list[Order]:
+        if not _storable(intent_id):
+            return []
         rows = self._conn.execute(
             "SELECT id, body FROM orders WHERE intent_id = ? ORDER BY created_at NULLS FIRST, id",
             (intent_id,),
@@ -289,7 +311,7 @@ class _SQLiteTransaction:
                WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL
                  AND created_at < ?
                ORDER BY created_at, id LIMIT ?""",
-            (timestamp(cutoff), limit),
+            (timestamp(cutoff), min(limit, MAX_LIMIT)),
         )
         return [loads(body, Order) for (body,) in rows]
 
@@ -301,12 +323,14 @@ class _SQLiteTransaction:
             f"""SELECT body FROM intents
                 WHERE status IN ({marks}) AND order_id IS NULL
                 ORDER BY created_at, id LIMIT ?""",  # noqa: S608 (placeholders only)
-            (*statuses, limit),
+            (*statuses, min(limit, MAX_LIMIT)),
         )
         return [loads(body, IntentRecord) for (body,) in rows]
 
     # events
     def has_event(self, event_id: str) -> bool:
+        if not _storable(event_id):
+            return False
         row = self._conn.execute("SELECT 1 FROM events WHERE id = ?", (event_id,)).fetchone()
         return row is not None
 
@@ -334,9 +358,57 @@ def _intent_columns(intent: IntentRecord) -> tuple[str, str, str | None, str, st
     )
 
 
-def _is_busy(exc: sqlite3.OperationalError) -> bool:
+def _storable(key: str) -> bool:
+    """Whether SQLite can bind ``key`` (a str with a lone surrogate has no UTF-8 form)."""
+    try:
+        key.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _is_busy(exc: sqlite3.Error) -> bool:
+    code = getattr(exc, "sqlite_errorcode", None)
+    if isinstance(code, int):
+        return code & 0xFF in (_SQLITE_BUSY, _SQLITE_LOCKED)
     text = str(exc).lower()
     return "locked" in text or "busy" in text
+
+
+# Primary result codes (https://sqlite.org/rescode.html); extended codes carry
+# the primary one in their low byte.
+_SQLITE_BUSY, _SQLITE_LOCKED = 5, 6
+#: primary code → (StoreError.reason, retryable, what to tell the developer)
+_FAILURES: dict[int, tuple[str, bool, str]] = {
+    3: ("read_only", True, "no permission to write the database"),  # SQLITE_PERM
+    8: ("read_only", True, "the database is read-only"),  # SQLITE_READONLY
+    10: ("io", True, "a disk I/O error"),  # SQLITE_IOERR
+    11: ("corrupt", False, "the database file is corrupt"),  # SQLITE_CORRUPT
+    13: ("full", True, "the disk or the database is full; free space and retry"),  # SQLITE_FULL
+    14: ("cannot_open", False, "the database file cannot be opened"),  # SQLITE_CANTOPEN
+    18: ("unstorable", False, "a value is too big for SQLite"),  # SQLITE_TOOBIG
+    26: ("not_a_database", False, "the file is not an SQLite database"),  # SQLITE_NOTADB
+}
+
+
+def translate_error(exc: BaseException, store: object) -> CartpayError:
+    """The cartpay error for a failure of the driver (raised ``from exc``)."""
+    if isinstance(exc, sqlite3.Error) and _is_busy(exc):
+        return ConcurrencyError(f"{store!r} stayed locked; try again")
+    if isinstance(exc, (UnicodeEncodeError, OverflowError)):
+        return StoreError(
+            f"{store!r}: a value SQLite cannot store ({type(exc).__name__})",
+            reason="unstorable",
+            retryable=False,
+        )
+    code = getattr(exc, "sqlite_errorcode", None)
+    reason, retryable, what = _FAILURES.get(
+        code & 0xFF if isinstance(code, int) else -1, ("failed", False, "the database failed")
+    )
+    return StoreError(f"{store!r}: {what} ({exc})", reason=reason, retryable=retryable)
+
+
+_DRIVER_ERRORS = (sqlite3.Error, UnicodeEncodeError, OverflowError)
 
 
 class SQLiteStore:
@@ -379,14 +451,35 @@ class SQLiteStore:
         self._all: list[sqlite3.Connection] = []
         self._pid = os.getpid()
         self._closed = False
-        conn = self._connect()
-        try:
-            migrate(conn)
-        except BaseException:
-            conn.close()
-            raise
+        conn = self._open()
         self._all.append(conn)
         self._idle.append(conn)
+
+    def _open(self) -> sqlite3.Connection:
+        """The first connection, the schema migrated. Another process migrating
+        holds the write lock, and switching to WAL then fails at once instead of
+        waiting (SQLite calls no busy handler there): retry until ``timeout``."""
+        deadline = time.monotonic() + self._timeout
+        pause = 0.005
+        while True:
+            conn: sqlite3.Connection | None = None
+            try:
+                conn = self._connect()
+                migrate(conn)
+                return conn
+            except _DRIVER_ERRORS as exc:
+                if conn is not None:
+                    conn.close()
+                error = translate_error(exc, self)
+                if isinstance(error, ConcurrencyError) and time.monotonic() < deadline:
+                    time.sleep(min(pause, max(deadline - time.monotonic(), 0)))
+                    pause = min(pause * 2, 0.1)
+                    continue
+                raise error from exc
+            except BaseException:
+                if conn is not None:
+                    conn.close()
+                raise
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self._path!r})"
@@ -432,40 +525,37 @@ class SQLiteStore:
 
     def _check_open(self) -> None:
         if self._closed:
-            raise RuntimeError(f"{self!r} is closed")
+            raise StoreError(f"{self!r} is closed", reason="closed", retryable=False)
+
+    @contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Driver failures become cartpay errors (:func:`translate_error`)."""
+        try:
+            yield
+        except _DRIVER_ERRORS as exc:
+            raise translate_error(exc, self) from exc
 
     @contextmanager
     def transaction(self) -> Iterator[_SQLiteTransaction]:
         """One ``BEGIN IMMEDIATE`` transaction: commits when the block exits
         normally, rolls back when it raises. Raises ``ConcurrencyError`` when the
-        write lock stays busy for ``timeout`` seconds."""
-        with self._connection() as conn:
-            try:
-                conn.execute("BEGIN IMMEDIATE")
-            except sqlite3.OperationalError as exc:
-                if _is_busy(exc):
-                    raise ConcurrencyError(f"{self!r} stayed locked; try again") from exc
-                raise
+        write lock stays busy for ``timeout`` seconds, ``StoreError`` when the
+        database fails (full, read-only, …): nothing of the block is written."""
+        with self._translated(), self._connection() as conn:
+            conn.execute("BEGIN IMMEDIATE")
             try:
                 yield _SQLiteTransaction(conn)
+                conn.execute("COMMIT")
             except BaseException:
                 if conn.in_transaction:
                     conn.execute("ROLLBACK")
-                raise
-            try:
-                conn.execute("COMMIT")
-            except sqlite3.OperationalError as exc:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                if _is_busy(exc):
-                    raise ConcurrencyError(f"{self!r} stayed locked; try again") from exc
                 raise
 
     @contextmanager
     def read(self) -> Iterator[_SQLiteTransaction]:
         """A read-only snapshot: a deferred ``BEGIN`` (no write lock; in WAL mode a
         reader never waits for a writer, nor a writer for it), always rolled back."""
-        with self._connection() as conn:
+        with self._translated(), self._connection() as conn:
             conn.execute("BEGIN")
             try:
                 yield _SQLiteTransaction(conn)
@@ -475,7 +565,7 @@ class SQLiteStore:
 
     def schema_version(self) -> int:
         """The schema version the database is at."""
-        with self._connection() as conn:
+        with self._translated(), self._connection() as conn:
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0])
 

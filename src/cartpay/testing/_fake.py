@@ -17,6 +17,10 @@ Test payment methods:
 ``pm_card_authenticationRequired``  ``requires_action`` until :meth:`authenticate`
 ``pm_card_processing``              ``processing`` until :meth:`settle`
 =================================  ==============================================
+
+Every state change Stripe announces with an event emits that event, also those
+made by the test-only actions (:meth:`authenticate`, :meth:`settle`,
+:meth:`expire_authorization`, :meth:`refund_outside`, :meth:`fail_refund`).
 """
 
 from __future__ import annotations
@@ -168,13 +172,20 @@ class FakeStripeGateway:
             )
 
     def expire_authorization(self, intent_id: str) -> IntentSnapshot:
-        """Let a ``requires_capture`` authorization lapse (Stripe cancels it)."""
+        """Let a ``requires_capture`` authorization lapse: Stripe cancels the intent
+        with ``cancellation_reason="expired"`` (the reason the pinned SDK documents
+        for an authorization Stripe let expire) and sends ``payment_intent.canceled``."""
         with self._lock:
             intent = self._get(intent_id)
-            check_intent_operation("cancel", intent.snapshot.status, intent_id=intent_id)
-            return self._set(
-                intent, status="canceled", amount_capturable=0, cancellation_reason="automatic"
+            if intent.snapshot.status != "requires_capture":
+                raise IllegalStateError(
+                    "intent", "expire_authorization", intent.snapshot.status, entity_id=intent_id
+                )
+            snap = self._set(
+                intent, status="canceled", amount_capturable=0, cancellation_reason="expired"
             )
+            self._emit("payment_intent.canceled", snap)
+            return snap
 
     def refund_outside(self, intent_id: str, amount: int | None = None) -> RefundSnapshot:
         """A refund made in the Stripe dashboard (not through cartpay)."""
@@ -358,20 +369,41 @@ class FakeStripeGateway:
             return list(self._get(intent_id).refunds)
 
     def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:
-        """Stripe's scheme: ``t=<ts>,v1=<hex>[,v1=…]``, HMAC-SHA256 of ``<ts>.<payload>``."""
+        """Stripe's scheme: ``t=<ts>,v1=<hex>[,v1=…]``, HMAC-SHA256 of ``<ts>.<payload>``.
+
+        The verdicts are the stripe SDK's (``WebhookSignature.verify_header``) on
+        every header, parsed the same way: items split on ``,`` then on ``=``, keys
+        compared exactly (``" v1"`` is not ``"v1"``), the first ``t`` read with
+        ``int()`` (which allows surrounding blanks), signatures compared exactly (a
+        trailing newline does not match). A test table runs both side by side.
+        """
         if not isinstance(payload, bytes):
             raise WebhookSignatureError("the payload must be the raw request bytes")
-        parts = [p.split("=", 1) for p in (signature_header or "").split(",") if "=" in p]
-        stamps = [v for k, v in parts if k.strip() == "t"]
-        signatures = [v.strip() for k, v in parts if k.strip() == "v1"]
-        if len(stamps) != 1 or not stamps[0].strip().isdigit():
-            raise WebhookSignatureError("unable to extract a timestamp from the header")
+        try:
+            text = payload.decode("utf-8")
+        except UnicodeDecodeError:
+            raise WebhookSignatureError("the payload is not UTF-8") from None
+        if not isinstance(signature_header, str) or not signature_header:
+            raise WebhookSignatureError("no Stripe-Signature header value was provided")
+        try:
+            items = [item.split("=", 2) for item in signature_header.split(",")]
+            # Every "t" item is indexed, as in the SDK: a bare "t" fails the header.
+            timestamp = int([item[1] for item in items if item[0] == "t"][0])  # noqa: RUF015
+            signatures = [item[1] for item in items if item[0] == "v1"]
+        except (IndexError, ValueError):
+            raise WebhookSignatureError(
+                "unable to extract timestamp and signatures from the header"
+            ) from None
         if not signatures:
-            raise WebhookSignatureError("no v1 signature in the header")
-        timestamp = int(stamps[0])
-        expected = self.sign(payload, timestamp=timestamp)[1].split("v1=", 1)[1]
-        if not any(hmac.compare_digest(expected, s) for s in signatures):
-            raise WebhookSignatureError("no signature matches the expected one for the payload")
+            raise WebhookSignatureError("no signatures found with expected scheme v1")
+        expected = hmac.new(
+            self._webhook_secret.encode(), f"{timestamp:d}.{text}".encode(), hashlib.sha256
+        ).hexdigest()
+        # (the SDK's compare_digest raises on a non-ASCII str; StripeGateway refuses it)
+        if not any(s.isascii() and hmac.compare_digest(expected, s) for s in signatures):
+            raise WebhookSignatureError(
+                "no signatures found matching the expected signature for payload"
+            )
         if tolerance and timestamp < self._clock() - tolerance:
             raise WebhookSignatureError("the timestamp is outside the tolerance zone")
 
