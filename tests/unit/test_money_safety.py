@@ -576,7 +576,6 @@ def test_create_after_a_stored_500_and_a_cart_change_succeeds_with_a_fresh_key(
     assert fake.intent_ids() == [handle.id]
 
 
-@issue12("a claim poisoned by a local failure")
 def test_create_that_never_left_the_process_releases_its_claim(
     store: Store, fake: FakeStripeGateway
 ) -> None:
