@@ -12,6 +12,8 @@ idempotency keys make the repeat safe).
     ├── NotFoundError               unknown cart / order: .kind, .id
     ├── IllegalStateError           the state machine forbids it: .entity, .operation, .status
     ├── ConcurrencyError            lost a race or an operation is in progress (retryable)
+    ├── OperationPendingError       an earlier call with other arguments has an unknown
+    │                               outcome: .operation, .amount, .reason, .payment_method
     ├── IntentAlreadyUsedError      the intent already pays another order (docs/design.md, rule 6)
     ├── AmountMismatchError         the intent's amount/currency differ from the order's
     ├── SchemaVersionError          the database was written by a newer cartpay
@@ -43,6 +45,7 @@ __all__ = [
     "IntentAlreadyUsedError",
     "InvalidRequestError",
     "NotFoundError",
+    "OperationPendingError",
     "RateLimitedError",
     "SchemaVersionError",
     "StoreError",
@@ -134,6 +137,44 @@ class ConcurrencyError(CartpayError):
     """
 
     retryable = True
+
+
+class OperationPendingError(CartpayError):
+    """An earlier call of the same operation on this record, with other arguments,
+    has an unknown outcome (its answer was lost). Nothing was sent.
+
+    Repeat the earlier call with its own arguments (``amount``, ``reason``,
+    ``payment_method`` here): it is replayed with its idempotency key, so Stripe
+    acts at most once; then make the new call. ``confirm_order`` also settles it.
+    """
+
+    def __init__(
+        self,
+        entity_id: str,
+        operation: str,
+        *,
+        amount: int | None = None,
+        reason: str | None = None,
+        payment_method: str | None = None,
+    ) -> None:
+        sent = ", ".join(
+            f"{name}={value!r}"
+            for name, value in (
+                ("amount", amount),
+                ("reason", reason),
+                ("payment_method", payment_method),
+            )
+            if value is not None
+        )
+        super().__init__(
+            f"{entity_id} has a {operation} ({sent or 'default arguments'}) whose outcome is "
+            f"unknown; repeat it with those arguments before a {operation} with others"
+        )
+        self.entity_id = entity_id
+        self.operation = operation
+        self.amount = amount
+        self.reason = reason
+        self.payment_method = payment_method
 
 
 class IntentAlreadyUsedError(CartpayError):

@@ -28,6 +28,7 @@ EXPECTED = [
     "InvalidRequestError",
     "LineItem",
     "NotFoundError",
+    "OperationPendingError",
     "Order",
     "OrphanedIntent",
     "PaymentFailure",
@@ -62,7 +63,7 @@ def test_all_is_pinned_and_sorted() -> None:
 
 def test_every_error_is_a_cartpay_error() -> None:
     errors = [getattr(cartpay, n) for n in cartpay.__all__ if n.endswith("Error")]
-    assert len(errors) == 19, errors
+    assert len(errors) == 20, errors
     assert all(issubclass(e, cartpay.CartpayError) for e in errors)
 
 
@@ -104,6 +105,7 @@ def test_every_error_pickles() -> None:
         cartpay.InvalidRequestError("bad", param="amount", code="amount_too_large"),
         cartpay.GatewayUnavailableError("timeout", http_status=503),
         cartpay.StoreError("disk full", reason="full", retryable=True),
+        cartpay.OperationPendingError("order ord_1", "capture", amount=1000),
     ]
     for error in samples:
         copy = pickle.loads(pickle.dumps(error))  # noqa: S301 - our own bytes
