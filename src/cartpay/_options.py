@@ -9,7 +9,7 @@ Adding an option means adding its field to :class:`IntentOptions`, its row to
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any, Literal
 
 from attrs import field, frozen
@@ -18,15 +18,45 @@ from . import _rules
 from ._errors import ValidationError
 from ._money import MAX_AMOUNT
 
-__all__ = ["FIELDS", "CaptureMethod", "IntentOptions", "OptionField", "create_body"]
+__all__ = ["FIELDS", "CaptureMethod", "IntentOptions", "Metadata", "OptionField", "create_body"]
 
 CaptureMethod = Literal["automatic", "automatic_async", "manual"]
 
 
-def _metadata(value: object) -> dict[str, str]:
+class Metadata(Mapping[str, str]):
+    """A read-only mapping of metadata: equal to a dict with the same items,
+    hashable and picklable, and nobody who holds it can change it."""
+
+    __slots__ = ("_items",)
+
+    def __init__(self, items: Mapping[str, str] | None = None) -> None:
+        self._items: dict[str, str] = dict(items or {})
+
+    def __getitem__(self, key: str) -> str:
+        return self._items[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._items)
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def __hash__(self) -> int:
+        return hash(frozenset(self._items.items()))
+
+    def __repr__(self) -> str:
+        return repr(self._items)
+
+    def __reduce__(self) -> tuple[type[Metadata], tuple[dict[str, str]]]:
+        return (Metadata, (self._items,))
+
+
+def _metadata(value: object) -> Mapping[str, str]:
+    """A read-only copy: the options' metadata cannot change after validation,
+    whoever holds the object (a returned cart, a store's cache)."""
     if value is not None and not isinstance(value, Mapping):
         return value  # type: ignore[return-value]  # rejected by _rules.check_metadata
-    return dict(value or {})
+    return value if isinstance(value, Metadata) else Metadata(value)
 
 
 def _str_tuple(value: object) -> tuple[str, ...] | None:
@@ -60,7 +90,7 @@ class IntentOptions:
     statement_descriptor_suffix: str | None = None
     setup_future_usage: Literal["on_session", "off_session"] | None = None
     receipt_email: str | None = None
-    metadata: dict[str, str] = field(factory=dict, converter=_metadata)
+    metadata: Mapping[str, str] = field(factory=dict, converter=_metadata)
     application_fee_amount: int | None = None
     transfer_destination: str | None = None
 
