@@ -22,6 +22,7 @@ __all__ = [
     "bind_intent",
     "check_kept_cart_amount",
     "event_target",
+    "is_stale",
     "owns_intent",
     "with_item",
     "with_status",
@@ -39,11 +40,21 @@ class Applied:
 
 
 def with_status(record: IntentRecord | None, snap: IntentSnapshot) -> IntentRecord | None:
-    """``record`` carrying the snapshot's status and amount (unchanged when its
-    status is final: monotonic, a final status is never left)."""
-    if record is None or record.status == snap.status or _lifecycle.is_final(record.status):
+    """``record`` carrying the snapshot's status and amount: what Stripe last told
+    us (unchanged once its status is final: a final status is never left)."""
+    if record is None or _lifecycle.is_final(record.status):
         return record
-    return evolve(record, status=snap.status, amount=snap.amount)
+    if (record.status, record.amount, record.currency) == (snap.status, snap.amount, snap.currency):
+        return record
+    return evolve(record, status=snap.status, amount=snap.amount, currency=snap.currency)
+
+
+def is_stale(record: IntentRecord | None, snap: IntentSnapshot) -> bool:
+    """Whether ``snap`` is older than what the record knows: the intent reached a
+    final status the snapshot does not show (a late event, a replayed answer)."""
+    return (
+        record is not None and _lifecycle.is_final(record.status) and snap.status != record.status
+    )
 
 
 def bind_intent(record: IntentRecord | None, order: Order) -> IntentRecord | None:
@@ -85,6 +96,8 @@ def apply_snapshot(
       the intent to this order.
     """
     intent = with_status(record, snap)
+    if is_stale(record, snap):
+        return Applied(order, intent)  # older than what we know: nothing to learn
     if snap.amount != order.total or snap.currency != order.currency:
         if snap.status == "canceled":
             return Applied(order, intent)
@@ -99,7 +112,8 @@ def apply_snapshot(
         return Applied(order, intent)  # cancelled without its intent: takes no payment
     if _ledger.is_payment_attempt(snap):
         intent = bind_intent(intent, order)
-    updated = _ledger.apply_intent(order, snap)
+    # The flag says what the latest state says: consistent now, so cleared.
+    updated = _ledger.apply_intent(evolve(order, flag=None), snap)
     if refunds:
         updated = _ledger.apply_refunds(updated, refunds)
     return Applied(updated, intent)

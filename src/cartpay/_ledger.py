@@ -16,7 +16,7 @@ from collections.abc import Iterable, Mapping
 from attrs import evolve
 
 from ._errors import IllegalStateError
-from ._lifecycle import EARLY, TRANSACTION_STEPS, transition_order
+from ._lifecycle import EARLY, TRANSACTION_STEPS, advance_order, transition_order
 from ._models import (
     IntentSnapshot,
     Order,
@@ -150,7 +150,7 @@ def _derive(order: Order, *, canceled: bool) -> tuple[OrderStatus, PaymentStatus
 def _restate(order: Order, *, canceled: bool = False) -> Order:
     status, payment = _derive(order, canceled=canceled)
     try:
-        return transition_order(order, status, payment)
+        return advance_order(order, status, payment)
     except IllegalStateError:
         # Monotonic: a step the tables forbid comes from a stale view; keep what we have.
         return order

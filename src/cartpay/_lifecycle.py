@@ -8,7 +8,7 @@ raises :class:`~cartpay.IllegalStateError` and changes nothing.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Literal, get_args
+from typing import Literal, TypeVar, get_args
 
 from attrs import evolve
 
@@ -25,6 +25,7 @@ from ._models import (
 
 __all__ = [
     "EARLY",
+    "advance_order",
     "FINAL_INTENT",
     "INTENT_OPERATIONS",
     "IN_FLIGHT",
@@ -42,6 +43,8 @@ __all__ = [
     "render_tables",
     "transition_order",
 ]
+
+T = TypeVar("T", OrderStatus, PaymentStatus)
 
 IntentOperation = Literal[
     "update_amount", "update_fields", "confirm", "capture", "cancel", "refund"
@@ -177,6 +180,33 @@ def transition_order(order: Order, status: OrderStatus, payment: PaymentStatus) 
     if status != order.status and status not in ORDER_STATUS_TRANSITIONS[order.status]:
         raise IllegalStateError("order", f"move to {status}", order.status, entity_id=order.id)
     if payment != order.payment and payment not in PAYMENT_TRANSITIONS[order.payment]:
+        raise IllegalStateError(
+            "order", f"set payment {payment}", order.payment, entity_id=order.id
+        )
+    if status == order.status and payment == order.payment:
+        return order
+    return evolve(order, status=status, payment=payment)
+
+
+def _reachable(table: Mapping[T, frozenset[T]], start: T, goal: T) -> bool:
+    seen, frontier = {start}, [start]
+    while frontier:
+        for step in table[frontier.pop()]:
+            if step == goal:
+                return True
+            if step not in seen:
+                seen.add(step)
+                frontier.append(step)
+    return start == goal
+
+
+def advance_order(order: Order, status: OrderStatus, payment: PaymentStatus) -> Order:
+    """The order in ``status``/``payment`` when the tables reach them from where it is
+    in one step or several (events may skip steps: a refund's news can come before
+    the payment's); raises ``IllegalStateError`` when they cannot be reached."""
+    if not _reachable(ORDER_STATUS_TRANSITIONS, order.status, status):
+        raise IllegalStateError("order", f"move to {status}", order.status, entity_id=order.id)
+    if not _reachable(PAYMENT_TRANSITIONS, order.payment, payment):
         raise IllegalStateError(
             "order", f"set payment {payment}", order.payment, entity_id=order.id
         )

@@ -440,7 +440,6 @@ def test_capture_retried_with_another_amount_never_reports_the_wrong_amount(
         assert after.captured == 3000 == fake.intent(intent_id).amount_received
 
 
-@issue12("refund event before payment event")
 @pytest.mark.parametrize("capture_method", ["automatic_async", "manual"])
 def test_refund_event_before_payment_event_converges(
     payments: CartPaymentIntent, fake: FakeStripeGateway, capture_method: str
@@ -604,7 +603,6 @@ def test_create_never_hands_back_a_canceled_intent(
     assert handle.client_secret
 
 
-@issue12("a stale event flags a paid order")
 def test_stale_event_does_not_flag_a_paid_order(
     payments: CartPaymentIntent, fake: FakeStripeGateway
 ) -> None:
