@@ -25,7 +25,6 @@ from ._models import (
 
 __all__ = [
     "EARLY",
-    "advance_order",
     "FINAL_INTENT",
     "INTENT_OPERATIONS",
     "IN_FLIGHT",
@@ -37,6 +36,7 @@ __all__ = [
     "REPLAYED_OPERATIONS",
     "REUSABLE",
     "TRANSACTION_STEPS",
+    "advance_order",
     "check_intent_operation",
     "check_order_operation",
     "is_final",
