@@ -25,8 +25,7 @@ from typing import Generic, Literal, TypeVar, cast
 
 from attrs import evolve, frozen
 
-from ._errors import CartpayError, ConcurrencyError
-from ._lifecycle import REPLAYED_OPERATIONS
+from ._errors import CartpayError, ConcurrencyError, GatewayError, OperationPendingError
 from ._models import Cart, Order, PendingOperation
 from ._ports import Store, StoreReads, StoreTransaction
 from ._records import read_cart, read_order, retry, save
@@ -66,23 +65,39 @@ class Ref(Generic[C]):
         return f"{self.kind} {self.id}"
 
 
+def _arguments(pending: PendingOperation) -> tuple[object, ...]:
+    return (pending.amount, pending.reason, pending.payment_method, pending.params)
+
+
 def replays(pending: PendingOperation, wanted: PendingOperation) -> bool:
-    """Whether an expired ``pending`` claim is replayed (with its own key and
-    parameters) instead of claiming ``wanted``."""
-    return (
-        pending.operation == wanted.operation
-        and pending.operation in REPLAYED_OPERATIONS
-        and pending.payment_method == wanted.payment_method
-    )
+    """Whether an expired ``pending`` claim is the claim ``wanted`` again: the same
+    operation with the same arguments, replayed with its own key."""
+    return pending.operation == wanted.operation and _arguments(pending) == _arguments(wanted)
 
 
-def released(record: C | None, key: str, *, definite: bool, now: datetime) -> C | None:
+def rotated(key: str) -> str:
+    """The next key of a claim whose key Stripe answered with a stored error: a
+    server error is kept under its key for 24 hours and answers every replay."""
+    base, _, attempt = key.rpartition(":r")
+    if base and attempt.isdigit():
+        return f"{base}:r{int(attempt) + 1}"
+    return f"{key}:r1"
+
+
+def released(
+    record: C | None, key: str, *, definite: bool, now: datetime, rotate: bool = False
+) -> C | None:
     """``record`` with its claim ``key`` released: gone when the call's outcome is
-    definite, expired at ``now`` when it is not (the next caller replays the key).
+    definite, expired at ``now`` when it is not (the next caller replays it; under
+    a new key when ``rotate``: Stripe stored a server error under the old one).
     ``None`` when the claim is no longer ``key`` (someone else's now)."""
     if record is None or record.pending is None or record.pending.key != key:
         return None
-    pending = None if definite else evolve(record.pending, lease_until=now)
+    if definite:
+        return evolve(record, pending=None)
+    pending = evolve(record.pending, lease_until=now)
+    if rotate:
+        pending = evolve(pending, key=rotated(key))
     return evolve(record, pending=pending)
 
 
@@ -137,7 +152,17 @@ class Claims:
                 if busy or not fresh(current):
                     claimed = None
                 else:
-                    base = pending if pending is not None and replays(pending, wanted) else wanted
+                    if pending is not None and not replays(pending, wanted):
+                        # An unknown outcome is settled before another claim is made
+                        # (the flows do so first; this is the guard).
+                        raise OperationPendingError(
+                            str(ref),
+                            pending.operation,
+                            amount=pending.amount,
+                            reason=pending.reason,
+                            payment_method=pending.payment_method,
+                        )
+                    base = pending if pending is not None else wanted
                     pending = evolve(base, lease_until=self.clock() + self.lease)
                     claimed = save(tx, current, evolve(current, pending=pending))
                     if also is not None:
@@ -145,12 +170,17 @@ class Claims:
         except ConcurrencyError:  # another caller claimed it first: re-read
             return None
         if busy:
-            if time.monotonic() >= deadline:
-                raise ConcurrencyError(f"{ref} has an operation in progress; try again")
-            time.sleep(0.01)
+            self.pause(ref, deadline)
         if claimed is None or pending is None:
             return None
         return claimed, pending
+
+    def pause(self, ref: Ref[C], deadline: float) -> None:
+        """Wait a moment for another caller's claim on ``ref``; ``ConcurrencyError``
+        once ``deadline`` has passed."""
+        if time.monotonic() >= deadline:
+            raise ConcurrencyError(f"{ref} has an operation in progress; try again")
+        time.sleep(0.01)
 
     def call(self, ref: Ref[C], pending: PendingOperation, call: Callable[[], T]) -> T:
         """Run the gateway ``call`` made under ``pending``; on failure release the
@@ -159,16 +189,17 @@ class Claims:
         try:
             return call()
         except CartpayError as exc:
-            self.release(ref, pending.key, definite=not exc.retryable)
+            stored = isinstance(exc, GatewayError) and (exc.http_status or 0) >= 500
+            self.release(ref, pending.key, definite=not exc.retryable, rotate=stored)
             raise
         except BaseException:
             self.release(ref, pending.key, definite=False)
             raise
 
-    def release(self, ref: Ref[C], key: str, *, definite: bool) -> None:
+    def release(self, ref: Ref[C], key: str, *, definite: bool, rotate: bool = False) -> None:
         def work(tx: StoreTransaction) -> None:
             current = ref.get(tx)
-            after = released(current, key, definite=definite, now=self.clock())
+            after = released(current, key, definite=definite, now=self.clock(), rotate=rotate)
             if current is not None and after is not None:
                 save(tx, current, after)
 

@@ -8,13 +8,30 @@ docs/design.md ("Workflow rules").
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from attrs import evolve, frozen
 
 from . import _ledger, _lifecycle
-from ._errors import AmountMismatchError, CartpayError, IntentAlreadyUsedError, ValidationError
-from ._models import Cart, IntentRecord, IntentSnapshot, LineItem, Order, RefundSnapshot
+from ._errors import (
+    AmountMismatchError,
+    CartpayError,
+    IllegalStateError,
+    IntentAlreadyUsedError,
+    ValidationError,
+)
+from ._models import (
+    Cart,
+    IntentParams,
+    IntentRecord,
+    IntentSnapshot,
+    LineItem,
+    Order,
+    PendingOperation,
+    RefundSnapshot,
+)
 from ._money import MAX_AMOUNT
+from ._params import intent_changes
 
 __all__ = [
     "Applied",
@@ -22,8 +39,12 @@ __all__ = [
     "bind_intent",
     "check_kept_cart_amount",
     "event_target",
+    "intent_step",
+    "is_held",
     "is_stale",
+    "operation_happened",
     "owns_intent",
+    "paid_order_parts",
     "with_item",
     "with_status",
 ]
@@ -46,7 +67,10 @@ def with_status(record: IntentRecord | None, snap: IntentSnapshot) -> IntentReco
         return record
     if (record.status, record.amount, record.currency) == (snap.status, snap.amount, snap.currency):
         return record
-    return evolve(record, status=snap.status, amount=snap.amount, currency=snap.currency)
+    kept = evolve(snap, client_secret=None)  # never stored
+    return evolve(
+        record, status=snap.status, amount=snap.amount, currency=snap.currency, snapshot=kept
+    )
 
 
 def is_stale(record: IntentRecord | None, snap: IntentSnapshot) -> bool:
@@ -161,3 +185,103 @@ def with_item(cart: Cart, item: LineItem) -> Cart:
             "quantity", "maximum", f"the cart total {updated.total} would exceed {MAX_AMOUNT}"
         )
     return updated
+
+
+IntentStep = Literal["create", "update", "current"]
+
+
+def is_held(record: IntentRecord | None, orders: Sequence[Order]) -> bool:
+    """Whether an order holds the intent: it pays one, or a live order was checked
+    out with it. A held intent no longer follows any cart (it is never repriced)."""
+    if record is not None and record.order_id is not None:
+        return True
+    return any(o.status != "cancelled" for o in orders)
+
+
+def intent_step(
+    cart: Cart,
+    record: IntentRecord | None,
+    orders: Sequence[Order],
+    wanted: IntentParams,
+    *,
+    operation: str,
+) -> IntentStep:
+    """What bringing the cart's intent up to date with ``wanted`` takes:
+
+    - ``create``: a new intent (none yet, the last was canceled, or an order holds
+      it and the cart changed or wants to pay again: a kept cart gets its own);
+    - ``update``: send the changes to the cart's intent;
+    - ``current``: the intent is as the cart wants it.
+
+    Raises ``IllegalStateError`` when the cart's intent took a payment no order
+    owns yet: checkout makes that order; a second intent would charge twice.
+    """
+    if cart.payment_intent_id is None or cart.sent is None:
+        return "create"
+    status = record.status if record is not None else "requires_payment_method"
+    if status == "canceled":
+        return "create"
+    if is_held(record, orders):
+        unchanged = status in _lifecycle.REUSABLE and _same_request(cart.sent, wanted)
+        return "current" if unchanged else "create"
+    if status in _lifecycle.MONEY_MOVING:
+        raise IllegalStateError(
+            "cart",
+            operation,
+            status,
+            entity_id=cart.id,
+            detail=f"its intent {cart.payment_intent_id} has taken a payment: check the cart"
+            " out, and the order owns that payment (a new intent would charge twice)",
+        )
+    return "update" if intent_changes(cart.sent, wanted) else "current"
+
+
+def _same_request(sent: IntentParams, wanted: IntentParams) -> bool:
+    return (sent.amount, sent.currency, sent.options) == (
+        wanted.amount,
+        wanted.currency,
+        wanted.options,
+    )
+
+
+def paid_order_parts(
+    cart: Cart, snap: IntentSnapshot
+) -> tuple[tuple[LineItem, ...], tuple[LineItem, ...]]:
+    """The lines an order for a payment taken at ``snap.amount`` holds (what the
+    amount stood for when it was sent), and the lines left in the cart for
+    another purchase (what was added since)."""
+    sent = cart.sent
+    if sent is None or not sent.items or sent.amount != snap.amount or sent.items == cart.items:
+        return cart.items, ()  # (an order of another amount is flagged, not paid)
+    paid = sent.items
+    bought = {i.sku: i.quantity for i in paid}
+    rest = []
+    for item in cart.items:
+        left = item.quantity - bought.get(item.sku, 0)
+        if left > 0:
+            rest.append(evolve(item, quantity=left))
+    return paid, tuple(rest)
+
+
+def operation_happened(
+    pending: PendingOperation,
+    order: Order,
+    snap: IntentSnapshot,
+    refunds: Sequence[RefundSnapshot] = (),
+) -> bool:
+    """Whether the claimed ``pending`` operation, whose answer was lost, took
+    effect at Stripe: what the intent (and its refunds) show now."""
+    if pending.operation == "confirm":
+        tried = (
+            snap.last_payment_error is not None and snap.payment_method == pending.payment_method
+        )
+        return snap.status not in ("requires_payment_method", "requires_confirmation") or tried
+    if pending.operation == "capture":
+        return snap.status != "requires_capture"
+    if pending.operation == "cancel":
+        return snap.status == "canceled"
+    known = {t.reference for t in order.transactions}
+    return any(
+        r.id not in known and (pending.amount is None or r.amount == pending.amount)
+        for r in refunds
+    )

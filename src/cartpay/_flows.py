@@ -16,9 +16,17 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import Literal, TypeVar
 
+from attrs import evolve
+
 from . import _decisions, _lifecycle, _outcomes
 from ._claims import Claims, Ref
-from ._errors import CardDeclinedError, IllegalStateError, IntentAlreadyUsedError
+from ._errors import (
+    AmountMismatchError,
+    CardDeclinedError,
+    ConcurrencyError,
+    IllegalStateError,
+    IntentAlreadyUsedError,
+)
 from ._models import (
     Cart,
     IntentHandle,
@@ -33,7 +41,7 @@ from ._models import (
 from ._options import IntentOptions
 from ._params import idempotency_key, intent_changes, intent_params
 from ._ports import PaymentGateway, Store, StoreTransaction
-from ._records import read_cart, read_order, retry, save, until
+from ._records import read_cart, read_intent, read_order, retry, save, until
 
 __all__ = ["Flows"]
 
@@ -65,111 +73,149 @@ class Flows:
         with self.store.read() as tx:
             return read_order(tx, order_id)
 
-    def create_once(
-        self, cart_id: str, options: IntentOptions | None, deadline: float
-    ) -> IntentHandle | None:
-        cart, record = self.cart_and_intent(cart_id)
-        wanted = intent_params(cart, options or cart.options)
-        if record is not None and record.status in _lifecycle.REUSABLE:
-            return self.update(cart, record, wanted, retrieve=True)
-        if record is not None and record.status in _lifecycle.IN_FLIGHT:
-            raise IllegalStateError(
-                "intent",
-                "replace",
-                record.status,
-                entity_id=record.id,
-                detail="the cart's payment is in flight; confirm its order first",
-            )
-        generation = cart.generation + (1 if cart.payment_intent_id else 0)
-        key = idempotency_key("cart", cart.id, f"g{generation}", "create")
-        ref = Ref.cart(cart.id)
-        claim = self.claims.claim(
-            ref,
-            self.operation("create", key, params=wanted),
-            deadline,
-            fresh=lambda c: c.payment_intent_id == cart.payment_intent_id,
-        )
-        if claim is None:
-            return None  # another caller created it meanwhile (or holds the cart)
-        _, pending = claim
-        params = pending.params or wanted  # a replay sends its own parameters
-        snap = self.claims.call(
-            ref, pending, lambda: self.gateway.create_intent(params, idempotency_key=pending.key)
-        )
-        cart = _outcomes.record_created(self.store, cart.id, pending, snap, now=self.clock)
-        log.info("intent created", extra={"cart_id": cart.id, "intent_id": snap.id})
-        assert cart.sent is not None
-        now_wanted = intent_params(cart, options or cart.options)
-        if intent_changes(cart.sent, now_wanted):  # the cart moved on while we replayed
-            record = self.intent_record(snap.id)
-            return self.update(cart, record, now_wanted, retrieve=False)
-        return IntentHandle.from_snapshot(snap)
+    # ------------------------------------------------------- the cart's intent
 
-    def update(
-        self, cart: Cart, record: IntentRecord | None, wanted: IntentParams, *, retrieve: bool
+    def sync(
+        self, cart_id: str, options: IntentOptions | None, *, retrieve: bool, operation: str
     ) -> IntentHandle:
-        """Send what changed between ``cart.sent`` and ``wanted`` (``record``: the
-        cart's intent as stored, read with the cart)."""
+        """Bring the cart's intent up to date with the cart: create, update or
+        nothing (:func:`cartpay._decisions.intent_step`). ``retrieve``: read the
+        intent for its client secret when nothing needs sending."""
         deadline = self.claims.deadline()
-        first = [(cart, record, wanted)]
+        return until(
+            lambda: self.sync_once(cart_id, options, retrieve, operation, deadline),
+            f"cart {cart_id}",
+        )
 
-        def attempt() -> IntentHandle | None:
-            if first:  # as the caller read it; afterwards, read again
-                current, intent, now_wanted = first.pop()
-            else:
-                current, intent = self.cart_and_intent(cart.id)
-                now_wanted = intent_params(current, wanted.options)
-            return self.update_once(current, intent, now_wanted, retrieve, deadline)
-
-        return until(attempt, f"cart {cart.id}")
-
-    def update_once(
+    def sync_once(
         self,
-        cart: Cart,
-        record: IntentRecord | None,
-        wanted: IntentParams,
+        cart_id: str,
+        options: IntentOptions | None,
         retrieve: bool,
+        operation: str,
         deadline: float,
     ) -> IntentHandle | None:
+        cart, record, orders = self.cart_view(cart_id)
+        if cart.pending is not None:
+            self.settle_cart(cart, deadline)
+            return None
+        wanted = intent_params(cart, options or cart.options)
+        step = _decisions.intent_step(cart, record, orders, wanted, operation=operation)
+        if step == "create":
+            return self.create(cart, wanted, deadline)
+        if step == "update":
+            return self.update(cart, wanted, deadline)
         assert cart.payment_intent_id is not None and cart.sent is not None
-        intent_id = cart.payment_intent_id
-        changes = intent_changes(cart.sent, wanted)
-        status = record.status if record else "requires_payment_method"
-        if not changes:
-            if retrieve:
-                return IntentHandle.from_snapshot(self.gateway.retrieve_intent(intent_id))
-            return IntentHandle(intent_id, None, status, cart.sent.amount, cart.currency)
-        operation: _lifecycle.IntentOperation = (
-            "update_amount" if "amount" in changes else "update_fields"
-        )
-        _lifecycle.check_intent_operation(operation, status, intent_id=intent_id)
-        if record is not None and record.order_id is not None and "amount" in changes:
-            raise IllegalStateError(  # a kept cart must not reprice what an order pays
-                "intent",
-                operation,
-                status,
-                entity_id=intent_id,
-                detail=f"order {record.order_id} is paying it; confirm or cancel that order",
+        if not retrieve:
+            status = record.status if record is not None else "requires_payment_method"
+            return IntentHandle(
+                cart.payment_intent_id, None, status, cart.sent.amount, cart.currency
             )
-        key = idempotency_key("cart", cart.id, f"g{cart.generation}", "update", f"v{cart.version}")
-        ref = Ref.cart(cart.id)
+        snap = self.gateway.retrieve_intent(cart.payment_intent_id)
+        if record is not None and snap.status != record.status:
+            _outcomes.record_intent_status(self.store, snap)  # it moved on: decide again
+            return None
+        return IntentHandle.from_snapshot(snap)
+
+    def create(self, cart: Cart, wanted: IntentParams, deadline: float) -> IntentHandle | None:
+        """Claim and make a new intent for the cart (a new generation when it had one)."""
+        generation = cart.generation + (1 if cart.payment_intent_id else 0)
+        key = idempotency_key("cart", cart.id, f"g{generation}", "create")
         claim = self.claims.claim(
-            ref, self.operation("update", key), deadline, fresh=lambda c: c.version == cart.version
+            Ref.cart(cart.id),
+            self.operation("create", key, params=wanted),
+            deadline,
+            fresh=lambda c: c.version == cart.version,
+        )
+        if claim is None:
+            return None  # another caller changed or holds the cart: decide again
+        snap = self.send_create(cart.id, claim[1])
+        return IntentHandle.from_snapshot(snap) if snap is not None else None
+
+    def send_create(self, cart_id: str, pending: PendingOperation) -> IntentSnapshot | None:
+        """Make the claimed create (``pending.params``, its own key) and record it.
+        ``None`` when the cart moved on meanwhile (decide again)."""
+        params = pending.params
+        assert params is not None
+        snap = self.claims.call(
+            Ref.cart(cart_id),
+            pending,
+            lambda: self.gateway.create_intent(params, idempotency_key=pending.key),
+        )
+        cart = _outcomes.record_created(self.store, cart_id, pending, snap, now=self.clock)
+        log.info("intent created", extra={"cart_id": cart.id, "intent_id": snap.id})
+        current = intent_params(cart, cart.options)
+        return snap if cart.sent is not None and not intent_changes(cart.sent, current) else None
+
+    def update(self, cart: Cart, wanted: IntentParams, deadline: float) -> IntentHandle | None:
+        """Claim and send the changes between what the cart's intent was last sent
+        and ``wanted``."""
+        key = idempotency_key("cart", cart.id, f"g{cart.generation}", "update", f"v{cart.version}")
+        claim = self.claims.claim(
+            Ref.cart(cart.id),
+            self.operation("update", key, params=wanted),
+            deadline,
+            fresh=lambda c: c.version == cart.version,
+            also=self.not_held,
         )
         if claim is None:
             return None
-        snap = self.claims.call(
-            ref,
-            claim[1],
-            lambda: self.gateway.update_intent(intent_id, changes, idempotency_key=key),
-        )
-        _outcomes.record_sent(self.store, cart.id, key, wanted, snap)
+        snap = self.send_update(cart, claim[1])
+        return IntentHandle.from_snapshot(snap) if snap is not None else None
+
+    @staticmethod
+    def not_held(tx: StoreTransaction, cart: Cart) -> None:
+        """Inside the update's claim: the intent is still the cart's alone (an order
+        checked out or paying with it since the cart was read makes it held)."""
+        intent_id = cart.payment_intent_id
+        if intent_id is not None and _decisions.is_held(
+            tx.get_intent(intent_id), tx.orders_for_intent(intent_id)
+        ):
+            raise ConcurrencyError(f"cart {cart.id}'s intent was just checked out")
+
+    def send_update(self, cart: Cart, pending: PendingOperation) -> IntentSnapshot | None:
+        """Send the claimed update (its own parameters and key) and record it. When
+        Stripe says the intent can no longer change (the browser paid meanwhile),
+        record what it is now and return ``None``: decide again."""
+        intent_id, sent, params = cart.payment_intent_id, cart.sent, pending.params
+        assert intent_id is not None and sent is not None and params is not None
+        changes = intent_changes(sent, params)
+        try:
+            snap = self.claims.call(
+                Ref.cart(cart.id),
+                pending,
+                lambda: self.gateway.update_intent(intent_id, changes, idempotency_key=pending.key),
+            )
+        except IllegalStateError:
+            _outcomes.record_intent_status(self.store, self.gateway.retrieve_intent(intent_id))
+            return None
+        _outcomes.record_sent(self.store, cart.id, pending.key, params, snap)
         log.info("intent updated", extra={"cart_id": cart.id, "intent_id": intent_id})
-        return IntentHandle.from_snapshot(snap)
+        return snap
+
+    def settle_cart(self, cart: Cart, deadline: float) -> None:
+        """The cart's claim: wait while another caller holds it; replay it, with its
+        own key and parameters, when its outcome is unknown (expired). The caller
+        then decides again on what is known now."""
+        pending = cart.pending
+        assert pending is not None
+        claim = self.claims.claim(
+            Ref.cart(cart.id), pending, deadline, fresh=lambda c: c.version == cart.version
+        )
+        if claim is None:
+            return
+        if pending.operation == "create":
+            self.send_create(cart.id, claim[1])
+        else:
+            self.send_update(cart, claim[1])
+
+    # ---------------------------------------------------------------- checkout
 
     def checkout_once(self, cart_id: str, keep_cart: bool) -> Order | None:
-        cart, record = self.cart_and_intent(cart_id)
-        wanted = intent_params(cart, cart.options)
+        cart, record, orders = self.cart_view(cart_id)
+        if cart.pending is not None:
+            self.settle_cart(cart, self.claims.deadline())
+            return None
         if cart.payment_intent_id is None or cart.sent is None:
             raise IllegalStateError(
                 "cart",
@@ -178,17 +224,36 @@ class Flows:
                 entity_id=cart.id,
                 detail="call create_payment_intent first",
             )
-        if record is not None and record.status not in _lifecycle.REUSABLE:
+        if (
+            record is not None
+            and record.status in _lifecycle.MONEY_MOVING
+            and not _decisions.is_held(record, orders)
+        ):
+            return self.checkout_paid(cart, record, keep_cart)
+        wanted = intent_params(cart, cart.options)
+        step = _decisions.intent_step(cart, record, orders, wanted, operation="checkout")
+        if step == "update":
+            self.update(cart, wanted, self.claims.deadline())
+            return None
+        held = _decisions.is_held(record, orders)
+        if (
+            step == "create"
+            and held
+            and record is not None
+            and record.status in _lifecycle.REUSABLE
+        ):
+            # A kept cart that changed: it gets an intent of its own, the order keeps its.
+            self.create(cart, wanted, self.claims.deadline())
+            return None
+        if step == "create":
+            status = record.status if record is not None else "requires_payment_method"
             raise IllegalStateError(
                 "intent",
                 "checkout",
-                record.status,
-                entity_id=record.id,
+                status,
+                entity_id=cart.payment_intent_id,
                 detail="the cart's intent can no longer take a payment; create a new one",
             )
-        if intent_changes(cart.sent, wanted):
-            self.update(cart, record, wanted, retrieve=False)
-            return None
         order = Order(
             self.new_id("ord"),
             cart.id,
@@ -198,19 +263,60 @@ class Flows:
             cart.payment_intent_id,
             created_at=self.clock(),
         )
-        with self.store.transaction() as tx:
-            current = read_cart(tx, cart_id)
+        return self.insert_order(cart, order, keep_cart)
+
+    def checkout_paid(self, cart: Cart, record: IntentRecord, keep_cart: bool) -> Order | None:
+        """Checkout of a cart whose intent took a payment before it (the browser
+        paid, and its news came first): the order owns the intent and is what the
+        amount paid for; lines added since stay in the cart, which gets a new intent."""
+        snap = record.snapshot or self.gateway.retrieve_intent(record.id)
+        paid, rest = _decisions.paid_order_parts(cart, snap)
+        order = Order(
+            self.new_id("ord"),
+            cart.id,
+            cart.currency,
+            sum(i.amount for i in paid),
+            paid,
+            record.id,
+            created_at=self.clock(),
+        )
+        applied = _decisions.apply_snapshot(order, record, snap)
+        # The cart keeps its lines (keep_cart) or those added since; the intent it
+        # follows is the order's now, so its next create makes a new one.
+        left = cart if keep_cart else evolve(cart, items=rest)
+        return self.insert_order(
+            cart, applied.order, keep_cart or bool(rest), kept=left, intent=(record, applied.intent)
+        )
+
+    def insert_order(
+        self,
+        cart: Cart,
+        order: Order,
+        keep_cart: bool,
+        *,
+        kept: Cart | None = None,
+        intent: tuple[IntentRecord, IntentRecord | None] | None = None,
+    ) -> Order | None:
+        """Insert the order made from ``cart`` (as read) if the cart is still so, and
+        delete the cart or keep it (as ``kept``, else as it is, noting the order)."""
+
+        def work(tx: StoreTransaction) -> Order | None:
+            current = read_cart(tx, cart.id)
             if current.version != cart.version or self.claims.busy(current):
-                stale = True  # the cart moved on (or an operation holds it): look again
+                return None  # the cart moved on (or an operation holds it): look again
+            tx.insert_order(order)
+            if intent is not None and intent[1] is not None:
+                save(tx, read_intent(tx, intent[0].id), intent[1])
+            if keep_cart:
+                save(tx, current, evolve(kept or current, last_order_id=order.id))
             else:
-                stale = False
-                tx.insert_order(order)
-                if not keep_cart:
-                    tx.delete_cart(cart.id, expected_version=cart.version)
-        if stale:
+                tx.delete_cart(cart.id, expected_version=cart.version)
+            return order
+
+        done = retry(self.store, work, f"cart {cart.id}")
+        if done is None:
             time.sleep(0.01)
-            return None
-        return order
+        return done
 
     def confirm_once(
         self, order_id: str, payment_method: str, return_url: str | None, deadline: float
@@ -219,12 +325,28 @@ class Flows:
             order = read_order(tx, order_id)
             record = tx.get_intent(order.intent_id) if order.intent_id else None
             cart = tx.get_cart(order.cart_id)
+        if order.pending is not None:  # an earlier call's: wait, or learn its outcome
+            settled = self.settle_order(order, deadline)
+            if settled is None:
+                return None
+            after, pending, happened = settled
+            same = (pending.operation, pending.payment_method) == ("confirm", payment_method)
+            return after if happened and same else None
         _lifecycle.check_order_operation("confirm_payment", order)
         intent_id = self.intent_of(order)
         if record is not None:
             if record.order_id not in (None, order.id):
                 raise IntentAlreadyUsedError(intent_id, order.id, record.order_id)
             _lifecycle.check_intent_operation("confirm", record.status, intent_id=intent_id)
+            if (record.amount, record.currency) != (order.total, order.currency):
+                # Stripe would take what the intent says, not what the order totals.
+                raise AmountMismatchError(
+                    order.id,
+                    expected_amount=order.total,
+                    expected_currency=order.currency,
+                    actual_amount=record.amount,
+                    actual_currency=record.currency,
+                )
         _decisions.check_kept_cart_amount(order, cart)
         key = idempotency_key("order", order.id, "confirm", f"v{order.version}")
         ref = Ref.order(order.id)
@@ -283,13 +405,24 @@ class Flows:
 
         def attempt() -> tuple[Order, PendingOperation] | None:
             current = first.pop() if first else self.read_order(order.id)
+            if current.pending is not None:  # an earlier call's: wait, or learn its outcome
+                settled = self.settle_order(current, deadline)
+                if settled is None:
+                    return None
+                after, pending, happened = settled
+                same = (pending.operation, pending.amount, pending.reason) == (
+                    operation,
+                    amount,
+                    reason,
+                )
+                return (after, pending) if happened and same else None
             _lifecycle.check_order_operation(operation, current)  # type: ignore[arg-type]
             if check is not None:
                 check(current)
             intent_id = self.intent_of(current)
-            # A new key per logical operation: the version moves on with every claim,
-            # so a retry after a definite failure never reuses a spent key, while a
-            # retry after an unknown outcome replays the claim's own key.
+            # A new key per claim: the version moves on with every claim, so a retry
+            # never reuses a spent key; a retry after an unknown outcome first learns
+            # what happened from the intent (settle_order), then decides again.
             key = idempotency_key("order", current.id, operation, f"v{current.version}")
             ref = Ref.order(current.id)
             wanted = self.operation(operation, key, amount=amount, reason=reason)
@@ -333,6 +466,32 @@ class Flows:
         )
         return done
 
+    def settle_order(
+        self, order: Order, deadline: float
+    ) -> tuple[Order, PendingOperation, bool] | None:
+        """The order's claim: wait while another caller holds it (``None``); when its
+        outcome is unknown (expired), learn it from the intent (and its refunds),
+        record what the intent shows and drop the claim. Returns the order, the
+        claim and whether its operation took effect."""
+        pending = order.pending
+        assert pending is not None
+        ref = Ref.order(order.id)
+        if self.claims.busy(order):
+            self.claims.pause(ref, deadline)
+            return None
+        intent_id = self.intent_of(order)
+        snap = self.gateway.retrieve_intent(intent_id)
+        refunds = self.gateway.list_refunds(intent_id) if pending.operation == "refund" else ()
+        happened = _decisions.operation_happened(pending, order, snap, refunds)
+        after = _outcomes.apply(self.store, order.id, snap, refunds=refunds, clear=pending.key)
+        log.info(
+            "settled an unknown %s: %s",
+            pending.operation,
+            "it took effect" if happened else "it did not",
+            extra={"order_id": order.id, "intent_id": intent_id},
+        )
+        return after, pending, happened
+
     def operation(self, name: OperationName, key: str, **sends: object) -> PendingOperation:
         """A claim to make (its lease is set when it is recorded)."""
         return PendingOperation(name, key, self.clock(), **sends)  # type: ignore[arg-type]
@@ -346,16 +505,15 @@ class Flows:
 
         return retry(self.store, work, str(ref))
 
-    def cart_and_intent(self, cart_id: str) -> tuple[Cart, IntentRecord | None]:
-        """The cart and its intent's record, read in one snapshot."""
+    def cart_view(self, cart_id: str) -> tuple[Cart, IntentRecord | None, list[Order]]:
+        """The cart, its intent's record and the orders checked out with that
+        intent, read in one snapshot."""
         with self.store.read() as tx:
             cart = read_cart(tx, cart_id)
             intent_id = cart.payment_intent_id
-            return cart, tx.get_intent(intent_id) if intent_id is not None else None
-
-    def intent_record(self, intent_id: str) -> IntentRecord | None:
-        with self.store.read() as tx:
-            return tx.get_intent(intent_id)
+            if intent_id is None:
+                return cart, None, []
+            return cart, tx.get_intent(intent_id), tx.orders_for_intent(intent_id)
 
     @staticmethod
     def intent_of(order: Order) -> str:

@@ -24,6 +24,7 @@ from ._models import (
 )
 
 __all__ = [
+    "ANSWERED_BY_INTENT",
     "EARLY",
     "FINAL_INTENT",
     "INTENT_OPERATIONS",
@@ -75,11 +76,13 @@ MONEY_MOVING: frozenset[IntentStatus] = frozenset({"processing", "requires_captu
 IN_FLIGHT: frozenset[IntentStatus] = frozenset({"processing", "requires_capture"})
 #: Intent statuses reconcile refreshes when no order claims the intent.
 REFRESHED: frozenset[IntentStatus] = frozenset(get_args(IntentStatus)) - {"canceled"}
-#: Operations whose expired claim is replayed with its own key and parameters
-#: (an update's key moves with the cart's version: it is never replayed).
-REPLAYED_OPERATIONS: frozenset[OperationName] = frozenset(
-    {"create", "confirm", "capture", "cancel", "refund"}
-)
+#: Operations whose expired claim (an unknown outcome) is replayed with its own
+#: key and parameters: a cart's, whose effect Stripe cannot be asked about (an
+#: intent created, fields set). An order's operation is settled instead: the
+#: intent and its refunds show whether it happened (``ANSWERED_BY_INTENT``).
+REPLAYED_OPERATIONS: frozenset[OperationName] = frozenset({"create", "update"})
+#: Order operations whose effect the intent itself shows (a refund's needs its list).
+ANSWERED_BY_INTENT: frozenset[OperationName] = frozenset({"confirm", "capture", "cancel"})
 #: Intent statuses after which nothing about the intent changes any more.
 FINAL_INTENT: frozenset[IntentStatus] = frozenset({"succeeded", "canceled"})
 

@@ -72,11 +72,16 @@ OperationName = Literal["create", "update", "confirm", "capture", "cancel", "ref
 
 @frozen
 class IntentParams:
-    """Everything cartpay sends to create an intent; also what it last sent (for diffs)."""
+    """Everything cartpay sends to create an intent; also what it last sent (for diffs).
+
+    ``items`` are the cart's lines the amount stands for (not sent: kept so an
+    order made from a payment taken at that amount holds what was paid for).
+    """
 
     amount: int
     currency: str
     options: IntentOptions = field(factory=IntentOptions)
+    items: tuple[LineItem, ...] = ()
 
 
 @frozen
@@ -126,6 +131,7 @@ class Cart:
     options: IntentOptions = field(factory=IntentOptions)
     sent: IntentParams | None = None
     pending: PendingOperation | None = None
+    last_order_id: str | None = None
 
     @property
     def total(self) -> int:
@@ -210,7 +216,9 @@ class IntentRecord:
     """What the store knows of an intent cartpay created (never its client secret).
 
     ``order_id`` is the one order the intent pays (docs/design.md, rule 6), set by
-    the first order that makes a payment attempt with it.
+    the first order that makes a payment attempt with it. ``status``, ``amount``
+    and ``snapshot`` are what Stripe last told cartpay (the snapshot without its
+    client secret): checkout books a payment taken before it from there.
     """
 
     id: str
@@ -221,6 +229,7 @@ class IntentRecord:
     created_at: datetime
     order_id: str | None = None
     version: int = 0
+    snapshot: IntentSnapshot | None = None
 
 
 @frozen

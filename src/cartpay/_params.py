@@ -30,7 +30,7 @@ def intent_params(cart: Cart, options: IntentOptions) -> IntentParams:
         raise ValidationError("amount", "maximum", f"cart total {total} exceeds {MAX_AMOUNT}")
     check_amount(total, cart.currency)
     check_fee_within(total, cart.currency, options.application_fee_amount)
-    return IntentParams(total, cart.currency, options)
+    return IntentParams(total, cart.currency, options, cart.items)
 
 
 def intent_changes(sent: IntentParams, wanted: IntentParams) -> IntentChanges:

@@ -22,7 +22,7 @@ from ._models import Cart, IntentRecord, Order
 from ._ports import Store, StoreReads, StoreTransaction
 from ._rules import check_record_id
 
-__all__ = ["RACE_RETRIES", "read_cart", "read_order", "retry", "save", "until"]
+__all__ = ["RACE_RETRIES", "read_cart", "read_intent", "read_order", "retry", "save", "until"]
 
 #: How many times a unit of work that lost a version race is re-read and re-run.
 RACE_RETRIES = 20
@@ -67,6 +67,11 @@ def read_cart(tx: StoreReads, cart_id: str) -> Cart:
 def read_order(tx: StoreReads, order_id: str) -> Order:
     """The order, or ``NotFoundError``."""
     return _found("order", order_id, tx.get_order)
+
+
+def read_intent(tx: StoreReads, intent_id: str) -> IntentRecord:
+    """The intent record, or ``NotFoundError``."""
+    return _found("intent", intent_id, tx.get_intent)
 
 
 def _found(kind: str, key: object, get: Callable[[str], T | None]) -> T:

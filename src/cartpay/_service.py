@@ -161,21 +161,38 @@ class CartPaymentIntent:
         return self._flows.change(Ref.cart(cart_id), change)
 
     def delete_cart(self, cart_id: str) -> None:
-        """Delete the cart; its live intent, if any, is canceled first (``abandoned``)."""
+        """Delete the cart. Its intent, when it follows only this cart and can
+        still take a payment, is canceled first (``abandoned``). Raises
+        ``IllegalStateError``, deleting nothing, while money moves on that intent
+        and no order owns it (the browser paid: check the cart out instead), also
+        when Stripe refuses the cancel because the payment went through meanwhile.
+        """
         with self.store.read() as tx:  # the cart, its intent and the intent's orders
             cart = read_cart(tx, cart_id)
             intent_id = cart.payment_intent_id
             record = tx.get_intent(intent_id) if intent_id is not None else None
-            cancel = (
-                record is not None
-                and record.status in _lifecycle.REUSABLE
-                and record.order_id is None
-                and not tx.orders_for_intent(record.id)
-            )
-        if cancel and record is not None:
-            key = idempotency_key("cart", cart.id, f"g{cart.generation}", "cancel")
-            snap = self.gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
-            _outcomes.record_intent_status(self.store, snap)
+            held = _decisions.is_held(record, tx.orders_for_intent(intent_id) if intent_id else [])
+        if record is not None and not held:
+            if record.status in _lifecycle.MONEY_MOVING:
+                raise IllegalStateError(
+                    "cart",
+                    "delete",
+                    record.status,
+                    entity_id=cart.id,
+                    detail=f"its intent {record.id} has taken a payment no order owns yet;"
+                    " check the cart out instead",
+                )
+            if record.status in _lifecycle.REUSABLE:
+                key = idempotency_key("cart", cart.id, f"g{cart.generation}", "cancel")
+                try:
+                    snap = self.gateway.cancel_intent(
+                        record.id, reason="abandoned", idempotency_key=key
+                    )
+                except IllegalStateError:  # the payment went through meanwhile
+                    snap = self.gateway.retrieve_intent(record.id)
+                    _outcomes.record_intent_status(self.store, snap)
+                    raise
+                _outcomes.record_intent_status(self.store, snap)
 
         def delete(tx: StoreTransaction) -> None:
             tx.delete_cart(cart_id, expected_version=read_cart(tx, cart_id).version)
@@ -197,8 +214,7 @@ class CartPaymentIntent:
         Stripe calls: one create, or one update/retrieve when reusing.
         """
         _check_options(options)
-        deadline = self._claims.deadline()
-        return until(lambda: self._flows.create_once(cart_id, options, deadline), f"cart {cart_id}")
+        return self._flows.sync(cart_id, options, retrieve=True, operation="create_payment_intent")
 
     def update_payment_intent(
         self, cart_id: str, *, options: IntentOptions | None = None
@@ -206,21 +222,24 @@ class CartPaymentIntent:
         """Send the cart's final details to its intent: only the changed fields.
 
         When nothing changed, no Stripe call is made and the handle carries no
-        client secret (the browser already has it). Raises ``IllegalStateError``
-        when the intent's status forbids the change (e.g. ``processing``).
+        client secret (the browser already has it). When an order holds the
+        cart's intent (a kept cart changed after checkout), the cart gets a new
+        intent of its own instead: the order's is never repriced. Raises
+        ``IllegalStateError`` when the intent's status forbids the change (e.g.
+        ``processing``).
         """
         _check_options(options)
-        cart, record = self._flows.cart_and_intent(cart_id)
-        wanted = intent_params(cart, options or cart.options)
+        cart = self.get_cart(cart_id)
+        intent_params(cart, options or cart.options)  # bad input first, before any state
         if cart.payment_intent_id is None:
             raise IllegalStateError(
                 "cart",
                 "update_payment_intent",
                 "no_intent",
-                entity_id=cart.id,
+                entity_id=cart_id,
                 detail="call create_payment_intent first",
             )
-        return self._flows.update(cart, record, wanted, retrieve=False)
+        return self._flows.sync(cart_id, options, retrieve=False, operation="update_payment_intent")
 
     # ---------------------------------------------------------------- checkout
 
@@ -287,7 +306,16 @@ class CartPaymentIntent:
         refunds: Sequence[RefundSnapshot] = ()
         if snap.status == "succeeded" and order.captured:
             refunds = self.gateway.list_refunds(intent_id)
-        return _outcomes.apply(self.store, order.id, snap, refunds=refunds)
+        # A confirm, capture or cancel whose answer was lost is settled by what the
+        # intent shows now (a refund's needs its list: refund_order settles it).
+        pending = order.pending
+        settles = (
+            pending is not None
+            and pending.operation in _lifecycle.ANSWERED_BY_INTENT
+            and not self._claims.busy(order)
+        )
+        clear = pending.key if settles and pending is not None else None
+        return _outcomes.apply(self.store, order.id, snap, refunds=refunds, clear=clear)
 
     def capture_order(self, order_id: str, amount: int | None = None) -> Order:
         """Capture an authorized order: all of it, or ``amount`` (the rest is released)."""
@@ -350,27 +378,21 @@ class CartPaymentIntent:
         def record(order_id: str, pending: PendingOperation, refund: RefundSnapshot) -> Order:
             return _outcomes.apply_refund(self.store, order_id, refund, clear=pending.key)
 
-        reads = [order]
-
-        def attempt() -> Order | None:
-            done, pending = self._flows.order_operation(
-                reads.pop() if reads else self.get_order(order_id),
-                "refund",
-                amount=wanted,
-                reason=reason,
-                check=refundable,
-                call=lambda intent_id, pending: self.gateway.create_refund(
-                    intent_id,
-                    amount=pending.amount,
-                    reason=pending.reason,
-                    idempotency_key=pending.key,
-                ),
-                record=record,
-            )
-            # A replay of an earlier refund's claim: recorded; now make this one.
-            return done if (pending.amount, pending.reason) == (wanted, reason) else None
-
-        return until(attempt, f"order {order_id}")
+        done, _ = self._flows.order_operation(
+            order,
+            "refund",
+            amount=wanted,
+            reason=reason,
+            check=refundable,
+            call=lambda intent_id, pending: self.gateway.create_refund(
+                intent_id,
+                amount=pending.amount,
+                reason=pending.reason,
+                idempotency_key=pending.key,
+            ),
+            record=record,
+        )
+        return done
 
     # ------------------------------------------------------ webhooks, reconcile
 

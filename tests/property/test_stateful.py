@@ -647,7 +647,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         if not self.started:
             return
         _, orders, intents, texts = self.contents()
-        self.check_one_live_intent_per_cart(intents)
+        self.check_one_live_intent_per_cart(intents, orders)
         self.check_one_order_per_intent(orders)
         for order in orders:
             self.check_amounts(order)
@@ -656,8 +656,17 @@ class PaymentsMachine(RuleBasedStateMachine):
         leaked = [t for t in texts if "_secret_" in t]
         assert not leaked, f"a client secret is stored: {leaked[0][:200]}"
 
-    def check_one_live_intent_per_cart(self, intents: list[IntentRecord]) -> None:
-        live = Counter(r.cart_id for r in intents if self.remote_status(r) in REUSABLE)
+    def check_one_live_intent_per_cart(
+        self, intents: list[IntentRecord], orders: list[Order]
+    ) -> None:
+        # An intent an order holds goes with the order, not the cart (a kept cart
+        # that changes gets its own): only the ones that follow a cart count.
+        held = {o.intent_id for o in orders if o.status != "cancelled"}
+        live = Counter(
+            r.cart_id
+            for r in intents
+            if self.remote_status(r) in REUSABLE and r.order_id is None and r.id not in held
+        )
         crowded = {cart: n for cart, n in live.items() if n > 1}
         assert not crowded, f"carts with more than one live intent: {crowded}"
 

@@ -24,12 +24,14 @@ from cartpay.testing import FakeStripeGateway
 
 @frozen
 class World:
-    """A cart with an intent, a kept-cart order, a paid order, and an empty cart."""
+    """A cart with an intent, a kept-cart order, a paid order, an empty cart, and a
+    cart whose intent follows it alone (no order holds it: updates go to it)."""
 
     cart_id: str
     empty_cart_id: str
     order_id: str
     paid_order_id: str
+    open_cart_id: str
 
 
 @pytest.fixture
@@ -44,7 +46,10 @@ def world(payments: CartPaymentIntent) -> World:
     paid = payments.checkout(paid_cart.id)
     payments.confirm_payment(paid.id, payment_method="pm_card_visa")
     empty = payments.create_cart("eur")
-    return World(cart.id, empty.id, order.id, paid.id)
+    open_cart = payments.create_cart("usd")
+    payments.add_item(open_cart.id, sku="cap", name="Cap", unit_amount=1500)
+    payments.create_payment_intent(open_cart.id)
+    return World(cart.id, empty.id, order.id, paid.id, open_cart.id)
 
 
 # The table feeds deliberately ill-typed input, so the façade and options are untyped here.
@@ -281,7 +286,7 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
     (
         "automatic methods changed on update",
         lambda p, w: p.update_payment_intent(
-            w.cart_id, options=Options(automatic_payment_methods=True)
+            w.open_cart_id, options=Options(automatic_payment_methods=True)
         ),
         ValidationError,
         "automatic_payment_methods",

@@ -319,7 +319,6 @@ class UpdateInFlight:
 # ------------------------------------------------------------------ 1 to 13
 
 
-@issue12("a lost update leaves a stale fingerprint")
 def test_lost_update_leaves_no_stale_fingerprint(
     store: Store, fake: FakeStripeGateway, faulty: FaultyGateway[FakeStripeGateway]
 ) -> None:
@@ -342,7 +341,6 @@ def test_lost_update_leaves_no_stale_fingerprint(
     assert payments.get_order(order.id).payment == "paid"
 
 
-@issue12("paid before checkout")
 def test_paid_before_checkout_makes_the_order_already_paid(
     payments: CartPaymentIntent, fake: FakeStripeGateway
 ) -> None:
@@ -361,7 +359,6 @@ def test_paid_before_checkout_makes_the_order_already_paid(
     assert_every_payment_on_its_order(fake, order)
 
 
-@issue12("kept cart repriced, then deleted")
 def test_kept_cart_repriced_then_deleted_never_reprices_the_order(
     payments: CartPaymentIntent, fake: FakeStripeGateway
 ) -> None:
@@ -380,7 +377,6 @@ def test_kept_cart_repriced_then_deleted_never_reprices_the_order(
     assert_every_payment_on_its_order(fake, order)
 
 
-@issue12("kept-cart update racing confirm")
 def test_kept_cart_update_racing_confirm_never_charges_the_new_amount(
     store: Store, fake: FakeStripeGateway
 ) -> None:
@@ -417,7 +413,6 @@ def test_kept_cart_update_racing_confirm_never_charges_the_new_amount(
     assert_every_payment_on_its_order(fake, order)
 
 
-@issue12("a capture replay ignores the new amount")
 def test_capture_retried_with_another_amount_never_reports_the_wrong_amount(
     store: Store, fake: FakeStripeGateway, faulty: FaultyGateway[FakeStripeGateway]
 ) -> None:
@@ -501,7 +496,6 @@ def test_reconcile_reports_an_orphan_behind_many_abandoned_intents(
     assert handle.id in {o.intent_id for r in reports for o in r.orphaned}
 
 
-@issue12("delete_cart with a payment in flight or taken")
 @pytest.mark.parametrize(
     ("capture_method", "payment_method", "status"),
     [
@@ -534,7 +528,6 @@ def test_delete_cart_with_a_payment_in_flight_or_taken_leaves_no_money_without_a
         )
 
 
-@issue12("a stored 500 replayed forever (refund)")
 def test_refund_after_a_stored_500_succeeds_with_a_fresh_key(
     store: Store, fake: FakeStripeGateway
 ) -> None:
@@ -555,7 +548,6 @@ def test_refund_after_a_stored_500_succeeds_with_a_fresh_key(
     assert payments.get_order(order.id).refunded == 2000
 
 
-@issue12("a stored 500 replayed forever (create after a cart change)")
 def test_create_after_a_stored_500_and_a_cart_change_succeeds_with_a_fresh_key(
     store: Store, fake: FakeStripeGateway
 ) -> None:
@@ -589,7 +581,6 @@ def test_create_that_never_left_the_process_releases_its_claim(
     assert fake.intent(handle.id).amount == 1000
 
 
-@issue12("a canceled intent handed back")
 def test_create_never_hands_back_a_canceled_intent(
     payments: CartPaymentIntent, fake: FakeStripeGateway
 ) -> None:

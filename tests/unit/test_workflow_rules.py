@@ -188,24 +188,25 @@ def test_update_sends_only_the_changed_fields(
     }
 
 
-def test_update_refused_in_processing(
+def test_a_kept_cart_changed_while_its_order_pays_gets_its_own_intent(
     payments: CartPaymentIntent,
     fake: FakeStripeGateway,
     make_cart: Callable[..., Cart],
     store: MemoryStore,
 ) -> None:
+    # (Before issue 12 this update was refused; now the order keeps its intent,
+    # never repriced, and the kept cart goes on with a new one.)
     cart = make_cart()
     payments.create_payment_intent(cart.id)
     order = payments.checkout(cart.id, keep_cart=True)
     payments.confirm_payment(order.id, payment_method="pm_card_processing")
     assert payments.get_order(order.id).status == "processing"
     payments.set_quantity(cart.id, "mug", 3)
-    before_requests = len(fake.requests)
-    with pytest.raises(IllegalStateError) as info:
-        payments.update_payment_intent(cart.id)
-    assert (info.value.entity, info.value.status) == ("intent", "processing")
-    assert len(fake.requests) == before_requests
+    handle = payments.update_payment_intent(cart.id)
+    assert handle.id != order.intent_id
+    assert fake.intent(handle.id).amount == payments.get_cart(cart.id).total
     assert fake.intent(order.intent_id or "").amount == 6200
+    assert fake.count("update_intent") == 0
 
 
 def test_remote_illegal_state_is_reported_with_the_remote_status(
@@ -349,21 +350,23 @@ def test_canceled_intent_cancels_the_order(
     assert payments.confirm_order(order.id).status == "cancelled"
 
 
-def test_amount_mismatch_flags_the_order_and_does_not_pay_it(
+def test_a_kept_cart_checked_out_again_after_a_change_pays_each_order_its_own_amount(
     payments: CartPaymentIntent, fake: FakeStripeGateway, make_cart: Callable[..., Cart]
 ) -> None:
+    # (Before issue 12 the second checkout repriced the first order's intent and
+    # the first order was refused with AmountMismatchError; now an intent held by
+    # an order never follows the cart: the second order gets its own.)
     cart = make_cart()
     payments.create_payment_intent(cart.id)
     first = payments.checkout(cart.id, keep_cart=True)
     payments.set_quantity(cart.id, "mug", 4)
-    second = payments.checkout(cart.id, keep_cart=True)  # moves the intent to the new total
-    with pytest.raises(AmountMismatchError):
-        payments.confirm_payment(first.id, payment_method="pm_card_visa")  # refused before Stripe
-    payments.confirm_payment(second.id, payment_method="pm_card_visa")
-    with pytest.raises((AmountMismatchError, IntentAlreadyUsedError)):
-        payments.confirm_order(first.id)
-    first = payments.get_order(first.id)
-    assert first.payment == "unpaid" and first.transactions == ()
+    second = payments.checkout(cart.id, keep_cart=True)
+    assert second.intent_id != first.intent_id
+    assert fake.intent(first.intent_id or "").amount == first.total
+    assert fake.intent(second.intent_id or "").amount == second.total != first.total
+    assert payments.confirm_payment(first.id, payment_method="pm_card_visa").captured == first.total
+    paid = payments.confirm_payment(second.id, payment_method="pm_card_visa")
+    assert paid.captured == second.total
 
 
 def test_mismatch_is_flagged_when_the_intent_moved_outside(
