@@ -152,15 +152,13 @@ def event_target(record: IntentRecord | None, orders: Sequence[Order]) -> Order 
     return live[0] if live else None
 
 
-def owns_intent(
-    order: Order, record: IntentRecord, cart: Cart | None, orders: Sequence[Order]
-) -> bool:
+def owns_intent(order: Order, record: IntentRecord, orders: Sequence[Order]) -> bool:
     """Whether cancelling ``order`` may cancel its intent: it pays this order, or
-    no other live order and no kept cart (``cart``, the intent's) still holds it."""
+    no other live order holds it. (No cart follows an intent an order holds, so a
+    kept cart does not keep it alive: its next create makes a new one.)"""
     if record.order_id is not None:
         return record.order_id == order.id
-    others = [o for o in orders if o.id != order.id and o.status != "cancelled"]
-    return not others and (cart is None or cart.payment_intent_id != record.id)
+    return not [o for o in orders if o.id != order.id and o.status != "cancelled"]
 
 
 def check_kept_cart_amount(order: Order, cart: Cart | None) -> None:

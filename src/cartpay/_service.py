@@ -330,8 +330,8 @@ class CartPaymentIntent:
 
     def cancel_order(self, order_id: str, *, reason: str | None = None) -> Order:
         """Cancel an unpaid or authorized order and its intent (an authorization is
-        released). An intent that pays another order, or still follows a kept
-        cart, is left alone: only this order is cancelled."""
+        released). An intent that pays another order, or that another live order
+        holds, is left alone: only this order is cancelled."""
         _rules.check_reason(reason, _rules.CANCEL_REASONS)
         with self.store.read() as tx:  # the order, its intent and who else holds it
             order = read_order(tx, order_id)
@@ -340,9 +340,7 @@ class CartPaymentIntent:
             local = (
                 record is None
                 or record.status == "canceled"
-                or not _decisions.owns_intent(
-                    order, record, tx.get_cart(record.cart_id), tx.orders_for_intent(record.id)
-                )
+                or not _decisions.owns_intent(order, record, tx.orders_for_intent(record.id))
             )
         _lifecycle.check_order_operation("cancel", order)
         if intent_id is None or record is None or local:

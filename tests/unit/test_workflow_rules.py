@@ -631,3 +631,17 @@ def test_options_given_to_an_intent_call_become_the_carts_and_checkout_works(
 
     assert fake.count() == calls
     assert order.intent_id is not None
+
+
+def test_cancelling_a_kept_carts_order_cancels_its_intent_and_the_cart_gets_a_new_one(
+    payments: CartPaymentIntent, fake: FakeStripeGateway, make_cart: Callable[..., Cart]
+) -> None:
+    # No cart follows an intent an order holds: cancelling that order cancels it.
+    cart = make_cart()
+    payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id, keep_cart=True)
+    cancelled = payments.cancel_order(order.id, reason="requested_by_customer")
+    assert cancelled.status == "cancelled"
+    assert fake.intent(order.intent_id or "").status == "canceled"
+    handle = payments.create_payment_intent(cart.id)
+    assert handle.id != order.intent_id and handle.status == "requires_payment_method"
