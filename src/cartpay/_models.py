@@ -326,12 +326,21 @@ class OrphanedIntent:
 
 @frozen
 class ReconcileReport:
-    """What :meth:`CartPaymentIntent.reconcile` looked at and changed."""
+    """What :meth:`CartPaymentIntent.reconcile` looked at and changed.
+
+    ``checked``: the orders synchronised; ``repaired``: those whose statuses or
+    transactions changed; ``orphaned``: intents that took money no order owns;
+    ``errors``: (id, error) for what could not be looked at; ``actions``: (id,
+    what was done) for every order or intent the run changed, in order: an order
+    repaired (and how), an abandoned order or intent cancelled, an orphan refunded
+    or released.
+    """
 
     checked: tuple[str, ...] = ()
     repaired: tuple[str, ...] = ()
     orphaned: tuple[OrphanedIntent, ...] = ()
     errors: tuple[tuple[str, str], ...] = ()
+    actions: tuple[tuple[str, str], ...] = ()
 
 
 def new_line_item(sku: str, name: str, unit_amount: int, quantity: int, currency: str) -> LineItem:

@@ -18,7 +18,18 @@ from typing_extensions import TypedDict
 
 from ._models import Cart, IntentParams, IntentRecord, IntentSnapshot, Order, RefundSnapshot
 
-__all__ = ["IntentChanges", "PaymentGateway", "Store", "StoreReads", "StoreTransaction"]
+__all__ = [
+    "IntentChanges",
+    "PaymentGateway",
+    "ScanKey",
+    "Store",
+    "StoreReads",
+    "StoreTransaction",
+]
+
+
+#: Where a scan goes on: the (created_at, id) of the last row it returned.
+ScanKey = tuple[datetime, str]
 
 
 class IntentChanges(TypedDict, total=False):
@@ -134,14 +145,24 @@ class StoreReads(Protocol):
         """The intent record with ``intent_id``, or ``None``."""
         ...
 
-    def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
-        """At most ``limit`` orders with status ``incomplete`` or ``processing`` and
-        ``created_at`` before ``cutoff`` (strictly), oldest first."""
+    def unpaid_orders_before(
+        self, cutoff: datetime, *, limit: int, after: ScanKey | None = None
+    ) -> list[Order]:
+        """At most ``limit`` orders with status ``incomplete`` or ``processing``, an
+        intent, and ``created_at`` before ``cutoff`` (strictly), oldest first
+        (``created_at``, then id), starting after the key ``after``."""
         ...
 
-    def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
+    def unclaimed_intents(
+        self, statuses: Sequence[str], *, limit: int, after: ScanKey | None = None
+    ) -> list[IntentRecord]:
         """At most ``limit`` intent records whose status is in ``statuses`` and whose
-        ``order_id`` is ``None`` (they pay no order), oldest first."""
+        ``order_id`` is ``None`` (they pay no order), oldest first (``created_at``,
+        then id), starting after the key ``after``."""
+        ...
+
+    def get_cursor(self, name: str) -> str | None:
+        """The value ``set_cursor`` last committed under ``name``, or ``None``."""
         ...
 
     def has_event(self, event_id: str) -> bool:
@@ -194,6 +215,11 @@ class StoreTransaction(StoreReads, Protocol):
     def record_event(self, event_id: str, event_type: str, action: str) -> bool:
         """Record a webhook event id with its type and action; ``False`` (and no
         write) if it was already recorded. Commits with the transaction's effects."""
+        ...
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        """Keep ``value`` under ``name`` (``None`` removes it): where a scan that
+        runs in pieces across calls goes on (reconcile's progress)."""
         ...
 
 

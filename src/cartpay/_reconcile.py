@@ -1,9 +1,10 @@
-"""Reconciliation: repair what missed webhooks left behind (docs/design.md,
-"Reconcile").
+"""Reconciliation: repair what missed webhooks left behind, and apply the host's
+policy for what was abandoned (docs/money.md, "Reconcile").
 
-Orders still unpaid past a cutoff are synchronised through the façade's
-``confirm_order``; intents that pay no order are refreshed, and those that took
-money on a cart nobody checked out are reported as orphaned.
+Each run looks at the next ``limit`` unpaid orders and the next ``limit`` intents
+that pay no order, going on where the last run stopped (a cursor kept in the
+store) and starting over once it reaches the newest: however many checkouts are
+abandoned, every order is looked at again within a bounded number of runs.
 """
 
 from __future__ import annotations
@@ -11,54 +12,153 @@ from __future__ import annotations
 from collections.abc import Callable
 from datetime import datetime
 
+from attrs import frozen
+
 from . import _lifecycle, _outcomes
 from ._errors import CartpayError
-from ._models import Order, OrphanedIntent, ReconcileReport
-from ._ports import PaymentGateway, Store
+from ._models import IntentRecord, Order, OrphanedIntent, ReconcileReport
+from ._params import idempotency_key
+from ._ports import PaymentGateway, ScanKey, Store
 
-__all__ = ["reconcile"]
+__all__ = ["Policy", "reconcile"]
+
+ORDERS_CURSOR = "reconcile.orders"
+INTENTS_CURSOR = "reconcile.intents"
+
+
+@frozen
+class Policy:
+    """What a run does besides repairing. ``cutoff``: only what was created before
+    it is looked at; ``abandoned_before``: orders and intents created before it
+    that never took money are cancelled (``None``: never); ``refund_orphans``:
+    money no order owns, on an intent created before ``abandoned_before`` or
+    whose cart is gone, is given back (a refund, or a released authorization)."""
+
+    cutoff: datetime
+    limit: int
+    abandoned_before: datetime | None = None
+    refund_orphans: bool = False
+
+
+def _key(cursor: str | None) -> ScanKey | None:
+    if not cursor:
+        return None
+    moment, _, row_id = cursor.partition("|")
+    return datetime.fromisoformat(moment), row_id
+
+
+def _cursor(created_at: datetime | None, row_id: str) -> str:
+    assert created_at is not None  # (the scans return rows with a creation time)
+    return f"{created_at.isoformat()}|{row_id}"
+
+
+def _next_page(store: Store, policy: Policy) -> tuple[list[Order], list[IntentRecord]]:
+    """The next orders and intents to look at; moves the cursors on (or back to the
+    start once a scan reaches its end)."""
+    with store.transaction() as tx:
+        orders = tx.unpaid_orders_before(
+            policy.cutoff, limit=policy.limit, after=_key(tx.get_cursor(ORDERS_CURSOR))
+        )
+        intents = tx.unclaimed_intents(
+            sorted(_lifecycle.REFRESHED),
+            limit=policy.limit,
+            after=_key(tx.get_cursor(INTENTS_CURSOR)),
+        )
+        full = len(orders) == policy.limit
+        tx.set_cursor(
+            ORDERS_CURSOR, _cursor(orders[-1].created_at, orders[-1].id) if full else None
+        )
+        full = len(intents) == policy.limit
+        last = intents[-1] if intents else None
+        tx.set_cursor(INTENTS_CURSOR, _cursor(last.created_at, last.id) if full and last else None)
+    return orders, intents
 
 
 def reconcile(
     store: Store,
     gateway: PaymentGateway,
-    confirm_order: Callable[[str], Order],
     *,
-    cutoff: datetime,
-    limit: int,
+    confirm_order: Callable[[str], Order],
+    cancel_order: Callable[[str], Order],
+    policy: Policy,
 ) -> ReconcileReport:
-    """One reconcile run over what was created before ``cutoff`` (at most ``limit``
-    orders and ``limit`` intents)."""
-    with store.read() as tx:
-        orders = tx.unpaid_orders_before(cutoff, limit=limit)
-        intents = tx.unclaimed_intents(sorted(_lifecycle.REFRESHED), limit=limit)
+    """One reconcile run (see the module docstring and ``Policy``)."""
+    orders, intents = _next_page(store, policy)
     checked: list[str] = []
     repaired: list[str] = []
     errors: list[tuple[str, str]] = []
+    actions: list[tuple[str, str]] = []
     for order in orders:
         checked.append(order.id)
         try:
             after = confirm_order(order.id)
+            if (after.status, after.payment, after.transactions) != (
+                order.status,
+                order.payment,
+                order.transactions,
+            ):
+                repaired.append(order.id)
+                actions.append((order.id, f"repaired: {after.status}/{after.payment}"))
+            if _abandoned(after, policy):
+                cancel_order(order.id)
+                actions.append((order.id, "cancelled: abandoned, no money taken"))
         except CartpayError as exc:
             errors.append((order.id, f"{type(exc).__name__}: {exc}"))
-            continue
-        before = (order.status, order.payment, order.transactions)
-        if (after.status, after.payment, after.transactions) != before:
-            repaired.append(order.id)
     orphaned: list[OrphanedIntent] = []
     for record in intents:
-        if record.created_at > cutoff:
+        if record.created_at > policy.cutoff:
             continue
         with store.read() as tx:
             held = any(o.status != "cancelled" for o in tx.orders_for_intent(record.id))
+            cart_gone = tx.get_cart(record.cart_id) is None
         if held:
             continue
         try:
             snap = gateway.retrieve_intent(record.id)
+            _outcomes.record_intent_status(store, snap)
+            old = (
+                policy.abandoned_before is not None and record.created_at < policy.abandoned_before
+            )
+            if snap.status in _lifecycle.MONEY_MOVING:
+                orphaned.append(
+                    OrphanedIntent(record.cart_id, record.id, snap.amount, snap.currency)
+                )
+                if policy.refund_orphans and (old or cart_gone):
+                    actions.append((record.id, _give_back(store, gateway, record, snap.status)))
+            elif snap.status in _lifecycle.EARLY and (old or cart_gone):
+                key = idempotency_key("intent", record.id, "abandon")
+                done = gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
+                _outcomes.record_intent_status(store, done)
+                actions.append((record.id, "cancelled: abandoned, no money taken"))
         except CartpayError as exc:
             errors.append((record.id, f"{type(exc).__name__}: {exc}"))
-            continue
+    return ReconcileReport(
+        tuple(checked), tuple(repaired), tuple(orphaned), tuple(errors), tuple(actions)
+    )
+
+
+def _abandoned(order: Order, policy: Policy) -> bool:
+    """An order nobody paid, older than the host's abandonment age."""
+    return (
+        policy.abandoned_before is not None
+        and order.created_at is not None
+        and order.created_at < policy.abandoned_before
+        and order.status == "incomplete"
+        and order.payment in ("unpaid", "failed")
+        and not order.transactions
+    )
+
+
+def _give_back(store: Store, gateway: PaymentGateway, record: IntentRecord, status: str) -> str:
+    """Money no order owns goes back: an authorization is released, a payment
+    refunded (a payment still processing is only reported)."""
+    if status == "requires_capture":
+        key = idempotency_key("intent", record.id, "orphan", "cancel")
+        snap = gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
         _outcomes.record_intent_status(store, snap)
-        if snap.status in _lifecycle.MONEY_MOVING:
-            orphaned.append(OrphanedIntent(record.cart_id, record.id, snap.amount, snap.currency))
-    return ReconcileReport(tuple(checked), tuple(repaired), tuple(orphaned), tuple(errors))
+        return "released: an authorization no order owns"
+    if status == "succeeded":
+        key = idempotency_key("intent", record.id, "orphan", "refund")
+        refund = gateway.create_refund(record.id, amount=None, reason=None, idempotency_key=key)
+        return f"refunded: {refund.amount} {refund.currency} no order owns ({refund.id})"
+    return "reported: a payment no order owns is still processing"

@@ -429,27 +429,58 @@ class CartPaymentIntent:
         )
 
     def reconcile(
-        self, *, older_than: timedelta = timedelta(minutes=15), limit: int = 500
+        self,
+        *,
+        older_than: timedelta = timedelta(minutes=15),
+        limit: int = 500,
+        abandon_after: timedelta | None = None,
+        refund_orphans: bool = False,
     ) -> ReconcileReport:
-        """Repair what missed webhooks left behind. Safe to run alongside webhooks.
+        """Repair what missed webhooks left behind, and apply the abandonment policy.
+        Safe to run alongside webhooks, and as often as wanted.
 
-        Orders still incomplete or processing whose order is older than
-        ``older_than`` are synchronised with :meth:`confirm_order`; intents that
-        pay no order are refreshed, and those that took money (succeeded,
-        requires_capture, processing) on a cart nobody checked out are reported
-        in ``orphaned`` with their amount. Stripe calls: one retrieve per order
-        or intent looked at.
+        Orders still incomplete or processing created more than ``older_than``
+        ago are synchronised with :meth:`confirm_order`; intents that pay no
+        order are refreshed, and those that took money no order owns are reported
+        in ``orphaned``. Each run takes the next ``limit`` of each, going on where
+        the last run stopped, so abandoned checkouts never hide newer ones.
+
+        ``abandon_after`` (``None``: never): orders and intents older than that
+        which never took money are cancelled (``abandoned``). ``refund_orphans``:
+        money no order owns, on an intent older than ``abandon_after`` or whose
+        cart is gone, is given back (refund, or a released authorization).
+        ``report.actions`` says what was done, per order or intent.
+
+        Stripe calls: one retrieve per order or intent looked at (plus a refund
+        list for paid orders), and one cancel or refund per action.
         """
         if not isinstance(older_than, timedelta) or older_than < timedelta(0):
             raise ValidationError("older_than", "type", "must be a non-negative timedelta")
         if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
             raise ValidationError("limit", "positive", "must be a positive int")
+        if abandon_after is not None and (
+            not isinstance(abandon_after, timedelta) or abandon_after < older_than
+        ):
+            raise ValidationError(
+                "abandon_after", "range", "must be a timedelta of at least older_than, or None"
+            )
+        if not isinstance(refund_orphans, bool):
+            raise ValidationError("refund_orphans", "type", "must be a bool")
+        now = self._clock()
         try:
-            cutoff = self._clock() - older_than
+            cutoff = now - older_than
         except OverflowError:
             raise ValidationError("older_than", "range", "reaches before year 1") from None
+        try:
+            abandoned = None if abandon_after is None else now - abandon_after
+        except OverflowError:
+            raise ValidationError("abandon_after", "range", "reaches before year 1") from None
         report = _reconcile.reconcile(
-            self.store, self.gateway, self.confirm_order, cutoff=cutoff, limit=limit
+            self.store,
+            self.gateway,
+            confirm_order=self.confirm_order,
+            cancel_order=lambda order_id: self.cancel_order(order_id, reason="abandoned"),
+            policy=_reconcile.Policy(cutoff, limit, abandoned, refund_orphans),
         )
         extra = {"checked": len(report.checked), "repaired": len(report.repaired)}
         log.info("reconciled", extra=extra)

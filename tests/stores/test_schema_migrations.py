@@ -88,7 +88,7 @@ def test_the_fixture_is_at_version_1(v1_copy: Path) -> None:
 def test_sqlite_v1_migrates_to_the_latest_version_with_nothing_lost(v1_copy: Path) -> None:
     store = SQLiteStore(v1_copy)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 2
+        assert store.schema_version() == SCHEMA_VERSION == 3
         assert_nothing_lost(store)
         assert_still_writable(store)
     finally:
@@ -153,7 +153,7 @@ def test_postgres_v1_migrates_to_the_latest_version_with_nothing_lost(
     write_postgres(postgres_dsn, postgres_schema)
     store = PostgresStore(postgres_dsn, schema=postgres_schema)
     try:
-        assert store.schema_version() == PG_VERSION == 2
+        assert store.schema_version() == PG_VERSION == 3
         assert_nothing_lost(store)
         assert_still_writable(store)
     finally:
@@ -196,7 +196,7 @@ def test_postgres_instances_opening_together_migrate_once(
     try:
         assert failures == [] and len(opened) == 4
         assert_nothing_lost(opened[0])
-        assert all(store.schema_version() == 2 for store in opened)
+        assert all(store.schema_version() == 3 for store in opened)
     finally:
         for store in opened:
             store.close()

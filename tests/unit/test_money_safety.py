@@ -461,7 +461,6 @@ def test_refund_event_before_payment_event_converges(
     )
 
 
-@issue12("reconcile goes blind (orders)")
 def test_reconcile_repairs_a_paid_order_behind_many_abandoned_ones(
     store: Store, fake: FakeStripeGateway
 ) -> None:
@@ -481,7 +480,6 @@ def test_reconcile_repairs_a_paid_order_behind_many_abandoned_ones(
     assert payments.get_order(paid.id).payment == "paid"
 
 
-@issue12("reconcile goes blind (unclaimed intents)")
 def test_reconcile_reports_an_orphan_behind_many_abandoned_intents(
     store: Store, fake: FakeStripeGateway
 ) -> None:

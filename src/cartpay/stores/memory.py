@@ -14,6 +14,7 @@ from typing import Generic, TypeVar
 
 from .._errors import ConcurrencyError
 from .._models import Cart, IntentRecord, Order
+from .._ports import ScanKey
 
 __all__ = ["MemoryStore"]
 
@@ -74,6 +75,7 @@ class _MemoryTransaction:
         self._intents = _Table(store._intents)
         self._store = store
         self._events: dict[str, tuple[str, str]] = {}
+        self._cursors: dict[str, str | None] = {}
         self._touched_orders: list[Order] = []
 
     def commit(self) -> None:
@@ -83,6 +85,11 @@ class _MemoryTransaction:
             if order.intent_id is not None:
                 self._store._orders_by_intent.setdefault(order.intent_id, set()).add(order.id)
         self._store._events.update(self._events)
+        for name, value in self._cursors.items():
+            if value is None:
+                self._store._cursors.pop(name, None)
+            else:
+                self._store._cursors[name] = value
 
     # carts
     def get_cart(self, cart_id: str) -> Cart | None:
@@ -129,7 +136,9 @@ class _MemoryTransaction:
         self._intents.replace(intent.id, intent, expected_version, "intent")
 
     # scans
-    def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
+    def unpaid_orders_before(
+        self, cutoff: datetime, *, limit: int, after: ScanKey | None = None
+    ) -> list[Order]:
         found = [
             o
             for o in self._orders.values()
@@ -137,14 +146,32 @@ class _MemoryTransaction:
             and o.intent_id is not None
             and o.created_at is not None
             and o.created_at < cutoff
+            and (after is None or (o.created_at, o.id) > after)
         ]
         found.sort(key=lambda o: (o.created_at or cutoff, o.id))
         return found[:limit]
 
-    def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
-        found = [i for i in self._intents.values() if i.status in statuses and i.order_id is None]
+    def unclaimed_intents(
+        self, statuses: Sequence[str], *, limit: int, after: ScanKey | None = None
+    ) -> list[IntentRecord]:
+        found = [
+            i
+            for i in self._intents.values()
+            if i.status in statuses
+            and i.order_id is None
+            and (after is None or (i.created_at, i.id) > after)
+        ]
         found.sort(key=lambda i: (i.created_at, i.id))
         return found[:limit]
+
+    # cursors
+    def get_cursor(self, name: str) -> str | None:
+        if name in self._cursors:
+            return self._cursors[name]
+        return self._store._cursors.get(name)
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        self._cursors[name] = value
 
     # events
     def has_event(self, event_id: str) -> bool:
@@ -190,6 +217,7 @@ class MemoryStore:
         self._intents: dict[str, IntentRecord] = {}
         self._orders_by_intent: dict[str, set[str]] = {}
         self._events: dict[str, tuple[str, str]] = {}
+        self._cursors: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"MemoryStore(carts={len(self._carts)}, orders={len(self._orders)})"

@@ -55,6 +55,7 @@ from .._errors import (
     ValidationError,
 )
 from .._models import Cart, IntentRecord, Order
+from .._ports import ScanKey
 from ._schema import apply_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
@@ -107,6 +108,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE orders ADD COLUMN payment text NOT NULL DEFAULT 'unpaid'",
         "UPDATE orders SET payment = coalesce(body::jsonb ->> 'payment', 'unpaid')",
     ),
+    # v3: where scans that run in pieces go on (reconcile's progress).
+    ("CREATE TABLE cursors (name text PRIMARY KEY, value text NOT NULL)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -345,24 +348,45 @@ class _PostgresTransaction:
         self._intents[intent.id] = intent
 
     # scans
-    def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
+    def unpaid_orders_before(
+        self, cutoff: datetime, *, limit: int, after: ScanKey | None = None
+    ) -> list[Order]:
+        start = (_EPOCH, "") if after is None else (_utc(after[0]), after[1])
         bodies = self._bodies(
             """SELECT body FROM orders
                WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL
-                 AND created_at < %s
+                 AND created_at < %s AND (created_at, id) > (%s, %s)
                ORDER BY created_at, id LIMIT %s""",
-            (_utc(cutoff), min(limit, MAX_LIMIT)),
+            (_utc(cutoff), *start, min(limit, MAX_LIMIT)),
         )
         return [loads(body, Order) for body in bodies]
 
-    def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
+    def unclaimed_intents(
+        self, statuses: Sequence[str], *, limit: int, after: ScanKey | None = None
+    ) -> list[IntentRecord]:
+        start = (_EPOCH, "") if after is None else (_utc(after[0]), after[1])
         bodies = self._bodies(
             """SELECT body FROM intents
-               WHERE status = ANY(%s) AND order_id IS NULL
+               WHERE status = ANY(%s) AND order_id IS NULL AND (created_at, id) > (%s, %s)
                ORDER BY created_at, id LIMIT %s""",
-            (list(statuses), min(limit, MAX_LIMIT)),
+            (list(statuses), *start, min(limit, MAX_LIMIT)),
         )
         return [loads(body, IntentRecord) for body in bodies]
+
+    # cursors
+    def get_cursor(self, name: str) -> str | None:
+        row = self._run("SELECT value FROM cursors WHERE name = %s", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        if value is None:
+            self._run("DELETE FROM cursors WHERE name = %s", (name,))
+        else:
+            self._run(
+                """INSERT INTO cursors (name, value) VALUES (%s, %s)
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
+                (name, value),
+            )
 
     # events
     def has_event(self, event_id: str) -> bool:
@@ -377,6 +401,10 @@ class _PostgresTransaction:
             (event_id, event_type, action),
         )
         return cursor.rowcount == 1
+
+
+#: Before every row a scan can return (timestamps here are all after it).
+_EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
 
 
 def _order_columns(order: Order) -> tuple[str | None, str, str, datetime | None, str]:

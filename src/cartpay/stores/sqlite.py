@@ -49,6 +49,7 @@ from .._errors import (
     ValidationError,
 )
 from .._models import Cart, IntentRecord, Order
+from .._ports import ScanKey
 from ._schema import apply_migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
@@ -101,6 +102,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "ALTER TABLE orders ADD COLUMN payment TEXT NOT NULL DEFAULT 'unpaid'",
         "UPDATE orders SET payment = coalesce(json_extract(body, '$.payment'), 'unpaid')",
     ),
+    # v3: where scans that run in pieces go on (reconcile's progress).
+    ("CREATE TABLE cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",),
 )
 SCHEMA_VERSION = len(MIGRATIONS)
 
@@ -305,27 +308,48 @@ class _SQLiteTransaction:
         )
 
     # scans
-    def unpaid_orders_before(self, cutoff: datetime, *, limit: int) -> list[Order]:
+    def unpaid_orders_before(
+        self, cutoff: datetime, *, limit: int, after: ScanKey | None = None
+    ) -> list[Order]:
+        start = ("", "") if after is None else (timestamp(after[0]), after[1])
         rows = self._conn.execute(
             """SELECT body FROM orders
                WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL
-                 AND created_at < ?
+                 AND created_at < ? AND (created_at, id) > (?, ?)
                ORDER BY created_at, id LIMIT ?""",
-            (timestamp(cutoff), min(limit, MAX_LIMIT)),
+            (timestamp(cutoff), *start, min(limit, MAX_LIMIT)),
         )
         return [loads(body, Order) for (body,) in rows]
 
-    def unclaimed_intents(self, statuses: Sequence[str], *, limit: int) -> list[IntentRecord]:
+    def unclaimed_intents(
+        self, statuses: Sequence[str], *, limit: int, after: ScanKey | None = None
+    ) -> list[IntentRecord]:
         if not statuses:
             return []
         marks = ", ".join("?" * len(statuses))
+        start = ("", "") if after is None else (timestamp(after[0]), after[1])
         rows = self._conn.execute(
             f"""SELECT body FROM intents
-                WHERE status IN ({marks}) AND order_id IS NULL
+                WHERE status IN ({marks}) AND order_id IS NULL AND (created_at, id) > (?, ?)
                 ORDER BY created_at, id LIMIT ?""",  # noqa: S608 (placeholders only)
-            (*statuses, min(limit, MAX_LIMIT)),
+            (*statuses, *start, min(limit, MAX_LIMIT)),
         )
         return [loads(body, IntentRecord) for (body,) in rows]
+
+    # cursors
+    def get_cursor(self, name: str) -> str | None:
+        row = self._conn.execute("SELECT value FROM cursors WHERE name = ?", (name,)).fetchone()
+        return None if row is None else str(row[0])
+
+    def set_cursor(self, name: str, value: str | None) -> None:
+        if value is None:
+            self._conn.execute("DELETE FROM cursors WHERE name = ?", (name,))
+        else:
+            self._conn.execute(
+                """INSERT INTO cursors (name, value) VALUES (?, ?)
+                   ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
+                (name, value),
+            )
 
     # events
     def has_event(self, event_id: str) -> bool:

@@ -376,3 +376,35 @@ class StoreContract:
             tx.insert_cart(cart)
         with store.read() as reads:
             assert reads.get_cart(cart.id) == cart
+
+    def test_scans_go_on_after_a_key(self, store: Store) -> None:
+        with store.transaction() as tx:
+            for n in range(5):
+                tx.insert_order(full_order(f"ord_{n}", intent_id=f"pi_{n}", created_at=T0))
+                tx.insert_intent(intent(f"pi_{n}", status="requires_payment_method"))
+        cutoff = T0 + timedelta(days=1)
+        with store.read() as tx:
+            first = tx.unpaid_orders_before(cutoff, limit=2)
+            rest = tx.unpaid_orders_before(cutoff, limit=10, after=(T0, first[-1].id))
+            assert [o.id for o in first + rest] == [f"ord_{n}" for n in range(5)]
+            statuses = ["requires_payment_method"]
+            head = tx.unclaimed_intents(statuses, limit=3)
+            tail = tx.unclaimed_intents(statuses, limit=3, after=(head[-1].created_at, head[-1].id))
+            assert [i.id for i in head + tail] == [f"pi_{n}" for n in range(5)]
+
+    def test_cursors_are_kept_and_roll_back(self, store: Store) -> None:
+        with store.read() as tx:
+            assert tx.get_cursor("scan") is None
+        with store.transaction() as tx:
+            tx.set_cursor("scan", "a")
+            tx.set_cursor("scan", "b")
+            assert tx.get_cursor("scan") == "b"
+        with pytest.raises(Boom), store.transaction() as tx:
+            tx.set_cursor("scan", "c")
+            raise Boom
+        with store.read() as tx:
+            assert tx.get_cursor("scan") == "b"
+        with store.transaction() as tx:
+            tx.set_cursor("scan", None)
+        with store.read() as tx:
+            assert tx.get_cursor("scan") is None
