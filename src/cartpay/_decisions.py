@@ -42,6 +42,7 @@ __all__ = [
     "intent_step",
     "is_held",
     "is_stale",
+    "mismatch",
     "operation_happened",
     "owns_intent",
     "paid_order_parts",
@@ -92,7 +93,7 @@ def bind_intent(record: IntentRecord | None, order: Order) -> IntentRecord | Non
     return evolve(record, order_id=order.id)
 
 
-def _mismatch(order: Order, amount: int, currency: str) -> AmountMismatchError:
+def mismatch(order: Order, amount: int, currency: str) -> AmountMismatchError:
     return AmountMismatchError(
         order.id,
         expected_amount=order.total,
@@ -126,7 +127,7 @@ def apply_snapshot(
         if snap.status == "canceled":
             return Applied(order, intent)
         flagged = evolve(order, flag="amount_mismatch")
-        return Applied(flagged, intent, _mismatch(order, snap.amount, snap.currency))
+        return Applied(flagged, intent, mismatch(order, snap.amount, snap.currency))
     if record is not None and record.order_id not in (None, order.id):
         problem = None
         if _ledger.is_payment_attempt(snap):
@@ -168,7 +169,7 @@ def check_kept_cart_amount(order: Order, cart: Cart | None) -> None:
     if cart is None or cart.payment_intent_id != order.intent_id or cart.sent is None:
         return
     if (cart.sent.amount, cart.sent.currency) != (order.total, order.currency):
-        raise _mismatch(order, cart.sent.amount, cart.sent.currency)
+        raise mismatch(order, cart.sent.amount, cart.sent.currency)
 
 
 def with_item(cart: Cart, item: LineItem) -> Cart:

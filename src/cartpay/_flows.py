@@ -21,7 +21,6 @@ from attrs import evolve
 from . import _decisions, _lifecycle, _outcomes
 from ._claims import Claims, Ref
 from ._errors import (
-    AmountMismatchError,
     CardDeclinedError,
     ConcurrencyError,
     IllegalStateError,
@@ -340,13 +339,7 @@ class Flows:
             _lifecycle.check_intent_operation("confirm", record.status, intent_id=intent_id)
             if (record.amount, record.currency) != (order.total, order.currency):
                 # Stripe would take what the intent says, not what the order totals.
-                raise AmountMismatchError(
-                    order.id,
-                    expected_amount=order.total,
-                    expected_currency=order.currency,
-                    actual_amount=record.amount,
-                    actual_currency=record.currency,
-                )
+                raise _decisions.mismatch(order, record.amount, record.currency)
         _decisions.check_kept_cart_amount(order, cart)
         key = idempotency_key("order", order.id, "confirm", f"v{order.version}")
         ref = Ref.order(order.id)

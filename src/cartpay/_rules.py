@@ -111,6 +111,13 @@ def check_quantity(quantity: object, *, field: str = "quantity", allow_zero: boo
     return quantity
 
 
+def _check_length(field: str, what: str, text: str, limit: int) -> None:
+    if len(text) > limit:
+        raise ValidationError(
+            field, f"{what}_length", f"{what} of {len(text)} characters exceeds {limit}"
+        )
+
+
 def check_metadata(metadata: object, *, field: str = "metadata") -> dict[str, str]:
     """≤ 50 keys; keys ≤ 40 characters without ``[`` or ``]``; values ≤ 500 characters."""
     if not isinstance(metadata, Mapping):
@@ -123,12 +130,7 @@ def check_metadata(metadata: object, *, field: str = "metadata") -> dict[str, st
         if not isinstance(key, str) or not key:
             raise ValidationError(field, "key_type", f"key {key!r} must be a non-empty str")
         check_encodable(f"{field}[{key[:40].encode('unicode_escape').decode('ascii')}]", key)
-        if len(key) > MAX_METADATA_KEY_LENGTH:
-            raise ValidationError(
-                f"{field}[{key[:40]}…]",
-                "key_length",
-                f"key of {len(key)} characters exceeds {MAX_METADATA_KEY_LENGTH}",
-            )
+        _check_length(f"{field}[{key[:40]}…]", "key", key, MAX_METADATA_KEY_LENGTH)
         if "[" in key or "]" in key:
             raise ValidationError(f"{field}[{key}]", "key_brackets", "keys may not contain [ or ]")
         if not isinstance(value, str):
@@ -136,12 +138,7 @@ def check_metadata(metadata: object, *, field: str = "metadata") -> dict[str, st
                 f"{field}[{key}]", "value_type", f"must be a str, got {type(value).__name__}"
             )
         check_encodable(f"{field}[{key}]", value)
-        if len(value) > MAX_METADATA_VALUE_LENGTH:
-            raise ValidationError(
-                f"{field}[{key}]",
-                "value_length",
-                f"value of {len(value)} characters exceeds {MAX_METADATA_VALUE_LENGTH}",
-            )
+        _check_length(f"{field}[{key}]", "value", value, MAX_METADATA_VALUE_LENGTH)
     return dict(metadata)
 
 

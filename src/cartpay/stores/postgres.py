@@ -47,70 +47,15 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
     ) from exc
 
 from .._converter import dumps, loads
-from .._errors import (
-    CartpayError,
-    ConcurrencyError,
-    SchemaVersionError,
-    StoreError,
-    ValidationError,
-)
+from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
 from .._ports import ScanKey
-from ._schema import apply_migrations
+from ._schema import MAX_LIMIT, SchemaVersionError, apply_migrations, migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
 
-#: PostgreSQL's LIMIT is a bigint; a larger limit means "all rows" anyway.
-MAX_LIMIT = 2**63 - 1
-
 #: Forward migrations: ``MIGRATIONS[n]`` takes a schema from version n to n + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # v1: the plain tables.
-    (
-        """CREATE TABLE carts (
-            id text PRIMARY KEY,
-            version integer NOT NULL,
-            body text NOT NULL
-        )""",
-        """CREATE TABLE orders (
-            id text PRIMARY KEY,
-            version integer NOT NULL,
-            intent_id text,
-            status text NOT NULL,
-            created_at timestamptz,
-            body text NOT NULL
-        )""",
-        """CREATE TABLE intents (
-            id text PRIMARY KEY,
-            version integer NOT NULL,
-            cart_id text NOT NULL,
-            status text NOT NULL,
-            order_id text,
-            created_at timestamptz NOT NULL,
-            body text NOT NULL
-        )""",
-        """CREATE TABLE events (
-            id text PRIMARY KEY,
-            type text NOT NULL,
-            action text NOT NULL,
-            recorded_at timestamptz NOT NULL
-        )""",
-    ),
-    # v2: the lookup indexes, and orders.payment backfilled from the body
-    # (the converter omits defaults, so a missing key is "unpaid").
-    (
-        "CREATE INDEX orders_by_intent ON orders (intent_id, created_at, id)",
-        """CREATE INDEX orders_unpaid ON orders (created_at, id)
-            WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL""",
-        """CREATE INDEX intents_unclaimed ON intents (status, created_at, id)
-            WHERE order_id IS NULL""",
-        "CREATE INDEX intents_by_cart ON intents (cart_id)",
-        "ALTER TABLE orders ADD COLUMN payment text NOT NULL DEFAULT 'unpaid'",
-        "UPDATE orders SET payment = coalesce(body::jsonb ->> 'payment', 'unpaid')",
-    ),
-    # v3: where scans that run in pieces go on (reconcile's progress).
-    ("CREATE TABLE cursors (name text PRIMARY KEY, value text NOT NULL)",),
-)
+MIGRATIONS = migrations(timestamp="timestamptz", payment_from_body="body::jsonb ->> 'payment'")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Errors after which the transaction is lost but a retry may succeed.
@@ -194,12 +139,8 @@ def migrate(conn: psycopg.Connection[Any], schema: str) -> int:
         conn.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"cartpay.schema:{schema}",))
         conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
         conn.execute(sql.SQL("SET LOCAL search_path TO {}").format(sql.Identifier(schema)))
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version integer NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        found = int(row[0]) if row and row[0] is not None else 0
-        apply_migrations(
+        found = apply_migrations(
             conn.execute,
-            found,
             MIGRATIONS,
             version=SCHEMA_VERSION,
             where=f"schema {schema!r}",

@@ -41,70 +41,15 @@ from datetime import datetime, timezone
 from typing import Literal
 
 from .._converter import dumps, loads
-from .._errors import (
-    CartpayError,
-    ConcurrencyError,
-    SchemaVersionError,
-    StoreError,
-    ValidationError,
-)
+from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
 from .._ports import ScanKey
-from ._schema import apply_migrations
+from ._schema import MAX_LIMIT, SchemaVersionError, apply_migrations, migrations
 
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
 
-#: SQLite's LIMIT is a signed 64-bit integer; a larger limit means "all rows" anyway.
-MAX_LIMIT = 2**63 - 1
-
 #: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.
-MIGRATIONS: tuple[tuple[str, ...], ...] = (
-    # v1: the plain tables.
-    (
-        """CREATE TABLE carts (
-            id TEXT PRIMARY KEY,
-            version INTEGER NOT NULL,
-            body TEXT NOT NULL
-        )""",
-        """CREATE TABLE orders (
-            id TEXT PRIMARY KEY,
-            version INTEGER NOT NULL,
-            intent_id TEXT,
-            status TEXT NOT NULL,
-            created_at TEXT,
-            body TEXT NOT NULL
-        )""",
-        """CREATE TABLE intents (
-            id TEXT PRIMARY KEY,
-            version INTEGER NOT NULL,
-            cart_id TEXT NOT NULL,
-            status TEXT NOT NULL,
-            order_id TEXT,
-            created_at TEXT NOT NULL,
-            body TEXT NOT NULL
-        )""",
-        """CREATE TABLE events (
-            id TEXT PRIMARY KEY,
-            type TEXT NOT NULL,
-            action TEXT NOT NULL,
-            recorded_at TEXT NOT NULL
-        )""",
-    ),
-    # v2: the lookup indexes, and orders.payment backfilled from the body
-    # (the converter omits defaults, so a missing key is "unpaid").
-    (
-        "CREATE INDEX orders_by_intent ON orders (intent_id, created_at, id)",
-        """CREATE INDEX orders_unpaid ON orders (created_at, id)
-            WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL""",
-        """CREATE INDEX intents_unclaimed ON intents (status, created_at, id)
-            WHERE order_id IS NULL""",
-        "CREATE INDEX intents_by_cart ON intents (cart_id)",
-        "ALTER TABLE orders ADD COLUMN payment TEXT NOT NULL DEFAULT 'unpaid'",
-        "UPDATE orders SET payment = coalesce(json_extract(body, '$.payment'), 'unpaid')",
-    ),
-    # v3: where scans that run in pieces go on (reconcile's progress).
-    ("CREATE TABLE cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",),
-)
+MIGRATIONS = migrations(timestamp="TEXT", payment_from_body="json_extract(body, '$.payment')")
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -121,12 +66,8 @@ def migrate(conn: sqlite3.Connection) -> int:
     for a newer database."""
     conn.execute("BEGIN IMMEDIATE")
     try:
-        conn.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
-        found = int(row[0]) if row and row[0] is not None else 0
-        apply_migrations(
+        found = apply_migrations(
             conn.execute,
-            found,
             MIGRATIONS,
             version=SCHEMA_VERSION,
             where="the database",

@@ -28,15 +28,13 @@ import json
 import os
 import shutil
 import socket
-import subprocess
 import sys
-import tempfile
-import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
-from types import TracebackType
-from typing import IO
+from typing import NoReturn
+
+from ._server import ServerProcess
 
 __all__ = ["LocalStripe", "LocalStripeError"]
 
@@ -71,7 +69,7 @@ def _command(port: int) -> list[str]:
     return [script, *args]
 
 
-class LocalStripe:
+class LocalStripe(ServerProcess):
     """A localstripe server on a free local port, for the life of a ``with`` block.
 
     ``url`` is the base address for ``StripeClient(base_addresses={"api": url})``.
@@ -85,21 +83,7 @@ class LocalStripe:
         self._requested_port = port
         self.port = 0
         self._startup_timeout = startup_timeout
-        self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None
-        self._workdir: tempfile.TemporaryDirectory[str] | None = None
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"LocalStripe(url={self.url!r}, {state})"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
+        super().__init__()
 
     # ------------------------------------------------------------- lifecycle
 
@@ -113,76 +97,29 @@ class LocalStripe:
                 "writes its store there and would fail every request (remove the file)"
             )
         self.port = self._requested_port or _free_port()
-        self._workdir = tempfile.TemporaryDirectory(prefix="cartpay-localstripe-")
-        # stderr carries aiohttp's access log: a file, not a pipe nobody drains.
-        self._log = open(os.path.join(self._workdir.name, "server.log"), "w+b")  # noqa: SIM115
-        env = dict(os.environ, TMPDIR=self._workdir.name, PYTHONUNBUFFERED="1")
-        self._process = subprocess.Popen(
+        # stderr carries aiohttp's access log; its temporary files go to the workdir.
+        self._spawn(
             _command(self.port),
-            cwd=self._workdir.name,
-            env=env,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
+            prefix="cartpay-localstripe-",
+            env=lambda workdir: dict(os.environ, TMPDIR=workdir, PYTHONUNBUFFERED="1"),
         )
         self._wait_until_ready()
         return self
 
-    def stop(self) -> None:
-        """Terminate the server (kill it after 5 s) and remove its working directory."""
-        process, self._process = self._process, None
-        if process is not None and process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(timeout=5)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._workdir is not None:
-            self._workdir.cleanup()
-            self._workdir = None
+    def _ready(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url}/js.stripe.com/v3/", timeout=0.5):  # noqa: S310
+                return True
+        except OSError:
+            return False
 
-    def __enter__(self) -> LocalStripe:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    def _give_up(self, why: str) -> NoReturn:
+        output = self._output()
         self.stop()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout
-        while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                output = self._output()
-                self.stop()
-                raise LocalStripeError(f"localstripe exited at start-up:\n{output}")
-            try:
-                with urllib.request.urlopen(f"{self.url}/js.stripe.com/v3/", timeout=0.5):  # noqa: S310
-                    return
-            except OSError:
-                if time.monotonic() > deadline:
-                    output = self._output()
-                    self.stop()
-                    raise LocalStripeError(
-                        f"localstripe did not answer on {self.url} within "
-                        f"{self._startup_timeout:.0f} s; its output:\n{output}"
-                    ) from None
-                time.sleep(0.05)
+        raise LocalStripeError(f"localstripe on {self.url}: {why}; its output:\n{output}")
 
     def _output(self) -> str:
-        if self._log is None:
-            return ""
-        self._log.flush()
-        self._log.seek(0)
-        return self._log.read()[-4000:].decode("utf-8", "replace")
+        return self._raw_output()[-4000:].decode("utf-8", "replace")
 
     # --------------------------------------------------------- configuration
 

@@ -23,14 +23,13 @@ import os
 import re
 import shutil
 import subprocess
-import tempfile
-import time
 import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Mapping, Sequence
-from types import TracebackType
-from typing import IO
+from typing import NoReturn
+
+from ._server import ServerProcess
 
 __all__ = ["STRIPE_MOCK_LACKS", "StripeMock", "StripeMockError", "find_stripe_mock", "spec_gaps"]
 
@@ -102,7 +101,7 @@ def spec_gaps(method: str, path: str, form: Mapping[str, Sequence[str]]) -> list
     return hits
 
 
-class StripeMock:
+class StripeMock(ServerProcess):
     """A stripe-mock server on free local ports, for the life of a ``with`` block.
 
     ``binary`` is the stripe-mock executable (default: ``stripe-mock`` on
@@ -120,20 +119,6 @@ class StripeMock:
         self.port = 0
         self._startup_timeout = startup_timeout
         self._process: subprocess.Popen[bytes] | None = None
-        self._log: IO[bytes] | None = None  # the server's stdout and stderr, appended
-        self._workdir: tempfile.TemporaryDirectory[str] | None = None
-
-    def __repr__(self) -> str:
-        state = "running" if self.running else "stopped"
-        return f"StripeMock(url={self.url!r}, {state})"
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self._process is not None and self._process.poll() is None
 
     @property
     def pid(self) -> int | None:
@@ -149,71 +134,23 @@ class StripeMock:
             raise StripeMockError("stripe-mock is not on PATH and no binary was given")
         if not (os.path.isfile(self.binary) and os.access(self.binary, os.X_OK)):
             raise StripeMockError(f"{self.binary} is not an executable file")
-        self._workdir = tempfile.TemporaryDirectory(prefix="cartpay-stripe-mock-")
-        # Append-only for the server, read through another handle: reading never
-        # moves the offset the server writes at.
-        self._log = open(os.path.join(self._workdir.name, "server.log"), "ab")  # noqa: SIM115
         # Port 0: the kernel picks free ports (no race with another test run).
         # -https-addr too: without it stripe-mock also listens on :12112.
         command = [self.binary, "-http-addr", "127.0.0.1:0", "-https-addr", "127.0.0.1:0"]
         try:
-            self._process = subprocess.Popen(
-                command,
-                cwd=self._workdir.name,
-                stdin=subprocess.DEVNULL,
-                stdout=self._log,
-                stderr=subprocess.STDOUT,
-            )
+            self._spawn(command, prefix="cartpay-stripe-mock-")
         except OSError as exc:
             self.stop()
             raise StripeMockError(f"could not run {self.binary}: {exc}") from exc
         self._wait_until_ready()
         return self
 
-    def stop(self) -> None:
-        """Terminate the server (kill it after 5 s), reap it, remove its directory."""
-        process, self._process = self._process, None
-        if process is not None:
-            if process.poll() is None:
-                process.terminate()
-                try:
-                    process.wait(timeout=5)
-                except subprocess.TimeoutExpired:
-                    process.kill()
-            process.wait(timeout=5)
-        if self._log is not None:
-            self._log.close()
-            self._log = None
-        if self._workdir is not None:
-            self._workdir.cleanup()
-            self._workdir = None
-
-    def __enter__(self) -> StripeMock:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.stop()
-
-    def _wait_until_ready(self) -> None:
-        deadline = time.monotonic() + self._startup_timeout
-        while True:
-            assert self._process is not None
-            if self._process.poll() is not None:
-                self._give_up("stripe-mock exited at start-up")
-            if not self.port:
-                found = _LISTENING.search(self._raw_output())
-                if found:
-                    self.port = int(found.group(2))
-            if self.port and self._answers():
-                return
-            if time.monotonic() > deadline:
-                self._give_up(f"stripe-mock did not answer within {self._startup_timeout:.0f} s")
-            time.sleep(0.02)
+    def _ready(self) -> bool:
+        if not self.port:
+            found = _LISTENING.search(self._raw_output())
+            if found:
+                self.port = int(found.group(2))
+        return bool(self.port) and self._answers()
 
     def _answers(self) -> bool:
         request = urllib.request.Request(  # noqa: S310 - our own local URL
@@ -226,13 +163,7 @@ class StripeMock:
         except (OSError, urllib.error.HTTPError):
             return False
 
-    def _give_up(self, why: str) -> None:
+    def _give_up(self, why: str) -> NoReturn:
         output = self._raw_output()[-4000:].decode("utf-8", "replace")
         self.stop()
-        raise StripeMockError(f"{why}; its output:\n{output}")
-
-    def _raw_output(self) -> bytes:
-        if self._log is None:
-            return b""
-        with open(self._log.name, "rb") as log:
-            return log.read()
+        raise StripeMockError(f"stripe-mock: {why}; its output:\n{output}")
