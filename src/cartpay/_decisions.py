@@ -279,8 +279,10 @@ def operation_happened(
         return snap.status != "requires_capture"
     if pending.operation == "cancel":
         return snap.status == "canceled"
-    known = {t.reference for t in order.transactions}
+    # A refund unknown when the claim was made (a webhook may have recorded it
+    # since), of the claimed amount. (A Dashboard refund of the same amount made
+    # meanwhile cannot be told apart: it is taken for the claim's; docs/money.md.)
     return any(
-        r.id not in known and (pending.amount is None or r.amount == pending.amount)
+        r.id not in pending.known_refunds and (pending.amount is None or r.amount == pending.amount)
         for r in refunds
     )

@@ -25,6 +25,7 @@ from ._errors import (
     ConcurrencyError,
     IllegalStateError,
     IntentAlreadyUsedError,
+    OperationPendingError,
 )
 from ._models import (
     Cart,
@@ -269,6 +270,8 @@ class Flows:
         paid, and its news came first): the order owns the intent and is what the
         amount paid for; lines added since stay in the cart, which gets a new intent."""
         snap = record.snapshot or self.gateway.retrieve_intent(record.id)
+        # Refunds made before the order existed (their events found no order).
+        refunds = self.gateway.list_refunds(record.id) if snap.status == "succeeded" else ()
         paid, rest = _decisions.paid_order_parts(cart, snap)
         order = Order(
             self.new_id("ord"),
@@ -279,7 +282,7 @@ class Flows:
             record.id,
             created_at=self.clock(),
         )
-        applied = _decisions.apply_snapshot(order, record, snap)
+        applied = _decisions.apply_snapshot(order, record, snap, refunds)
         # The cart keeps its lines (keep_cart) or those added since; the intent it
         # follows is the order's now, so its next create makes a new one.
         left = cart if keep_cart else evolve(cart, items=rest)
@@ -303,6 +306,10 @@ class Flows:
             current = read_cart(tx, cart.id)
             if current.version != cart.version or self.claims.busy(current):
                 return None  # the cart moved on (or an operation holds it): look again
+            if order.intent_id is not None and intent is None:
+                record = tx.get_intent(order.intent_id)
+                if record is not None and record.status in _lifecycle.MONEY_MOVING:
+                    return None  # a payment's news came in meanwhile: look again
             tx.insert_order(order)
             if intent is not None and intent[1] is not None:
                 save(tx, read_intent(tx, intent[0].id), intent[1])
@@ -403,12 +410,18 @@ class Flows:
                 if settled is None:
                     return None
                 after, pending, happened = settled
-                same = (pending.operation, pending.amount, pending.reason) == (
-                    operation,
-                    amount,
-                    reason,
-                )
-                return (after, pending) if happened and same else None
+                if not happened or pending.operation != operation:
+                    return None  # decide again on what is known now
+                if (pending.amount, pending.reason) != (amount, reason):
+                    # An earlier call with other arguments took effect: this one
+                    # is refused rather than acting a second time.
+                    raise OperationPendingError(
+                        str(Ref.order(order.id)),
+                        pending.operation,
+                        amount=pending.amount,
+                        reason=pending.reason,
+                    )
+                return after, pending  # the lost answer of this very call
             _lifecycle.check_order_operation(operation, current)  # type: ignore[arg-type]
             if check is not None:
                 check(current)
@@ -418,7 +431,10 @@ class Flows:
             # what happened from the intent (settle_order), then decides again.
             key = idempotency_key("order", current.id, operation, f"v{current.version}")
             ref = Ref.order(current.id)
-            wanted = self.operation(operation, key, amount=amount, reason=reason)
+            known = tuple(t.reference for t in current.transactions if t.kind == "refund")
+            wanted = self.operation(
+                operation, key, amount=amount, reason=reason, known_refunds=known
+            )
             claim = self.claims.claim(
                 ref, wanted, deadline, fresh=lambda o: o.version == current.version
             )

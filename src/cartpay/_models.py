@@ -106,6 +106,8 @@ class PendingOperation:
     ``amount``/``reason`` (capture, refund, cancel) and ``payment_method``
     (confirm) are what the call sends, so a replay sends exactly the same
     request. ``lease_until`` tells other callers when they may take the claim over.
+    ``known_refunds``: the refunds the order knew when a refund was claimed (a
+    refund found later, of the claimed amount, is the claim's).
     """
 
     operation: OperationName
@@ -115,6 +117,7 @@ class PendingOperation:
     amount: int | None = None
     reason: str | None = None
     payment_method: str | None = None
+    known_refunds: tuple[str, ...] = ()
 
 
 @frozen

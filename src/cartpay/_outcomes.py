@@ -32,6 +32,7 @@ __all__ = [
     "apply_refund",
     "record_created",
     "record_intent_status",
+    "record_refund_on_holders",
     "record_sent",
     "save_intent_status",
 ]
@@ -159,3 +160,15 @@ def record_sent(
     except ConcurrencyError:
         pass
     record_intent_status(store, snap)
+
+
+def record_refund_on_holders(store: Store, refund: RefundSnapshot) -> None:
+    """Record ``refund`` on the live orders that hold its intent, if any (one made
+    while the refund was on its way)."""
+
+    def work(tx: StoreTransaction) -> None:
+        for order in tx.orders_for_intent(refund.payment_intent_id):
+            if order.status != "cancelled":
+                save(tx, order, _ledger.apply_refunds(order, [refund]))
+
+    retry(store, work, f"intent {refund.payment_intent_id}")

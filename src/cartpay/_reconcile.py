@@ -151,7 +151,12 @@ def _abandoned(order: Order, policy: Policy) -> bool:
 
 def _give_back(store: Store, gateway: PaymentGateway, record: IntentRecord, status: str) -> str:
     """Money no order owns goes back: an authorization is released, a payment
-    refunded (a payment still processing is only reported)."""
+    refunded (a payment still processing is only reported). Looked at again just
+    before, and after: a checkout that made an order for it meanwhile keeps it,
+    or, past that moment, its order shows the refund."""
+    with store.read() as tx:
+        if any(o.status != "cancelled" for o in tx.orders_for_intent(record.id)):
+            return "kept: an order was made for it meanwhile"
     if status == "requires_capture":
         key = idempotency_key("intent", record.id, "orphan", "cancel")
         snap = gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
@@ -160,5 +165,6 @@ def _give_back(store: Store, gateway: PaymentGateway, record: IntentRecord, stat
     if status == "succeeded":
         key = idempotency_key("intent", record.id, "orphan", "refund")
         refund = gateway.create_refund(record.id, amount=None, reason=None, idempotency_key=key)
+        _outcomes.record_refund_on_holders(store, refund)
         return f"refunded: {refund.amount} {refund.currency} no order owns ({refund.id})"
     return "reported: a payment no order owns is still processing"

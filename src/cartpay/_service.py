@@ -172,6 +172,12 @@ class CartPaymentIntent:
             intent_id = cart.payment_intent_id
             record = tx.get_intent(intent_id) if intent_id is not None else None
             held = _decisions.is_held(record, tx.orders_for_intent(intent_id) if intent_id else [])
+        if record is not None and not held and record.status in _lifecycle.REUSABLE:
+            # What the record says may be stale (the browser pays on its own, and
+            # a cancel would void its authorization): ask Stripe first.
+            snap = self.gateway.retrieve_intent(record.id)
+            _outcomes.record_intent_status(self.store, snap)
+            record = evolve(record, status=snap.status)
         if record is not None and not held:
             if record.status in _lifecycle.MONEY_MOVING:
                 raise IllegalStateError(

@@ -78,17 +78,20 @@ def test_fixed_a_cancelled_order_takes_no_payment(
     payments: CartPaymentIntent, fake: FakeStripeGateway
 ) -> None:
     """Found: an order cancelled locally (its kept cart still holds the intent)
-    absorbed the payment the customer then made on that intent. It no longer
-    does; the payment stays with the cart (reconcile reports it)."""
+    absorbed the payment the customer then made on that intent. Now (issue 12)
+    no cart follows an intent an order holds, so cancelling the order cancels
+    the intent: the customer can no longer pay it, and nothing is orphaned."""
     _, (order,) = kept_cart_orders(payments, 1)
     cancelled = payments.cancel_order(order.id)
     assert cancelled.status == "cancelled"
     intent_id = order.intent_id or ""
-    fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    assert fake.intent(intent_id).status == "canceled"
+    with pytest.raises(IllegalStateError):
+        fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
     after = payments.confirm_order(order.id)
     assert (after.status, after.captured, after.transactions) == ("cancelled", 0, ())
     report = payments.reconcile(older_than=timedelta(0))
-    assert [o.intent_id for o in report.orphaned] == [intent_id]
+    assert report.orphaned == ()
 
 
 def test_fixed_a_stale_failure_no_longer_loses_the_next_payment(
