@@ -38,7 +38,7 @@ from cartpay.testing import FakeStripeGateway, StripeMock
 from cartpay.testing._stripe_mock import operation_of, spec_gaps
 from cartpay.testing.plugin import TEST_API_KEY
 
-from .test_stateful import Backend, assert_explored, run_machine
+from .test_stateful import ISSUE_12_PENDING, Backend, assert_explored, run_machine
 
 
 @dataclass
@@ -172,6 +172,7 @@ def checker_for(server: StripeMock, shapes: Shapes) -> StripeGateway:
     return StripeGateway(client, max_network_retries=0)
 
 
+@ISSUE_12_PENDING
 def test_every_request_the_rules_make_is_accepted_by_stripe_mock(
     stripe_mock_server: StripeMock, record_property: Any
 ) -> None:
