@@ -694,6 +694,8 @@ class PaymentsMachine(RuleBasedStateMachine):
         amount = None
         if percent is not None and found is not None and self.backend.partial_capture:
             amount = max(10, found.authorized * percent // 100 // 10 * 10)
+        intent_id = found.intent_id if found is not None else None
+        before = self.fake.intent(intent_id).status if self.fake and intent_id else None
         done = self.call("capture_order", lambda: self.payments.capture_order(order, amount))
         if done is not None and amount is not None:
             # Issue 12, behaviour 5: a capture that reports success captured what
@@ -702,6 +704,13 @@ class PaymentsMachine(RuleBasedStateMachine):
                 f"capture_order({order}, amount={amount}) succeeded with {done.captured} "
                 f"captured: {done.transactions}"
             )
+        if self.fake is not None and intent_id is not None and amount is not None:
+            # ... and what this call sent was what it was asked for, or nothing.
+            snap = self.fake.intent(intent_id)
+            if before == "requires_capture" and snap.status == "succeeded":
+                assert snap.amount_received == amount, (
+                    f"capture_order({order}, amount={amount}) captured {snap.amount_received}"
+                )
 
     @rule(order=orders, reason=s.cancel_reasons)
     def cancel(self, order: str, reason: str | None) -> None:
@@ -715,9 +724,18 @@ class PaymentsMachine(RuleBasedStateMachine):
         if percent is not None and found is not None:
             amount = max(10, found.refundable * percent // 100 // 10 * 10)
         why = reason if self.backend.reasons else None
+        intent_id = found.intent_id if found is not None else None
+        had = {r.id for r in self.fake.refunds(intent_id)} if self.fake and intent_id else set()
         done = self.call(
             "refund_order", lambda: self.payments.refund_order(order, amount, reason=why)
         )
+        if self.fake is not None and intent_id is not None:
+            # Issue 12, behaviour 5 for refunds: a call makes at most one refund,
+            # of the amount asked for, never an earlier call's that never left.
+            made = [r.amount for r in self.fake.refunds(intent_id) if r.id not in had]
+            assert len(made) <= 1 and (amount is None or made in ([], [amount])), (
+                f"refund_order({order}, amount={amount}) made the refunds {made}"
+            )
         if done is not None and found is not None and amount is not None:
             # Issue 12, behaviour 5 for refunds: success means a refund of the
             # amount asked for was made by this call.
@@ -729,18 +747,31 @@ class PaymentsMachine(RuleBasedStateMachine):
 
     @precondition(lambda self: self.has("other_amounts"))
     @rule(
-        order=orders,
+        order=st.none() | orders,
         operation=st.sampled_from(["capture", "refund"]),
         first=s.percentages,
         second=s.percentages,
         applied=st.booleans(),
     )
     def retry_with_another_amount(
-        self, order: str, operation: str, first: int | None, second: int | None, applied: bool
+        self,
+        order: str | None,
+        operation: str,
+        first: int | None,
+        second: int | None,
+        applied: bool,
     ) -> None:
         """A capture or refund whose answer is lost (after the gateway applied it,
         or before it was sent); the host gives up on it, then asks again with
-        another amount."""
+        another amount. ``order=None``: on a new order, paid (authorized for a
+        capture) by the server, so that there is something to capture or refund."""
+        if order is None:
+            made = self.shop(
+                "usd", operation == "capture", [("tee", 2500, 2)], [], False, "succeeds", "server"
+            )
+            if not isinstance(made, str):
+                return
+            order = made
         lost = "capture_intent" if operation == "capture" else "create_refund"
         self.gateway.lose_next = (lost, applied)
         self.give_up = True
