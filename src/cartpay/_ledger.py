@@ -105,6 +105,10 @@ def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
     if error is None:
         return []
     pending = [t for t in mine if t.status == "pending" and t.kind in ("authorize", "purchase")]
+    if error.charge:  # only the attempt that failed: a late failure of an earlier
+        # attempt must not fail a newer one still processing
+        failed = transaction_id(snap.id, kind, error.charge)
+        pending = [t for t in pending if t.id == failed]
     if pending:
         return [evolve(t, status="failed", code=error.code) for t in pending]
     attempt = error.charge or charge or f"{error.code}:{snap.payment_method or ''}"

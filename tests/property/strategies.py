@@ -21,9 +21,11 @@ __all__ = [
     "fault_seeds",
     "json_values",
     "line_items",
+    "lost_operations",
     "new_quantities",
     "payments",
     "percentages",
+    "pile_sizes",
     "quantities",
     "refund_reasons",
     "skus",
@@ -50,6 +52,19 @@ percentages = st.one_of(st.none(), st.integers(min_value=1, max_value=100))
 cancel_reasons = st.sampled_from([None, "requested_by_customer", "abandoned", "duplicate"])
 refund_reasons = st.sampled_from([None, "requested_by_customer", "duplicate", "fraudulent"])
 fault_seeds = st.integers(min_value=0, max_value=2**32 - 1)
+#: The gateway operations whose answer can be lost after the gateway applied them.
+lost_operations = st.sampled_from(
+    [
+        "create_intent",
+        "update_intent",
+        "confirm_intent",
+        "capture_intent",
+        "cancel_intent",
+        "create_refund",
+    ]
+)
+#: How many checkouts a batch of customers abandons (reconcile must see past them).
+pile_sizes = st.integers(min_value=1, max_value=8)
 
 # ------------------------------------------------------------ the fuzz test
 #: Any str: lone surrogates (category Cs) and NUL included, which text() leaves out.

@@ -38,8 +38,12 @@ def test_the_machine_finds_an_unclaimed_intent(
     monkeypatch.setattr(_decisions, "bind_intent", _never_bind)
     # Without failing refunds: the plant is about payments; refund steps only
     # dilute the search.
+    # Only the kept carts of issue 12's rule groups: two orders on one intent need them.
     backend = replace(
-        fake_backend("memory", tmp_path), label="planted-bug/memory", failing_refunds=False
+        fake_backend("memory", tmp_path),
+        label="planted-bug/memory",
+        failing_refunds=False,
+        features=frozenset({"kept_carts"}),
     )
     config = settings(
         max_examples=3000,

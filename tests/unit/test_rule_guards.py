@@ -17,6 +17,7 @@ from cartpay import (
     GatewayUnavailableError,
     IllegalStateError,
     IntentOptions,
+    OperationPendingError,
     Order,
     RefundSnapshot,
     ValidationError,
@@ -167,6 +168,8 @@ class LosesFirstRefund:
 def test_a_new_refund_after_a_lost_one_makes_both(
     fake: FakeStripeGateway, store: MemoryStore
 ) -> None:
+    # (Since issue 12 the call with another amount first learns the lost refund's
+    # outcome and is refused, typed, naming it; repeated, it makes the new one.)
     payments = CartPaymentIntent(gateway=LosesFirstRefund(fake), store=store)
     cart = payments.create_cart("usd")
     payments.add_item(cart.id, sku="a", name="A", unit_amount=6200)
@@ -175,6 +178,10 @@ def test_a_new_refund_after_a_lost_one_makes_both(
     payments.confirm_payment(order.id, payment_method="pm_card_visa")
     with pytest.raises(GatewayUnavailableError):
         payments.refund_order(order.id, amount=1000)
+    with pytest.raises(OperationPendingError) as caught:
+        payments.refund_order(order.id, amount=2000)
+    assert (caught.value.operation, caught.value.amount) == ("refund", 1000)
+    assert payments.get_order(order.id).refunded == 1000
     after = payments.refund_order(order.id, amount=2000)
     assert after.refunded == 3000
     assert sorted(t.amount for t in after.transactions if t.kind == "refund") == [1000, 2000]
