@@ -620,3 +620,23 @@ def test_mutating_a_returned_carts_metadata_does_not_change_later_reads(
     payments.create_payment_intent(cart.id)
     (create,) = [r for r in fake.requests if r.operation == "create_intent"]
     assert create.params.get("metadata") == {"ref": "A1"}  # never 62 keys to Stripe
+
+
+def test_a_late_failure_of_an_earlier_attempt_keeps_a_newer_one_processing(
+    payments: CartPaymentIntent, fake: FakeStripeGateway
+) -> None:
+    """Found by the state machine: a declined attempt's ``payment_failed`` event
+    arriving after a newer attempt went ``processing`` failed that newer attempt,
+    leaving money in flight on an order that said ``failed``."""
+    cart = new_cart(payments, ("tee", 1000, 1))
+    handle = payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    with suppress(CartpayError):
+        payments.confirm_payment(order.id, payment_method="pm_card_chargeDeclined")
+    declined = [e for e in events_of(fake, handle.id) if e[0] == "payment_intent.payment_failed"]
+    browser_confirms(fake, handle.id, "pm_card_processing")
+    processing = [e for e in events_of(fake, handle.id) if e[0] == "payment_intent.processing"]
+    assert declined and processing
+    deliver(payments, processing + declined)  # the old failure comes last
+    got = payments.get_order(order.id)
+    assert (got.status, fake.intent(handle.id).status) == ("processing", "processing")
