@@ -9,6 +9,7 @@ a paid order). A plant that no longer bites fails its test with ``DID NOT
 RAISE``. (Plants of behaviours 6, 7 and 8 were tried and not found within these
 budgets; their unit tests in tests/unit/test_money_safety.py guard them.)
 """
+
 from __future__ import annotations
 
 import time
