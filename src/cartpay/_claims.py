@@ -7,12 +7,14 @@ Every call that makes Stripe act follows claim → call → record
    key, what it sends, a lease) on the cart or order it acts for;
 2. **call** — the gateway, with no transaction or lock held; a failure releases
    the claim: for good when the outcome is definite, as an expired lease when it
-   is unknown, so the next caller replays the same key;
+   is unknown (under a new key when Stripe stored a server error under the old);
 3. **record** — the caller writes the outcome and clears the claim
-   (:mod:`cartpay._records`).
+   (:mod:`cartpay._outcomes`).
 
-The replay rule lives here once: an expired claim of the same operation is
-replayed with its own key and its own parameters, never with the new caller's.
+The replay rule lives here once: an expired claim is only ever taken again as
+itself (the same operation and arguments, its own key); any other claim on that
+record is refused with ``OperationPendingError`` until the unknown outcome is
+settled (docs/money.md, "Unknown outcomes").
 """
 
 from __future__ import annotations

@@ -28,13 +28,11 @@ __all__ = [
     "EARLY",
     "FINAL_INTENT",
     "INTENT_OPERATIONS",
-    "IN_FLIGHT",
     "MONEY_MOVING",
     "ORDER_OPERATIONS",
     "ORDER_STATUS_TRANSITIONS",
     "PAYMENT_TRANSITIONS",
     "REFRESHED",
-    "REPLAYED_OPERATIONS",
     "REUSABLE",
     "TRANSACTION_STEPS",
     "advance_order",
@@ -72,16 +70,11 @@ INTENT_OPERATIONS: Mapping[IntentOperation, frozenset[IntentStatus]] = {
 REUSABLE: frozenset[IntentStatus] = EARLY
 #: Intent statuses in which a payment is on its way or taken (money can move).
 MONEY_MOVING: frozenset[IntentStatus] = frozenset({"processing", "requires_capture", "succeeded"})
-#: Intent statuses in which a payment is on its way but not final.
-IN_FLIGHT: frozenset[IntentStatus] = frozenset({"processing", "requires_capture"})
 #: Intent statuses reconcile refreshes when no order claims the intent.
 REFRESHED: frozenset[IntentStatus] = frozenset(get_args(IntentStatus)) - {"canceled"}
-#: Operations whose expired claim (an unknown outcome) is replayed with its own
-#: key and parameters: a cart's, whose effect Stripe cannot be asked about (an
-#: intent created, fields set). An order's operation is settled instead: the
-#: intent and its refunds show whether it happened (``ANSWERED_BY_INTENT``).
-REPLAYED_OPERATIONS: frozenset[OperationName] = frozenset({"create", "update"})
-#: Order operations whose effect the intent itself shows (a refund's needs its list).
+#: Order operations whose effect the intent itself shows, so an unknown outcome is
+#: settled by reading it (a refund's needs the refund list; a cart's create or
+#: update cannot be asked about and is replayed with its own key instead).
 ANSWERED_BY_INTENT: frozenset[OperationName] = frozenset({"confirm", "capture", "cancel"})
 #: Intent statuses after which nothing about the intent changes any more.
 FINAL_INTENT: frozenset[IntentStatus] = frozenset({"succeeded", "canceled"})
