@@ -274,9 +274,9 @@ def operation_happened(
         tried = (
             snap.last_payment_error is not None and snap.payment_method == pending.payment_method
         )
-        return snap.status not in ("requires_payment_method", "requires_confirmation") or tried
-    if pending.operation == "capture":
-        return snap.status != "requires_capture"
+        return snap.status in _lifecycle.MONEY_MOVING or snap.status == "requires_action" or tried
+    if pending.operation == "capture":  # (an authorization voided meanwhile: it did not)
+        return snap.status in ("processing", "succeeded")
     if pending.operation == "cancel":
         return snap.status == "canceled"
     # A refund unknown when the claim was made (a webhook may have recorded it

@@ -37,6 +37,7 @@ from cartpay import (
     CartpayError,
     CartPaymentIntent,
     GatewayUnavailableError,
+    IllegalStateError,
     IntentHandle,
     IntentOptions,
     IntentParams,
@@ -640,3 +641,23 @@ def test_a_late_failure_of_an_earlier_attempt_keeps_a_newer_one_processing(
     deliver(payments, processing + declined)  # the old failure comes last
     got = payments.get_order(order.id)
     assert (got.status, fake.intent(handle.id).status) == ("processing", "processing")
+
+
+def test_a_lost_capture_of_a_voided_authorization_is_not_reported_captured(
+    store: Store, fake: FakeStripeGateway, faulty: FaultyGateway[FakeStripeGateway]
+) -> None:
+    """Found by the state machine: the authorization was voided at the Dashboard, a
+    capture's answer was lost before it was sent, and its retry was told "done"
+    (the intent was no longer ``requires_capture``) with nothing captured."""
+    payments = CartPaymentIntent(gateway=faulty, store=store)
+    cart = new_cart(payments, ("tee", 5000, 1), options=IntentOptions(capture_method="manual"))
+    payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    payments.confirm_payment(order.id, payment_method="pm_card_visa")
+    fake.cancel_intent(order.intent_id or "", reason=None, idempotency_key="dashboard")
+    with failing(faulty, "timeout_before"), pytest.raises(GatewayUnavailableError):
+        payments.capture_order(order.id, amount=1000)
+    with pytest.raises(IllegalStateError):
+        payments.capture_order(order.id, amount=1000)
+    got = payments.get_order(order.id)
+    assert (got.status, got.captured) == ("cancelled", 0)
