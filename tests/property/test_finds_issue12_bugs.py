@@ -12,13 +12,10 @@ budgets; their unit tests in tests/unit/test_money_safety.py guard them.)
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterable
-from dataclasses import replace
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
 
 from cartpay import (
     IllegalStateError,
@@ -32,59 +29,9 @@ from cartpay._models import (
     Order,
 )
 
-from .test_stateful import Feature, fake_backend, run_machine
+from .planting import find
 
-#: The steps of a shrunk example that are the machine's own (not the host's).
-OWN_STEPS = ("state.start(", "state.store_is_consistent(", "state.teardown(")
-
-
-def find(
-    tmp_path: Path,
-    label: str,
-    features: Iterable[Feature],
-    symptoms: tuple[str, ...],
-    *,
-    max_steps: int = 8,
-    max_examples: int = 3000,
-    seconds: float = 60,
-) -> list[str]:
-    """Run the machine with ``features`` on the fake (memory store) until it
-    fails; the failure must show one of ``symptoms`` and shrink to at most
-    ``max_steps`` host steps. Returns those steps."""
-    backend = replace(
-        fake_backend("memory", tmp_path),
-        label=f"planted/{label}",
-        failing_refunds=False,
-        features=frozenset(features),
-    )
-    config = settings(
-        max_examples=max_examples,
-        stateful_step_count=25,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.generate, Phase.shrink],
-        report_multiple_bugs=False,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-    started = time.perf_counter()
-    with pytest.raises(AssertionError) as caught:
-        run_machine(backend, config)
-    elapsed = time.perf_counter() - started
-    message = str(caught.value)
-    assert any(symptom in message for symptom in symptoms), message
-    notes = "\n".join(getattr(caught.value, "__notes__", []))
-    steps = [
-        line
-        for line in notes.splitlines()
-        if "state." in line and not line.lstrip().startswith(OWN_STEPS)
-    ]
-    assert 1 <= len(steps) <= max_steps, notes
-    assert elapsed < seconds, f"finding {label} took {elapsed:.1f} s"
-    return steps
-
-
-# ------------------------------- fixed on main: these run once the machine passes
+# ------------------------------------------------------------------ the plants
 
 
 def _never_stale(record: IntentRecord | None, snap: IntentSnapshot) -> bool:

@@ -10,17 +10,14 @@ the intent's authorization stays on it."""
 
 from __future__ import annotations
 
-import time
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, Phase, settings
 
 from cartpay import _decisions
 from cartpay._models import IntentRecord, Order
 
-from .test_stateful import fake_backend, run_machine
+from .planting import find
 
 
 def _never_bind(record: IntentRecord | None, order: Order) -> IntentRecord | None:
@@ -36,35 +33,6 @@ def test_the_machine_finds_an_unclaimed_intent(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(_decisions, "bind_intent", _never_bind)
-    # Without failing refunds: the plant is about payments; refund steps only
-    # dilute the search.
     # Only the kept carts of issue 12's rule groups: two orders on one intent need them.
-    backend = replace(
-        fake_backend("memory", tmp_path),
-        label="planted-bug/memory",
-        failing_refunds=False,
-        features=frozenset({"kept_carts"}),
-    )
-    config = settings(
-        max_examples=3000,
-        stateful_step_count=25,
-        deadline=None,
-        derandomize=True,
-        database=None,
-        phases=[Phase.generate, Phase.shrink],
-        report_multiple_bugs=False,
-        suppress_health_check=[HealthCheck.too_slow],
-    )
-    started = time.perf_counter()
-    with pytest.raises(AssertionError) as caught:
-        run_machine(backend, config)
-    elapsed = time.perf_counter() - started
-    message = str(caught.value)
-    assert any(symptom in message for symptom in SYMPTOMS), message
-    notes = "\n".join(getattr(caught.value, "__notes__", []))
-    skip = ("state.start(", "state.store_is_consistent(", "state.teardown(")
-    steps = [line for line in notes.splitlines() if "state." in line and not line.startswith(skip)]
-    # Shrunk: a handful of steps (an order made and paid, then a second order
-    # or a cancel).
-    assert 2 <= len(steps) <= 6, notes
-    assert elapsed < 30, f"finding the planted bug took {elapsed:.1f} s"
+    # Shrunk: a handful of steps (an order made and paid, then a second order or a cancel).
+    find(tmp_path, "rule-6", ["kept_carts"], SYMPTOMS, max_steps=6, seconds=30)

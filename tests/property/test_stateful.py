@@ -57,6 +57,7 @@ from cartpay import (
     NotFoundError,
     OperationPendingError,
     Order,
+    RefundSnapshot,
     Transaction,
     ValidationError,
 )
@@ -1174,27 +1175,33 @@ class PaymentsMachine(RuleBasedStateMachine):
             f"{holder.transactions}"
         )
 
+    def check_refund_recorded(self, refund: RefundSnapshot, orders: list[Order]) -> None:
+        """A final refund at the gateway is on exactly one order, as it is there."""
+        if refund.status not in ("succeeded", "failed"):
+            return
+        on = [
+            t
+            for o in orders
+            for t in o.transactions
+            if t.kind == "refund" and t.reference == refund.id
+        ]
+        assert len(on) == 1, (
+            f"refund {refund.id} of {refund.payment_intent_id} is on {len(on)} orders"
+        )
+        recorded = "complete" if refund.status == "succeeded" else "failed"
+        assert (on[0].amount, on[0].status) == (refund.amount, recorded), (
+            f"{refund.status} refund {refund.id} of {refund.amount} recorded as {on[0]}"
+        )
+        if refund.status == "failed":
+            self.run.failed_refunds += 1
+        else:
+            self.run.refunded_orders += 1
+
     def check_refunds_recorded(self, orders: list[Order]) -> None:
         assert self.fake is not None
         for intent_id in self.fake.intent_ids():
             for refund in self.fake.refunds(intent_id):
-                if refund.status not in ("succeeded", "failed"):
-                    continue
-                on = [
-                    t
-                    for o in orders
-                    for t in o.transactions
-                    if t.kind == "refund" and t.reference == refund.id
-                ]
-                assert len(on) == 1, f"refund {refund.id} of {intent_id} is on {len(on)} orders"
-                recorded = "complete" if refund.status == "succeeded" else "failed"
-                assert (on[0].amount, on[0].status) == (refund.amount, recorded), (
-                    f"{refund.status} refund {refund.id} of {refund.amount} recorded as {on[0]}"
-                )
-                if refund.status == "failed":
-                    self.run.failed_refunds += 1
-                else:
-                    self.run.refunded_orders += 1
+                self.check_refund_recorded(refund, orders)
 
     def settle_everything(self) -> None:
         """No more faults or crashes: reconcile, then confirm every order."""
@@ -1245,23 +1252,7 @@ class PaymentsMachine(RuleBasedStateMachine):
             if snap.status != "succeeded":
                 continue
             for refund in self.gateway.list_refunds(intent_id):
-                if refund.status not in ("succeeded", "failed"):
-                    continue
-                on = [
-                    t
-                    for o in orders
-                    for t in o.transactions
-                    if t.kind == "refund" and t.reference == refund.id
-                ]
-                assert len(on) == 1, f"refund {refund.id} is on {len(on)} orders"
-                recorded = "complete" if refund.status == "succeeded" else "failed"
-                assert (on[0].amount, on[0].status) == (refund.amount, recorded), (
-                    f"{refund.status} refund {refund.id} of {refund.amount} recorded as {on[0]}"
-                )
-                if refund.status == "failed":
-                    self.run.failed_refunds += 1
-                else:
-                    self.run.refunded_orders += 1
+                self.check_refund_recorded(refund, orders)
 
 
 # ------------------------------------------------------------------------- tests
