@@ -146,7 +146,9 @@ def run(*, quick: bool) -> list[Row]:
         client = stripe.StripeClient(
             "sk_test_cartpay_bench", base_addresses={"api": server.url}, http_client=http
         )
-        gateway = StripeGateway(client, attach_then_confirm=True, max_network_retries=RETRIES)
+        gateway = StripeGateway(
+            client, attach_then_confirm=True, redirects=False, max_network_retries=RETRIES
+        )
         stores: list[tuple[str, Store, Target]] = [
             ("memory", MemoryStore(), Target("<=", 1.05)),
             ("SQLite", SQLiteStore(os.path.join(tmp, "flow.sqlite3")), Target("<=", 1.15)),
@@ -155,7 +157,11 @@ def run(*, quick: bool) -> list[Row]:
         # The façade's requests, and the raw side's: the same list, in the same order.
         server.flush()
         http.sent.clear()
-        facade_flow(CartPaymentIntent(gateway=gateway, store=MemoryStore()))
+        facade_flow(
+            CartPaymentIntent(
+                return_url="https://shop.test/return", gateway=gateway, store=MemoryStore()
+            )
+        )
         facade_sent = list(http.sent)
         http.sent.clear()
         raw_flow(client, next(counter))
@@ -179,7 +185,9 @@ def run(*, quick: bool) -> list[Row]:
         )
 
         for name, store, target in stores:
-            payments = CartPaymentIntent(gateway=gateway, store=store)
+            payments = CartPaymentIntent(
+                return_url="https://shop.test/return", gateway=gateway, store=store
+            )
             paired = interleave(
                 _batch(server, flows, functools.partial(facade_flow, payments)),
                 _batch(server, flows, lambda: raw_flow(client, next(counter))),
@@ -231,7 +239,9 @@ def run(*, quick: bool) -> list[Row]:
 def requests_per_operation() -> list[Row]:
     """Gateway requests per façade operation on the happy path (FakeStripeGateway)."""
     fake = FakeStripeGateway()
-    payments = CartPaymentIntent(gateway=fake, store=MemoryStore())
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=fake, store=MemoryStore()
+    )
     counts: list[tuple[str, int, Target | None]] = []
 
     def step(name: str, call: Callable[[], object], target: Target | None = None) -> Any:

@@ -69,7 +69,9 @@ def child_memory(count: int) -> dict[str, float]:
     with tempfile.TemporaryDirectory(prefix="cartpay-bench-") as tmp:
         store = SQLiteStore(os.path.join(tmp, "memory.sqlite3"))
         events = build_orders(FakeStripeGateway(webhook_secret=SECRET), store, 1000, pay=True)
-        payments = CartPaymentIntent(gateway=webhook_gateway(), store=store)
+        payments = CartPaymentIntent(
+            return_url="https://shop.test/return", gateway=webhook_gateway(), store=store
+        )
         rss_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
         tracemalloc.start()
         first = count // 10

@@ -86,14 +86,18 @@ class Sized:
         fill(store, size - 2 * measured)
         self.load_seconds = time.perf_counter() - t0
         self.gateway = FakeStripeGateway(webhook_secret=SECRET)
-        self.payments = CartPaymentIntent(gateway=self.gateway, store=store)
+        self.payments = CartPaymentIntent(
+            return_url="https://shop.test/return", gateway=self.gateway, store=store
+        )
         self.to_confirm = [self._paid_at_fake() for _ in range(measured)]
         before = len(self.gateway.events())
         for _ in range(measured):
             self._paid_at_fake()
         events = [e for e in self._events()[before:] if e["type"] == "payment_intent.succeeded"]
         self.events = events  # signed when delivered: a signature is valid for 5 minutes
-        self.webhooks = CartPaymentIntent(gateway=webhook_gateway(), store=store)
+        self.webhooks = CartPaymentIntent(
+            return_url="https://shop.test/return", gateway=webhook_gateway(), store=store
+        )
         self.confirm_times: list[float] = []
         self.webhook_times: list[float] = []
 

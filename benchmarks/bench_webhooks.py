@@ -40,7 +40,9 @@ def build_orders(
     """``count`` checked-out orders whose intents succeeded at the fake; returns their
     ``payment_intent.succeeded`` events (as dicts). ``pay=True`` also records the
     payment in the store (``confirm_payment``), else only the webhook will."""
-    payments = CartPaymentIntent(gateway=gateway, store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=store
+    )
     for i in range(count):
         cart = payments.create_cart("usd")
         payments.add_item(cart.id, sku="tee", name="T-shirt", unit_amount=2500, quantity=2)
@@ -114,7 +116,9 @@ def scenario(tmp: str, *, paid: bool, orders: int, rounds: int) -> Row:
         if shared is None:
             copy_database(template, path)
         db = shared or SQLiteStore(path)
-        payments = CartPaymentIntent(gateway=gateway, store=db)
+        payments = CartPaymentIntent(
+            return_url="https://shop.test/return", gateway=gateway, store=db
+        )
         results: list[Any] = []
 
         def handle_all() -> None:

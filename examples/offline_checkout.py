@@ -19,7 +19,9 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         store = SQLiteStore(Path(tmp) / "shop.sqlite3")
         fake = FakeStripeGateway(webhook_secret="whsec_example")
-        payments = CartPaymentIntent(gateway=fake, store=store)
+        payments = CartPaymentIntent(
+            return_url="https://shop.test/return", gateway=fake, store=store
+        )
 
         cart = payments.create_cart("eur", options=IntentOptions(capture_method="manual"))
         cart = payments.add_item(cart.id, sku="book", name="Book", unit_amount=1999, quantity=2)

@@ -47,7 +47,9 @@ def make_app(
 def main() -> None:
     client = stripe.StripeClient(os.environ["STRIPE_SECRET_KEY"], max_network_retries=2)
     gateway = StripeGateway(client, webhook_secret=os.environ["STRIPE_WEBHOOK_SECRET"])
-    payments = CartPaymentIntent(gateway=gateway, store=SQLiteStore("cartpay.sqlite3"))
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=SQLiteStore("cartpay.sqlite3")
+    )
     with make_server("127.0.0.1", 8000, make_app(payments)) as server:
         print("listening on http://127.0.0.1:8000/")
         server.serve_forever()

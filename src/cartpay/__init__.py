@@ -13,9 +13,11 @@ statuses. ``CartPaymentIntent`` is the façade; gateways and stores plug in::
 ``import cartpay`` does not import stripe.
 """
 
+from ._api_version import STRIPE_API_VERSION
 from ._errors import (
     AmountMismatchError,
     AuthenticationError,
+    AuthenticationRequiredError,
     CardDeclinedError,
     CartpayError,
     ConcurrencyError,
@@ -43,6 +45,7 @@ from ._models import (
     IntentRecord,
     IntentSnapshot,
     LineItem,
+    NextAction,
     Order,
     OrphanedIntent,
     PaymentFailure,
@@ -55,13 +58,15 @@ from ._models import (
 from ._money import Currency, format_amount, get_currency, parse_amount
 from ._ports import IntentChanges, PaymentGateway, Store, StoreReads, StoreTransaction
 from ._service import CartPaymentIntent
+from ._webhooks import WEBHOOK_EVENTS
 
 #: The package version; pyproject.toml reads it from here (hatch dynamic version).
 __version__ = "0.1.0"
 
-__all__ = [
+__all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_public_api.py
     "AmountMismatchError",
     "AuthenticationError",
+    "AuthenticationRequiredError",
     "CardDeclinedError",
     "Cart",
     "CartPaymentIntent",
@@ -81,6 +86,7 @@ __all__ = [
     "IntentSnapshot",
     "InvalidRequestError",
     "LineItem",
+    "NextAction",
     "NotFoundError",
     "OperationPendingError",
     "Order",
@@ -91,6 +97,7 @@ __all__ = [
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",
+    "STRIPE_API_VERSION",
     "SchemaVersionError",
     "Store",
     "StoreError",
@@ -98,6 +105,7 @@ __all__ = [
     "StoreTransaction",
     "Transaction",
     "ValidationError",
+    "WEBHOOK_EVENTS",
     "WebhookError",
     "WebhookPayloadError",
     "WebhookResult",

@@ -31,6 +31,7 @@ from ._models import (
     IntentRecord,
     IntentSnapshot,
     IntentStatus,
+    NextAction,
     Order,
     PaymentFailure,
     RefundSnapshot,
@@ -149,7 +150,20 @@ def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
         cancellation_reason=data.get("cancellation_reason"),
         latest_charge=_id_of(data.get("latest_charge")),
         payment_method=_id_of(data.get("payment_method")),
+        next_action=next_action_from_payload(data.get("next_action")),
     )
+
+
+def next_action_from_payload(data: object) -> NextAction | None:
+    """A PaymentIntent's ``next_action``: its type, and the URL to send the browser
+    to when it is a redirect (``redirect_to_url.url``, or the ``url`` of a
+    ``…redirect…`` action such as ``alipay_handle_redirect``)."""
+    if not isinstance(data, Mapping) or not isinstance(data.get("type"), str):
+        return None
+    kind: str = data["type"]
+    body = data.get(kind)
+    url = body.get("url") if isinstance(body, Mapping) and "redirect" in kind else None
+    return NextAction(kind, url if isinstance(url, str) and url else None)
 
 
 def refund_from_payload(data: Mapping[str, Any], *, intent_id: str | None = None) -> RefundSnapshot:

@@ -30,7 +30,7 @@ from ._models import (
     PendingOperation,
     RefundSnapshot,
 )
-from ._money import MAX_AMOUNT
+from ._money import maximum_amount
 from ._params import intent_changes
 
 __all__ = [
@@ -68,7 +68,7 @@ def with_status(record: IntentRecord | None, snap: IntentSnapshot) -> IntentReco
         return record
     if (record.status, record.amount, record.currency) == (snap.status, snap.amount, snap.currency):
         return record
-    kept = evolve(snap, client_secret=None)  # never stored
+    kept = snap.without_secrets()  # never stored
     return evolve(
         record, status=snap.status, amount=snap.amount, currency=snap.currency, snapshot=kept
     )
@@ -172,16 +172,18 @@ def check_kept_cart_amount(order: Order, cart: Cart | None) -> None:
         raise mismatch(order, cart.sent.amount, cart.sent.currency)
 
 
-def with_item(cart: Cart, item: LineItem) -> Cart:
+def with_item(cart: Cart, item: LineItem, *, maximum: int | None = None) -> Cart:
     """``cart`` with ``item`` (replacing the line of the same sku); raises
-    ``ValidationError`` when the total would pass the largest amount."""
+    ``ValidationError`` when the total would pass ``maximum`` (default: the most
+    Stripe takes in the cart's currency)."""
     items = tuple(item if i.sku == item.sku else i for i in cart.items)
     if cart.item(item.sku) is None:
         items += (item,)
     updated = evolve(cart, items=items)
-    if updated.total > MAX_AMOUNT:
+    limit = maximum_amount(cart.currency) if maximum is None else maximum
+    if updated.total > limit:
         raise ValidationError(
-            "quantity", "maximum", f"the cart total {updated.total} would exceed {MAX_AMOUNT}"
+            "quantity", "maximum", f"the cart total {updated.total} would exceed {limit}"
         )
     return updated
 

@@ -72,7 +72,7 @@ def _gateway(
             "sk_test_cartpay_demo", base_addresses={"api": stripe_url}, max_network_retries=2
         )
         yield (
-            StripeGateway(client, attach_then_confirm=True),
+            StripeGateway(client, attach_then_confirm=True, redirects=False),
             f"StripeGateway → {stripe_url}",
             "pm_card_visa",
             None,
@@ -83,11 +83,15 @@ def _gateway(
             "sk_test_cartpay_demo", base_addresses={"api": server.url}, max_network_retries=2
         )
         yield (
-            StripeGateway(client, attach_then_confirm=True),
+            StripeGateway(client, attach_then_confirm=True, redirects=False),
             f"StripeGateway → localstripe at {server.url}",
             "pm_card_visa",
             None,
         )
+
+
+#: Where the demo shop would take a customer back after a redirect.
+RETURN_URL = "https://shop.example/checkout/done"
 
 
 def run_demo(
@@ -98,7 +102,10 @@ def run_demo(
         _say("gateway", description)
         with closing(SQLiteStore(path)) as store:
             _say("store", f"SQLiteStore at {path} (kept after the demo)")
-            order_id = _flow(CartPaymentIntent(gateway=gateway, store=store), gateway, card, reason)
+            # The return URL: where Stripe would send a customer back after a
+            # redirect (3-D Secure, a bank's page); cards on localstripe need none.
+            payments = CartPaymentIntent(gateway=gateway, store=store, return_url=RETURN_URL)
+            order_id = _flow(payments, gateway, card, reason)
     # A new store on the same file: everything above was committed to it.
     with closing(SQLiteStore(path)) as store:
         order = CartPaymentIntent(gateway=gateway, store=store).get_order(order_id)
@@ -143,9 +150,14 @@ def _flow(
     intent_id = order.payment_intent_id
     assert intent_id is not None  # checkout of a cart with an intent links it
     _say("4. checkout", _describe(order) + f", intent={intent_id}")
-    # What Stripe.js does in the browser; cartpay is not told.
+    # What Stripe.js does in the browser (with the shop's return URL, unless the
+    # server takes cards only); cartpay is not told.
+    cards_only = getattr(gateway, "redirects", True) is False
     snap = gateway.confirm_intent(
-        intent_id, payment_method=card, idempotency_key=f"demo-browser-{order.id}"
+        intent_id,
+        payment_method=card,
+        return_url=None if cards_only else RETURN_URL,
+        idempotency_key=f"demo-browser-{order.id}",
     )
     order = payments.get_order(order.id)
     _say(

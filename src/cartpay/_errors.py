@@ -20,6 +20,7 @@ idempotency keys make the repeat safe).
     ├── StoreError                  the store failed the transaction: .reason (nothing was written)
     ├── GatewayError                the payment gateway refused or failed: .code, .http_status
     │   ├── CardDeclinedError       .code, .decline_code
+    │   │   └── AuthenticationRequiredError  an off-session charge needs the customer
     │   ├── IdempotencyError        same key, different parameters
     │   ├── RateLimitedError        retryable after backoff
     │   ├── GatewayUnavailableError connection failure, timeout, 5xx, 409 (retryable, same key)
@@ -35,6 +36,7 @@ from __future__ import annotations
 __all__ = [
     "AmountMismatchError",
     "AuthenticationError",
+    "AuthenticationRequiredError",
     "CardDeclinedError",
     "CartpayError",
     "ConcurrencyError",
@@ -272,6 +274,14 @@ class CardDeclinedError(GatewayError):
         super().__init__(message, code=code, http_status=http_status, request_id=request_id)
         self.decline_code = decline_code
         self.intent_id = intent_id
+
+
+class AuthenticationRequiredError(CardDeclinedError):
+    """An off-session charge (``confirm_payment(..., off_session=True)``) that the
+    bank wants the customer to authenticate (Stripe's ``authentication_required``
+    decline). The failed attempt is recorded and the order stays payable: bring
+    the customer back on-session and let the browser confirm with the intent's
+    client secret (``intent_for_order``), e.g. with the same saved card."""
 
 
 class IdempotencyError(GatewayError):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Literal, TypeVar
 
@@ -62,12 +62,14 @@ class Flows:
         *,
         clock: Callable[[], datetime],
         new_id: Callable[[str], str],
+        ceilings: Mapping[str, int] | None = None,
     ) -> None:
         self.gateway = gateway
         self.store = store
         self.claims = claims
         self.clock = clock
         self.new_id = new_id
+        self.ceilings: Mapping[str, int] = dict(ceilings or {})
 
     def read_order(self, order_id: str) -> Order:
         with self.store.read() as tx:
@@ -99,7 +101,7 @@ class Flows:
         if cart.pending is not None:
             self.settle_cart(cart, deadline)
             return None
-        wanted = intent_params(cart, options or cart.options)
+        wanted = intent_params(cart, options or cart.options, ceilings=self.ceilings)
         step = _decisions.intent_step(cart, record, orders, wanted, operation=operation)
         if step == "create":
             return self.create(cart, wanted, deadline)
@@ -144,7 +146,7 @@ class Flows:
         )
         cart = _outcomes.record_created(self.store, cart_id, pending, snap, now=self.clock)
         log.info("intent created", extra={"cart_id": cart.id, "intent_id": snap.id})
-        current = intent_params(cart, cart.options)
+        current = intent_params(cart, cart.options, ceilings=self.ceilings)
         return snap if cart.sent is not None and not intent_changes(cart.sent, current) else None
 
     def update(self, cart: Cart, wanted: IntentParams, deadline: float) -> IntentHandle | None:
@@ -230,7 +232,7 @@ class Flows:
             and not _decisions.is_held(record, orders)
         ):
             return self.checkout_paid(cart, record, keep_cart)
-        wanted = intent_params(cart, cart.options)
+        wanted = intent_params(cart, cart.options, ceilings=self.ceilings)
         step = _decisions.intent_step(cart, record, orders, wanted, operation="checkout")
         if step == "update":
             self.update(cart, wanted, self.claims.deadline())
@@ -262,6 +264,7 @@ class Flows:
             cart.items,
             cart.payment_intent_id,
             created_at=self.clock(),
+            options=wanted.options,  # what its intent was sent (may a confirm redirect?)
         )
         return self.insert_order(cart, order, keep_cart)
 
@@ -281,6 +284,7 @@ class Flows:
             paid,
             record.id,
             created_at=self.clock(),
+            options=cart.sent.options if cart.sent is not None else cart.options,
         )
         applied = _decisions.apply_snapshot(order, record, snap, refunds)
         # The cart keeps its lines (keep_cart) or those added since; the intent it
@@ -325,7 +329,13 @@ class Flows:
         return done
 
     def confirm_once(
-        self, order_id: str, payment_method: str, return_url: str | None, deadline: float
+        self,
+        order_id: str,
+        payment_method: str,
+        return_url: str | None,
+        deadline: float,
+        *,
+        off_session: bool = False,
     ) -> Order | None:
         with self.store.read() as tx:  # what the checks need, in one read
             order = read_order(tx, order_id)
@@ -377,6 +387,7 @@ class Flows:
                     intent_id,
                     payment_method=method,
                     return_url=return_url,
+                    off_session=off_session,
                     idempotency_key=pending.key,
                 ),
             )

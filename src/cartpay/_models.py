@@ -11,7 +11,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Literal
 
-from attrs import field, frozen
+from attrs import evolve, field, frozen
 
 from . import _rules
 from ._money import check_amount, check_currency
@@ -26,6 +26,7 @@ __all__ = [
     "IntentSnapshot",
     "IntentStatus",
     "LineItem",
+    "NextAction",
     "OperationName",
     "Order",
     "OrderStatus",
@@ -39,6 +40,7 @@ __all__ = [
     "TransactionKind",
     "TransactionStatus",
     "WebhookAction",
+    "WebhookEndpoint",
     "WebhookResult",
 ]
 
@@ -166,7 +168,9 @@ class Order:
     for lookups). ``flag`` is ``"amount_mismatch"`` once a snapshot of the intent
     showed an amount or currency other than the order's (no payment was recorded
     from it); otherwise ``None``. An intent that pays another order sets no flag:
-    confirming raises ``IntentAlreadyUsedError`` instead.
+    confirming raises ``IntentAlreadyUsedError`` instead. ``options`` are those
+    its intent was last sent (a server-side confirm reads whether the payment may
+    redirect from them).
     """
 
     id: str
@@ -182,6 +186,7 @@ class Order:
     version: int = 0
     flag: str | None = None
     pending: PendingOperation | None = None
+    options: IntentOptions = field(factory=IntentOptions)
 
     @property
     def payment_intent_id(self) -> str | None:
@@ -246,8 +251,21 @@ class PaymentFailure:
 
 
 @frozen
+class NextAction:
+    """What Stripe asks of the customer before an intent can go on: ``type`` is
+    Stripe's (``redirect_to_url``, ``use_stripe_sdk`` for 3-D Secure in the
+    browser, …); ``redirect_url`` is where to send the browser when the action is
+    a redirect (else ``None``). The URL may carry a one-time secret: it is not
+    shown in ``repr``, never logged and never stored."""
+
+    type: str
+    redirect_url: str | None = field(default=None, repr=False)
+
+
+@frozen
 class IntentSnapshot:
-    """The gateway's view of an intent at one moment. Never stored as such."""
+    """The gateway's view of an intent at one moment. Never stored as such: the
+    store keeps :meth:`without_secrets` (no client secret, no next action)."""
 
     id: str
     status: IntentStatus
@@ -264,6 +282,13 @@ class IntentSnapshot:
     cancellation_reason: str | None = None
     latest_charge: str | None = None
     payment_method: str | None = None
+    next_action: NextAction | None = field(default=None, repr=False)
+
+    def without_secrets(self) -> IntentSnapshot:
+        """The snapshot as a store may keep it: no client secret, no next action."""
+        if self.client_secret is None and self.next_action is None:
+            return self
+        return evolve(self, client_secret=None, next_action=None)
 
 
 @frozen
@@ -288,6 +313,8 @@ class IntentHandle:
     """What the browser needs to confirm: the intent id and its client secret.
 
     The client secret is shown nowhere: not in ``repr``, not in logs, not in the store.
+    ``next_action`` is what Stripe asks of the customer when the status is
+    ``requires_action`` (3-D Secure, a redirect), else ``None``.
     """
 
     id: str
@@ -295,6 +322,7 @@ class IntentHandle:
     status: IntentStatus
     amount: int
     currency: str
+    next_action: NextAction | None = None
 
     @classmethod
     def from_snapshot(cls, snapshot: IntentSnapshot) -> IntentHandle:
@@ -304,6 +332,7 @@ class IntentHandle:
             snapshot.status,
             snapshot.amount,
             snapshot.currency,
+            snapshot.next_action,
         )
 
 
@@ -315,6 +344,21 @@ class WebhookResult:
     event_type: str
     action: WebhookAction
     order_id: str | None = None
+
+
+@frozen
+class WebhookEndpoint:
+    """A Stripe webhook endpoint: where Stripe sends events, which, and in which
+    API version. ``secret`` (``whsec_…``) is set only in the answer to its
+    creation, and shown in no ``repr``."""
+
+    id: str
+    url: str
+    enabled_events: tuple[str, ...]
+    api_version: str | None
+    status: str
+    livemode: bool = False
+    secret: str | None = field(default=None, repr=_hidden)
 
 
 @frozen

@@ -7,13 +7,16 @@ Stripe's exponents differ from ISO 4217 in places (docs/stripe.md, section 3):
   last digit must be 0;
 * ISK and UGX are sent as two-decimal amounts that must be multiples of 100.
 
-Every amount is an ``int`` between the currency's minimum charge and
-:data:`MAX_AMOUNT`. :func:`parse_amount` turns a decimal string (a form field, a
-price list) into minor units; :func:`format_amount` does the reverse for display.
+Every amount is an ``int`` between the currency's minimum charge and its
+maximum (:func:`maximum_amount`: Stripe's per-currency and per-method limits,
+docs/stripe.md, section 3.6). :func:`parse_amount` turns a decimal string (a
+form field, a price list) into minor units; :func:`format_amount` does the
+reverse for display.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from decimal import Decimal, InvalidOperation
 
 from attrs import frozen
@@ -21,17 +24,34 @@ from attrs import frozen
 from ._errors import ValidationError
 
 __all__ = [
+    "CARD_MAXIMUM",
     "MAX_AMOUNT",
+    "OTHER_METHODS_MAXIMUM",
     "Currency",
     "check_amount",
+    "check_ceilings",
     "check_currency",
     "format_amount",
     "get_currency",
+    "maximum_amount",
     "parse_amount",
 ]
 
-#: Stripe's default ceiling for a PaymentIntent amount: eight digits.
+#: Eight digits: what every payment method takes in every currency (the
+#: PaymentIntent reference's "up to eight digits"), and the maximum of non-card
+#: methods in the currencies :data:`OTHER_METHODS_MAXIMUM` does not list.
 MAX_AMOUNT = 99_999_999
+#: Twelve digits: the most Stripe's currencies page lets a card payment take, in
+#: any currency (American Express takes nine digits, and some networks less;
+#: Stripe answers ``amount_too_large`` at confirm for those).
+CARD_MAXIMUM = 999_999_999_999
+#: Non-card payment methods: Stripe's limits above eight digits (12 digits for
+#: IDR, 10 for COP, 9 for INR); every other currency: :data:`MAX_AMOUNT`.
+OTHER_METHODS_MAXIMUM: dict[str, int] = {
+    "idr": 999_999_999_999,
+    "cop": 9_999_999_999,
+    "inr": 999_999_999,
+}
 
 ZERO_DECIMAL = frozenset(
     """
@@ -77,13 +97,17 @@ class Currency:
     """A currency as Stripe counts it.
 
     ``exponent`` is the number of decimals in an amount, ``step`` the granularity
-    an amount must be a multiple of, ``minimum`` the smallest charge.
+    an amount must be a multiple of, ``minimum`` the smallest charge, ``maximum``
+    the largest a card payment may take and ``other_methods_maximum`` the
+    largest other payment methods may take (docs/stripe.md, section 3.6).
     """
 
     code: str
     exponent: int
     step: int
     minimum: int
+    maximum: int = CARD_MAXIMUM
+    other_methods_maximum: int = MAX_AMOUNT
 
 
 def _build(code: str) -> Currency:
@@ -95,7 +119,14 @@ def _build(code: str) -> Currency:
         exponent, step = 2, 100
     else:
         exponent, step = 2, 1
-    return Currency(code, exponent, step, max(MINIMUM_CHARGE.get(code, step), step))
+    return Currency(
+        code,
+        exponent,
+        step,
+        max(MINIMUM_CHARGE.get(code, step), step),
+        CARD_MAXIMUM - CARD_MAXIMUM % step,  # the largest multiple of the step
+        OTHER_METHODS_MAXIMUM.get(code, MAX_AMOUNT) // step * step,
+    )
 
 
 _CURRENCIES: dict[str, Currency] = {code: _build(code) for code in SUPPORTED}
@@ -117,24 +148,62 @@ def get_currency(code: str) -> Currency:
     return _CURRENCIES[check_currency(code)]
 
 
+def maximum_amount(
+    currency: str, *, cards: bool = True, ceilings: Mapping[str, int] | None = None
+) -> int:
+    """The largest amount an intent in ``currency`` may take: what Stripe allows
+    card payments (``cards=True``: the intent may be paid by card), else what it
+    allows other methods, lowered to the host's ceiling for the currency, if any
+    (``ceilings``, checked by :func:`check_ceilings`)."""
+    cur = get_currency(currency)
+    limit = cur.maximum if cards else cur.other_methods_maximum
+    ceiling = ceilings.get(currency) if ceilings else None
+    return limit if ceiling is None else min(limit, ceiling)
+
+
+def check_ceilings(ceilings: object, field: str = "max_amounts") -> dict[str, int]:
+    """A host's per-currency ceilings (``{"usd": 5_000_000}``) as a dict, or
+    ``ValidationError``: each currency supported, each ceiling an int in minor
+    units, positive and at most what Stripe allows (it can only lower a limit)."""
+    if not isinstance(ceilings, Mapping):
+        raise ValidationError(field, "type", "must map currencies to amounts in minor units")
+    checked: dict[str, int] = {}
+    for currency, ceiling in ceilings.items():
+        cur = get_currency(check_currency(currency, field))
+        if isinstance(ceiling, bool) or not isinstance(ceiling, int):
+            raise ValidationError(field, "integer", f"{currency}: must be an int in minor units")
+        if not cur.minimum <= ceiling <= cur.maximum:
+            raise ValidationError(
+                field,
+                "range",
+                f"{currency}: {ceiling} is not between the minimum charge {cur.minimum} and"
+                f" Stripe's maximum {cur.maximum}",
+            )
+        checked[currency] = ceiling
+    return checked
+
+
 def check_amount(
     amount: object,
     currency: str,
     *,
     field: str = "amount",
     charge: bool = True,
-    maximum: int = MAX_AMOUNT,
+    maximum: int | None = None,
 ) -> int:
     """Return ``amount`` if it is a valid amount in ``currency``'s minor units.
 
     ``charge=True`` also applies the currency's minimum charge (not wanted for a
-    partial refund or capture, which only need to be positive).
+    partial refund or capture, which only need to be positive). ``maximum``
+    defaults to the most Stripe takes in the currency (:func:`maximum_amount`).
     """
     if isinstance(amount, bool) or not isinstance(amount, int):
         raise ValidationError(
             field, "integer", f"must be an int in minor units, got {type(amount).__name__}"
         )
     cur = get_currency(currency)
+    if maximum is None:
+        maximum = cur.maximum
     if amount <= 0:
         raise ValidationError(field, "positive", f"must be positive, got {amount}")
     if amount > maximum:

@@ -16,9 +16,18 @@ from attrs import field, frozen
 
 from . import _rules
 from ._errors import ValidationError
-from ._money import MAX_AMOUNT
+from ._money import CARD_MAXIMUM
 
-__all__ = ["FIELDS", "CaptureMethod", "IntentOptions", "Metadata", "OptionField", "create_body"]
+__all__ = [
+    "FIELDS",
+    "NO_REDIRECT_TYPES",
+    "CaptureMethod",
+    "IntentOptions",
+    "Metadata",
+    "OptionField",
+    "create_body",
+    "may_redirect",
+]
 
 CaptureMethod = Literal["automatic", "automatic_async", "manual"]
 
@@ -93,6 +102,8 @@ class IntentOptions:
     metadata: Mapping[str, str] = field(factory=dict, converter=_metadata)
     application_fee_amount: int | None = None
     transfer_destination: str | None = None
+    on_behalf_of: str | None = None
+    transfer_group: str | None = None
 
     def __attrs_post_init__(self) -> None:
         _check(self)
@@ -157,12 +168,16 @@ def _check(options: IntentOptions) -> None:
             raise ValidationError(
                 "application_fee_amount", "integer", "must be an int in minor units"
             )
-        if fee < 0 or fee > MAX_AMOUNT:
+        if fee < 0 or fee > CARD_MAXIMUM:  # (at most the amount: checked with the cart)
             raise ValidationError(
-                "application_fee_amount", "range", f"must be between 0 and {MAX_AMOUNT}"
+                "application_fee_amount", "range", f"must be between 0 and {CARD_MAXIMUM}"
             )
     if options.transfer_destination is not None:
         _rules.check_id("transfer_destination", options.transfer_destination)
+    if options.on_behalf_of is not None:
+        _rules.check_id("on_behalf_of", options.on_behalf_of)
+    if options.transfer_group is not None:
+        _rules.check_text("transfer_group", options.transfer_group, max_length=5000)
 
 
 @frozen
@@ -176,7 +191,9 @@ class OptionField:
 
 
 #: Every option, once. Create-only ones (``automatic_payment_methods``,
-#: ``allow_redirects``, ``transfer_destination``) are refused by an update.
+#: ``allow_redirects``, ``transfer_destination``, ``on_behalf_of``) are refused by
+#: an update. ``transfer_group`` may be added by an update, not changed once sent
+#: (Stripe sets it once; a change or removal raises ``ValidationError``).
 FIELDS: tuple[OptionField, ...] = (
     OptionField("capture_method", ("capture_method",), True),
     OptionField("automatic_payment_methods", ("automatic_payment_methods", "enabled"), False),
@@ -191,6 +208,8 @@ FIELDS: tuple[OptionField, ...] = (
     OptionField("metadata", ("metadata",), True),
     OptionField("application_fee_amount", ("application_fee_amount",), True),
     OptionField("transfer_destination", ("transfer_data", "destination"), False),
+    OptionField("on_behalf_of", ("on_behalf_of",), False),
+    OptionField("transfer_group", ("transfer_group",), True),
 )
 
 
@@ -220,3 +239,24 @@ def create_body(options: IntentOptions, *, flat: bool = False) -> dict[str, Any]
             node = node.setdefault(parent, {})
         node[leaf] = _wire(value)
     return body
+
+
+#: Payment method types whose confirm never sends the customer to another page
+#: (a card's 3-D Secure runs in the browser through Stripe.js, or through the
+#: ``return_url`` when given). Any other type may redirect.
+NO_REDIRECT_TYPES = frozenset({"card"})
+
+
+def may_redirect(options: IntentOptions) -> bool:
+    """Whether an intent created with ``options`` may need a redirect on confirm,
+    so that Stripe wants a ``return_url`` with a server-side confirm.
+
+    Not when its types are listed and are all cards, nor with automatic payment
+    methods whose redirects are ``"never"``. Otherwise yes: Stripe's default
+    (no types) is automatic payment methods with redirects allowed, and a type
+    cartpay does not know is taken as one that may redirect.
+    """
+    types = options.allowed_payment_method_types
+    if types is not None:
+        return not set(types) <= NO_REDIRECT_TYPES
+    return not (options.automatic_payment_methods and options.allow_redirects == "never")

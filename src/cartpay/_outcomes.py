@@ -118,7 +118,7 @@ def record_created(
         if cart.pending is None or cart.pending.key != pending.key:
             return None
         if tx.get_intent(snap.id) is None:
-            kept = evolve(snap, client_secret=None)  # never stored
+            kept = snap.without_secrets()  # never stored
             tx.insert_intent(
                 IntentRecord(
                     snap.id, cart.id, snap.status, snap.amount, snap.currency, now(), snapshot=kept

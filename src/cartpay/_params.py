@@ -4,31 +4,54 @@ idempotency keys. Pure functions; the façade calls them, the gateways never do.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from typing import Any, cast
 
 from ._errors import ValidationError
 from ._models import Cart, IntentOptions, IntentParams
-from ._money import MAX_AMOUNT, check_amount
+from ._money import check_amount, maximum_amount
 from ._options import FIELDS
 from ._ports import IntentChanges
 from ._rules import check_fee_within
 
-__all__ = ["idempotency_key", "intent_changes", "intent_params"]
+__all__ = ["amount_maximum", "idempotency_key", "intent_changes", "intent_params", "takes_cards"]
 
 MAX_KEY_LENGTH = 255
 
 
-def intent_params(cart: Cart, options: IntentOptions) -> IntentParams:
+def takes_cards(options: IntentOptions) -> bool:
+    """Whether an intent with ``options`` may be paid by card (Stripe's card limits
+    apply): unless its payment method types are listed without ``card``."""
+    types = options.allowed_payment_method_types
+    return types is None or "card" in types
+
+
+def amount_maximum(
+    currency: str, options: IntentOptions, ceilings: Mapping[str, int] | None = None
+) -> int:
+    """The largest amount an intent in ``currency`` with ``options`` may take:
+    Stripe's limit for the methods it may be paid with, or the host's ceiling."""
+    return maximum_amount(currency, cards=takes_cards(options), ceilings=ceilings)
+
+
+def intent_params(
+    cart: Cart, options: IntentOptions, *, ceilings: Mapping[str, int] | None = None
+) -> IntentParams:
     """The parameters an intent for ``cart`` must carry; the amount is the cart's total.
 
-    Raises ``ValidationError`` for an empty cart or an amount Stripe would refuse.
+    Raises ``ValidationError`` for an empty cart or an amount Stripe would refuse
+    (above its limit in the currency for the methods the intent may take, or
+    above the host's ``ceilings``).
     """
     if not cart.items:
         raise ValidationError("items", "non_empty", f"cart {cart.id} has no items")
     total = cart.total
-    if total > MAX_AMOUNT:
-        raise ValidationError("amount", "maximum", f"cart total {total} exceeds {MAX_AMOUNT}")
-    check_amount(total, cart.currency)
+    maximum = amount_maximum(cart.currency, options, ceilings)
+    if total > maximum:
+        raise ValidationError(
+            "amount", "maximum", f"cart total {total} {cart.currency} exceeds {maximum}"
+        )
+    check_amount(total, cart.currency, maximum=maximum)
     check_fee_within(total, cart.currency, options.application_fee_amount)
     return IntentParams(total, cart.currency, options, cart.items)
 
@@ -61,6 +84,10 @@ def intent_changes(sent: IntentParams, wanted: IntentParams) -> IntentChanges:
         elif after is None:
             raise ValidationError(
                 option.name, "unset", "cannot be removed once sent; create a new intent instead"
+            )
+        elif option.name == "transfer_group" and before is not None:
+            raise ValidationError(
+                option.name, "set_once", "Stripe sets it once; create a new intent instead"
             )
         else:
             changes[option.name] = list(after) if isinstance(after, tuple) else after

@@ -48,6 +48,7 @@ class IntentChanges(TypedDict, total=False):
     customer: str
     capture_method: str
     application_fee_amount: int
+    transfer_group: str
     allowed_payment_method_types: list[str]
     excluded_payment_method_types: list[str]
 
@@ -84,10 +85,13 @@ class PaymentGateway(Protocol):
         *,
         payment_method: str,
         return_url: str | None = None,
+        off_session: bool = False,
         idempotency_key: str,
     ) -> IntentSnapshot:
-        """Confirm server-side with ``payment_method``. A decline raises
-        ``CardDeclinedError``; the intent is then payable again."""
+        """Confirm server-side with ``payment_method``, sending ``return_url`` when
+        given and ``off_session`` when true (the customer is away). A decline raises
+        ``CardDeclinedError`` (``AuthenticationRequiredError`` when an off-session
+        charge needs the customer); the intent is then payable again."""
         ...
 
     def capture_intent(
@@ -103,9 +107,17 @@ class PaymentGateway(Protocol):
         ...
 
     def create_refund(
-        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
     ) -> RefundSnapshot:
-        """Refund ``amount`` (all that remains when ``None``) of a succeeded intent."""
+        """Refund ``amount`` (all that remains when ``None``) of a succeeded intent.
+        The Connect flags are sent only when not ``None``."""
         ...
 
     def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:

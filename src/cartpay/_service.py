@@ -10,13 +10,15 @@ webhook delivery (``_delivery``) and reconciliation (``_reconcile``).
 from __future__ import annotations
 
 import logging
+import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 from attrs import evolve
 
 from . import _decisions, _delivery, _ledger, _lifecycle, _outcomes, _reconcile, _rules, _webhooks
+from ._api_version import STRIPE_API_VERSION
 from ._claims import Claims, Ref
 from ._errors import (
     IllegalStateError,
@@ -35,9 +37,9 @@ from ._models import (
     WebhookResult,
     new_line_item,
 )
-from ._money import check_amount, check_currency
-from ._options import IntentOptions
-from ._params import idempotency_key, intent_params
+from ._money import check_amount, check_ceilings, check_currency
+from ._options import IntentOptions, may_redirect
+from ._params import amount_maximum, idempotency_key, intent_params
 from ._ports import PaymentGateway, Store, StoreTransaction
 from ._records import RACE_RETRIES, read_cart, read_order, retry, until
 
@@ -70,6 +72,13 @@ class CartPaymentIntent:
     another caller may take it over (set it above the gateway's timeout with
     retries); ``wait`` how long a caller waits for another caller's operation on
     the same record before raising ``ConcurrencyError``.
+
+    ``return_url`` is where Stripe sends the customer back after a redirect (3-D
+    Secure, a bank's page) when :meth:`confirm_payment` is not given one.
+    ``max_amounts`` lowers Stripe's maximum amount in some currencies
+    (``{"usd": 1_000_000}``: no cart above $10,000.00); it can only lower them.
+    ``livemode`` overrides the gateway's mode for the webhook mode check (the
+    Stripe gateway knows its mode from its key; the check is then on by default).
     """
 
     def __init__(
@@ -84,6 +93,8 @@ class CartPaymentIntent:
         webhook_tolerance: int = 300,
         livemode: bool | None = None,
         refresh_on_webhook: bool = False,
+        return_url: str | None = None,
+        max_amounts: Mapping[str, int] | None = None,
     ) -> None:
         if isinstance(webhook_tolerance, bool) or not isinstance(webhook_tolerance, int):
             raise ValidationError("webhook_tolerance", "integer", "must be an int of seconds")
@@ -98,12 +109,21 @@ class CartPaymentIntent:
         for name, value in (("clock", clock), ("new_id", new_id)):
             if not callable(value):
                 raise ValidationError(name, "callable", "must be a function")
+        if return_url is not None:
+            _rules.check_url("return_url", return_url)
+        ceilings = check_ceilings(max_amounts) if max_amounts is not None else {}
         self.gateway = gateway
         self.store = store
+        self.return_url = return_url
+        self.max_amounts: Mapping[str, int] = ceilings
         self._clock = clock
         self._new_id = new_id
         self._claims = Claims(store, clock=clock, lease=lease, wait=wait)
-        self._flows = Flows(gateway, store, self._claims, clock=clock, new_id=new_id)
+        self._flows = Flows(
+            gateway, store, self._claims, clock=clock, new_id=new_id, ceilings=ceilings
+        )
+        self._versions_seen: set[str] = set()  # other API versions already logged
+        self._versions_lock = threading.Lock()
         self.webhook_tolerance = webhook_tolerance
         self.livemode = livemode
         self.refresh_on_webhook = refresh_on_webhook
@@ -142,7 +162,7 @@ class CartPaymentIntent:
             present = cart.item(sku)
             if present is not None:
                 item = evolve(item, quantity=_rules.check_quantity(present.quantity + quantity))
-            return _decisions.with_item(cart, item)
+            return _decisions.with_item(cart, item, maximum=self._maximum(cart))
 
         return self._flows.change(Ref.cart(cart_id), add)
 
@@ -156,7 +176,9 @@ class CartPaymentIntent:
                 raise ValidationError("sku", "in_cart", f"{sku!r} is not in cart {cart.id}")
             if quantity == 0:
                 return evolve(cart, items=tuple(i for i in cart.items if i.sku != sku))
-            return _decisions.with_item(cart, evolve(present, quantity=quantity))
+            return _decisions.with_item(
+                cart, evolve(present, quantity=quantity), maximum=self._maximum(cart)
+            )
 
         return self._flows.change(Ref.cart(cart_id), change)
 
@@ -236,7 +258,8 @@ class CartPaymentIntent:
         """
         _check_options(options)
         cart = self.get_cart(cart_id)
-        intent_params(cart, options or cart.options)  # bad input first, before any state
+        # bad input first, before any state
+        intent_params(cart, options or cart.options, ceilings=self.max_amounts)
         if cart.payment_intent_id is None:
             raise IllegalStateError(
                 "cart",
@@ -276,22 +299,78 @@ class CartPaymentIntent:
     # ----------------------------------------------------------------- orders
 
     def confirm_payment(
-        self, order_id: str, *, payment_method: str, return_url: str | None = None
+        self,
+        order_id: str,
+        *,
+        payment_method: str,
+        return_url: str | None = None,
+        off_session: bool = False,
     ) -> Order:
-        """Confirm the order's intent server-side with ``payment_method`` (saved cards,
-        tests), then record the outcome as ``confirm_order`` does.
+        """Confirm the order's intent server-side with ``payment_method`` (a saved
+        card, tests), then record the outcome as ``confirm_order`` does.
 
+        ``return_url`` (else the façade's ``return_url``) is where Stripe sends the
+        customer back after a redirect. When the intent may redirect (Stripe's
+        default: automatic payment methods with redirects allowed; not when its
+        types are cards only or ``allow_redirects="never"``) and the gateway can
+        redirect, a confirm without one raises ``ValidationError`` (field
+        ``return_url``) before any call: Stripe would refuse it.
+
+        ``off_session=True`` charges a customer's saved card while the customer is
+        away (the intent needs ``customer``). When the bank wants the customer to
+        authenticate, ``AuthenticationRequiredError`` is raised after the failed
+        attempt is recorded; the order stays payable (docs/going-live.md).
+
+        When the card needs 3-D Secure on-session, the order stays unpaid and
+        :meth:`intent_for_order` says what the browser must do (``next_action``).
         A decline raises ``CardDeclinedError`` after recording the failed
         transaction; the order stays payable.
         """
         _rules.check_id("payment_method", payment_method)
         if return_url is not None:
             _rules.check_url("return_url", return_url)
+        if not isinstance(off_session, bool):
+            raise ValidationError("off_session", "type", "must be a bool")
+        order = self.get_order(order_id)
+        if off_session and not order.options.customer:
+            raise ValidationError(
+                "off_session",
+                "customer",
+                f"order {order.id}'s intent has no customer: an off-session charge is"
+                " for a customer's saved payment method (IntentOptions(customer=...))",
+            )
+        redirects = getattr(self.gateway, "redirects", True) is not False
+        if return_url is None and redirects and may_redirect(order.options):
+            return_url = self.return_url
+            if return_url is None:
+                raise ValidationError(
+                    "return_url",
+                    "required",
+                    f"order {order.id}'s intent may redirect the customer (automatic payment"
+                    " methods with redirects allowed): pass return_url, set one on"
+                    " CartPaymentIntent(return_url=...), or create intents with"
+                    " allowed_payment_method_types=['card'] or allow_redirects='never'",
+                )
         deadline = self._claims.deadline()
         return until(
-            lambda: self._flows.confirm_once(order_id, payment_method, return_url, deadline),
+            lambda: self._flows.confirm_once(
+                order_id, payment_method, return_url, deadline, off_session=off_session
+            ),
             f"order {order_id}",
         )
+
+    def intent_for_order(self, order_id: str) -> IntentHandle:
+        """The order's intent as Stripe has it now, for the browser: its client
+        secret (never stored) and, when its status is ``requires_action``, the
+        ``next_action`` Stripe asks for (3-D Secure in the browser, or a redirect
+        and its URL). Records nothing on the order (call :meth:`confirm_order`
+        for that). Raises ``IllegalStateError`` when the order has no intent.
+
+        Stripe calls: one retrieve.
+        """
+        order = self.get_order(order_id)
+        snap = self.gateway.retrieve_intent(self._flows.intent_of(order))
+        return IntentHandle.from_snapshot(snap)
 
     def confirm_order(self, order_id: str) -> Order:
         """Synchronise the order with its intent (docs/design.md, "Confirm order").
@@ -355,14 +434,33 @@ class CartPaymentIntent:
         return self._flows.intent_operation(order, "cancel", reason=reason)
 
     def refund_order(
-        self, order_id: str, amount: int | None = None, *, reason: str | None = None
+        self,
+        order_id: str,
+        amount: int | None = None,
+        *,
+        reason: str | None = None,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
     ) -> Order:
         """Refund ``amount`` (all that remains when ``None``) of a paid order.
 
         Refunds never exceed what was captured less what was already refunded
         (pending refunds count).
+
+        Connect (an intent with ``transfer_destination``): ``reverse_transfer=True``
+        takes the refunded share back from the connected account (else the
+        platform pays the whole refund); ``refund_application_fee=True`` gives the
+        connected account back the platform's fee on it (else the platform keeps
+        the fee). ``None`` sends nothing: Stripe's default, ``False`` for both.
+        See docs/going-live.md, "Connect refunds".
         """
         _rules.check_reason(reason, _rules.REFUND_REASONS)
+        for name, flag in (
+            ("reverse_transfer", reverse_transfer),
+            ("refund_application_fee", refund_application_fee),
+        ):
+            if flag is not None and not isinstance(flag, bool):
+                raise ValidationError(name, "type", "must be a bool or None")
         order = self.get_order(order_id)
         _lifecycle.check_order_operation("refund", order)
         wanted = order.refundable if amount is None else amount
@@ -393,6 +491,7 @@ class CartPaymentIntent:
                 amount=pending.amount,
                 reason=pending.reason,
                 idempotency_key=pending.key,
+                **_connect_flags(reverse_transfer, refund_application_fee),
             ),
             record=record,
         )
@@ -412,9 +511,16 @@ class CartPaymentIntent:
         of deliveries converges. Unknown event types and intents cartpay did not
         create are recorded as ``ignored``.
 
+        An event written in another API version than cartpay's
+        (``STRIPE_API_VERSION``: an endpoint pinned elsewhere) is not trusted: its
+        object is read again from Stripe (the intent retrieved, the refunds
+        listed), and the first such event of each version is logged as a warning.
+
         Raises ``WebhookSignatureError`` / ``WebhookPayloadError`` (answer HTTP 400;
-        nothing was written). Stripe calls: none, except one refund list for
-        ``charge.refunded`` and one retrieve when ``refresh_on_webhook`` is set.
+        nothing was written; also for an event of the other mode, live or test,
+        than the gateway's). Stripe calls: none, except one refund list for
+        ``charge.refunded``, and one retrieve when ``refresh_on_webhook`` is set or
+        the event is of another API version.
         """
         if not isinstance(payload, (bytes, bytearray)):
             raise WebhookPayloadError("the payload must be the raw request body as bytes")
@@ -430,9 +536,11 @@ class CartPaymentIntent:
             mode = "live" if event.livemode else "test"
             raise WebhookPayloadError(f"event {event.id} is from {mode} mode; this endpoint is not")
         route = _webhooks.route_event(event)
-        return _delivery.deliver(
-            self.store, self.gateway, event, route, refresh=self.refresh_on_webhook
-        )
+        refresh = self.refresh_on_webhook
+        if event.api_version is not None and event.api_version != STRIPE_API_VERSION:
+            self._note_other_version(event.api_version, event.id)
+            route, refresh = _webhooks.untrusted(route), True
+        return _delivery.deliver(self.store, self.gateway, event, route, refresh=refresh)
 
     def reconcile(
         self,
@@ -493,3 +601,30 @@ class CartPaymentIntent:
         return report
 
     # ---------------------------------------------------------------- helpers
+
+    def _maximum(self, cart: Cart) -> int:
+        return amount_maximum(cart.currency, cart.options, self.max_amounts)
+
+    def _note_other_version(self, version: str, event_id: str) -> None:
+        """Log, once per version, that events of another API version arrive."""
+        with self._versions_lock:
+            if version in self._versions_seen:
+                return
+            self._versions_seen.add(version)
+        log.warning(
+            "webhook events of API version %s arrive (cartpay is written for %s): their"
+            " objects are read again from Stripe. Pin the endpoint to %s"
+            " (python -m cartpay endpoint check)",
+            version,
+            STRIPE_API_VERSION,
+            STRIPE_API_VERSION,
+            extra={"event_id": event_id, "api_version": version},
+        )
+
+
+def _connect_flags(
+    reverse_transfer: bool | None, refund_application_fee: bool | None
+) -> dict[str, bool]:
+    """The Connect refund flags that are set, as the gateway's keywords."""
+    flags = {"reverse_transfer": reverse_transfer, "refund_application_fee": refund_application_fee}
+    return {name: value for name, value in flags.items() if value is not None}

@@ -24,14 +24,18 @@ from ._errors import WebhookPayloadError
 from ._models import IntentSnapshot, RefundSnapshot
 
 __all__ = [
+    "CHARGE_REFUND_EVENTS",
     "INTENT_EVENTS",
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
     "REFUND_EVENTS",
+    "ROUTES",
+    "WEBHOOK_EVENTS",
     "Event",
     "Route",
     "parse_event",
     "route_event",
+    "untrusted",
 ]
 
 #: The largest webhook body accepted (1 MiB; a Stripe event is a few kilobytes).
@@ -57,16 +61,31 @@ REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 #: Charge events that mean "re-read the intent's refunds".
 CHARGE_REFUND_EVENTS = frozenset({"charge.refunded", "charge.refund.updated"})
 
+#: The router's table: every event type cartpay acts on, with the route it takes
+#: (``intent``: a PaymentIntent snapshot; ``refund``: a Refund; ``refunds``: re-list
+#: the refunds of the charge's intent). Any other type is recorded as ignored.
+#: This is the one list of handled events: ``python -m cartpay endpoint create``
+#: subscribes an endpoint to exactly these, and docs/going-live.md lists them.
+ROUTES: Mapping[str, Literal["intent", "refund", "refunds"]] = {
+    **dict.fromkeys(sorted(INTENT_EVENTS), "intent"),
+    **dict.fromkeys(sorted(REFUND_EVENTS), "refund"),
+    **dict.fromkeys(sorted(CHARGE_REFUND_EVENTS), "refunds"),
+}
+#: The event types a webhook endpoint for cartpay must send (sorted).
+WEBHOOK_EVENTS: tuple[str, ...] = tuple(sorted(ROUTES))
+
 
 @frozen
 class Event:
-    """The parts of a Stripe event cartpay uses."""
+    """The parts of a Stripe event cartpay uses. ``api_version`` is the version the
+    event's object is written in (``None`` when the payload does not say)."""
 
     id: str
     type: str
     livemode: bool
     created: int
     object: Mapping[str, Any]
+    api_version: str | None = None
 
 
 @frozen
@@ -103,12 +122,14 @@ def parse_event(payload: bytes) -> Event:
     if not isinstance(obj, dict):
         raise WebhookPayloadError(f"event {event_id} has no data.object")
     created = data.get("created")
+    version = data.get("api_version")
     return Event(
         event_id,
         event_type,
         bool(data.get("livemode", False)),
         created if isinstance(created, int) else 0,
         obj,
+        version if isinstance(version, str) and version else None,
     )
 
 
@@ -150,18 +171,28 @@ def _text(obj: Mapping[str, Any], name: str) -> str | None:
     return value if isinstance(value, str) and value else None
 
 
+def untrusted(route: Route) -> Route:
+    """``route`` without the event's copy of its object: what to do with an event
+    written in another API version than cartpay's (its object is read again from
+    Stripe: the intent retrieved, the refunds listed)."""
+    if route.kind == "ignore":
+        return route
+    return Route(route.kind, route.intent_id)
+
+
 def route_event(event: Event) -> Route:
     """Decide what an event means for cartpay (``WebhookPayloadError`` if the object
-    does not have the shape its type promises)."""
+    does not have the shape its type promises), by :data:`ROUTES`."""
     obj = event.object
+    route = ROUTES.get(event.type)
     try:
-        if event.type in INTENT_EVENTS and obj.get("object") == "payment_intent":
+        if route == "intent" and obj.get("object") == "payment_intent":
             snapshot = intent_from_payload(obj)
             return Route("intent", snapshot.id, intent=snapshot)
-        if event.type in REFUND_EVENTS and obj.get("object") == "refund":
+        if route == "refund" and obj.get("object") == "refund":
             refund = refund_from_payload(obj)
             return Route("refunds", refund.payment_intent_id or None, refund=refund)
-        if event.type in CHARGE_REFUND_EVENTS:
+        if route == "refunds":
             return Route("refunds", _text(obj, "payment_intent"))
     except (KeyError, TypeError, ValueError) as exc:
         raise WebhookPayloadError(

@@ -52,6 +52,10 @@ LOCALSTRIPE_LACKS: Mapping[str, str] = {
 }
 
 
+#: Where Stripe would send the customer back after a redirect (none happens here).
+RETURN_URL = "https://shop.test/return"
+
+
 @dataclass
 class Backend:
     """A gateway under contract, with its test payment methods and its gaps."""
@@ -63,6 +67,8 @@ class Backend:
     succeeding_pm: str = "pm_card_visa"
     options: IntentOptions = field(default_factory=IntentOptions)
     lacks: Mapping[str, str] = field(default_factory=dict)
+    #: Sent with every confirm (a cards-only server, localstripe, takes none).
+    return_url: str | None = RETURN_URL
     _keys: Iterator[int] = field(default_factory=itertools.count)
     _run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
@@ -94,7 +100,10 @@ class Backend:
     def paid(self, amount: int = 1000, **options: object) -> IntentSnapshot:
         intent = self.create(amount, **options)
         return self.gateway.confirm_intent(
-            intent.id, payment_method=self.succeeding_pm, idempotency_key=self.key()
+            intent.id,
+            payment_method=self.succeeding_pm,
+            return_url=self.return_url,
+            idempotency_key=self.key(),
         )
 
 
@@ -124,6 +133,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
             webhook_secret=TEST_WEBHOOK_SECRET,
             max_network_retries=0,
             attach_then_confirm=True,
+            redirects=False,
         )
         return Backend(
             "localstripe",
@@ -131,6 +141,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
             TEST_WEBHOOK_SECRET,
             declining_pm="pm_card_chargeCustomerFail",
             lacks=LOCALSTRIPE_LACKS,
+            return_url=None,
         )
     live: StripeGateway = request.getfixturevalue("stripe_live_gateway")
     return Backend(
@@ -138,7 +149,6 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         live,
         TEST_WEBHOOK_SECRET,
         declining_pm="pm_card_chargeDeclined",
-        options=IntentOptions(automatic_payment_methods=True, allow_redirects="never"),
     )
 
 
@@ -158,7 +168,10 @@ def test_create_update_confirm_succeeds(backend: Backend) -> None:
     assert (updated.id, updated.amount) == (created.id, 1200)
 
     done = backend.gateway.confirm_intent(
-        created.id, payment_method=backend.succeeding_pm, idempotency_key=backend.key()
+        created.id,
+        payment_method=backend.succeeding_pm,
+        return_url=backend.return_url,
+        idempotency_key=backend.key(),
     )
     assert (done.status, done.amount) == ("succeeded", 1200)
     assert done.latest_charge is not None
@@ -174,7 +187,10 @@ def test_decline_raises_and_leaves_the_intent_payable(backend: Backend) -> None:
     intent = backend.create()
     with pytest.raises(CardDeclinedError) as caught:
         backend.gateway.confirm_intent(
-            intent.id, payment_method=backend.declining_pm, idempotency_key=backend.key()
+            intent.id,
+            payment_method=backend.declining_pm,
+            return_url=backend.return_url,
+            idempotency_key=backend.key(),
         )
     assert caught.value.code == "card_declined"
     assert caught.value.intent_id == intent.id
@@ -190,7 +206,10 @@ def test_decline_carries_a_decline_code(backend: Backend, request: pytest.Fixtur
     intent = backend.create()
     with pytest.raises(CardDeclinedError) as caught:
         backend.gateway.confirm_intent(
-            intent.id, payment_method=backend.declining_pm, idempotency_key=backend.key()
+            intent.id,
+            payment_method=backend.declining_pm,
+            return_url=backend.return_url,
+            idempotency_key=backend.key(),
         )
     assert caught.value.decline_code
 
@@ -200,10 +219,16 @@ def test_confirm_again_after_a_decline(backend: Backend, request: pytest.Fixture
     intent = backend.create()
     with pytest.raises(CardDeclinedError):
         backend.gateway.confirm_intent(
-            intent.id, payment_method=backend.declining_pm, idempotency_key=backend.key()
+            intent.id,
+            payment_method=backend.declining_pm,
+            return_url=backend.return_url,
+            idempotency_key=backend.key(),
         )
     done = backend.gateway.confirm_intent(
-        intent.id, payment_method=backend.succeeding_pm, idempotency_key=backend.key()
+        intent.id,
+        payment_method=backend.succeeding_pm,
+        return_url=backend.return_url,
+        idempotency_key=backend.key(),
     )
     assert done.status == "succeeded"
 

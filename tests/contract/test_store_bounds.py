@@ -50,7 +50,7 @@ def fake() -> FakeStripeGateway:
 
 @pytest.fixture
 def payments(fake: FakeStripeGateway, store: Store) -> CartPaymentIntent:
-    return CartPaymentIntent(gateway=fake, store=store)
+    return CartPaymentIntent(return_url="https://shop.test/return", gateway=fake, store=store)
 
 
 def _paid_order(payments: CartPaymentIntent) -> str:

@@ -133,7 +133,9 @@ def test_a_signed_body_too_deep_or_too_big_is_refused(gateway_kind: str, payload
         FakeStripeGateway(webhook_secret=SECRET) if gateway_kind == "fake" else _stripe_gateway()
     )
     store = MemoryStore()
-    payments = CartPaymentIntent(gateway=gateway, store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=store
+    )
     with pytest.raises(WebhookPayloadError):
         payments.handle_webhook(payload, _signed(gateway, payload))
     assert store._events == {}
@@ -152,7 +154,9 @@ def _nested(levels: int) -> bytes:
 
 def test_the_depth_limit_is_exact() -> None:
     gateway = FakeStripeGateway(webhook_secret=SECRET)
-    payments = CartPaymentIntent(gateway=gateway, store=MemoryStore())
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=MemoryStore()
+    )
     at_limit = _nested(MAX_DEPTH)
     assert payments.handle_webhook(at_limit, _signed(gateway, at_limit)).action == "ignored"
     beyond = _nested(MAX_DEPTH + 1)

@@ -86,6 +86,7 @@ def recorded_gateway_for(
         webhook_secret=TEST_WEBHOOK_SECRET,
         max_network_retries=retries,
         attach_then_confirm=attach_then_confirm,
+        redirects=not attach_then_confirm,  # (attach_then_confirm: localstripe, cards only)
     )
 
 

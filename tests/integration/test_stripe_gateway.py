@@ -268,8 +268,9 @@ def test_gateway_debug_log_names_method_intent_and_key(
 
 def test_a_bad_api_key_is_an_authentication_error(stripe_url: str) -> None:
     client = stripe.StripeClient("bad_key_123", base_addresses={"api": stripe_url})
+    gateway = StripeGateway(client, max_network_retries=0, livemode=False)  # (no mode in the key)
     with pytest.raises(AuthenticationError) as caught:
-        StripeGateway(client, max_network_retries=0).create_intent(PARAMS, idempotency_key="k")
+        gateway.create_intent(PARAMS, idempotency_key="k")
     assert caught.value.http_status == 401
     assert not caught.value.retryable
     assert isinstance(caught.value.__cause__, stripe.AuthenticationError)

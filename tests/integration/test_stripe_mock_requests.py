@@ -27,7 +27,7 @@ import attrs
 import pytest
 import stripe
 
-from cartpay import InvalidRequestError
+from cartpay import STRIPE_API_VERSION, InvalidRequestError
 from cartpay._models import IntentOptions, IntentParams, IntentSnapshot, RefundSnapshot
 from cartpay._params import intent_changes
 from cartpay._ports import IntentChanges
@@ -185,6 +185,8 @@ CREATE_CASES = [
         {"transfer_destination": "acct_cartpay1"},
         {"transfer_data[destination]": "acct_cartpay1"},
     ),
+    case("on_behalf_of", {"on_behalf_of": "acct_cartpay2"}, {"on_behalf_of": "acct_cartpay2"}),
+    case("transfer_group", {"transfer_group": "order_o1"}, {"transfer_group": "order_o1"}),
     case(
         "every option stripe-mock knows",
         {
@@ -199,6 +201,8 @@ CREATE_CASES = [
             "metadata": {"cart": "c1"},
             "application_fee_amount": 100,
             "transfer_destination": "acct_cartpay1",
+            "on_behalf_of": "acct_cartpay1",
+            "transfer_group": "order_o1",
         },
         {
             "capture_method": "manual",
@@ -212,6 +216,8 @@ CREATE_CASES = [
             "metadata[cart]": "c1",
             "application_fee_amount": "100",
             "transfer_data[destination]": "acct_cartpay1",
+            "on_behalf_of": "acct_cartpay1",
+            "transfer_group": "order_o1",
         },
     ),
 ]
@@ -292,6 +298,9 @@ UPDATE_CASES = [
         {"application_fee_amount": 50},
         None,
         {"application_fee_amount": "50"},
+    ),
+    case(
+        "transfer_group added", {"transfer_group": "order_o1"}, None, {"transfer_group": "order_o1"}
     ),
     case(
         "metadata: a key changed, one added, one removed",
@@ -431,19 +440,27 @@ def test_confirm_in_two_calls(
     assert_sent(confirm, "POST", f"/v1/payment_intents/{INTENT}/confirm", form)
 
 
-@pytest.mark.xfail(
-    raises=TypeError,
-    strict=True,
-    reason="off_session: StripeGateway.confirm_intent has no off_session keyword yet "
-    "(the server-side confirms work adds it); stripe-mock knows the parameter",
-)
 def test_confirm_off_session(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
-    """The place for ``off_session``: the day the gateway takes it, this passes,
-    the strict xfail fails, and the marker goes."""
-    confirm: Any = gateway.confirm_intent
-    done = confirm(INTENT, payment_method="pm_card_visa", off_session=True, idempotency_key="k")
+    """A saved card charged while the customer is away: ``off_session=true``."""
+    done = gateway.confirm_intent(
+        INTENT, payment_method="pm_card_visa", off_session=True, idempotency_key="k"
+    )
     assert_intent(done, INTENT)
     form = {"payment_method": "pm_card_visa", "off_session": "true"}
+    assert_sent(the_request(recorder), "POST", f"/v1/payment_intents/{INTENT}/confirm", form)
+
+
+def test_confirm_off_session_with_a_return_url(
+    gateway: StripeGateway, recorder: RecordingHTTPClient
+) -> None:
+    gateway.confirm_intent(
+        INTENT,
+        payment_method="pm_card_visa",
+        return_url=RETURN_URL,
+        off_session=True,
+        idempotency_key="k",
+    )
+    form = {"payment_method": "pm_card_visa", "off_session": "true", "return_url": RETURN_URL}
     assert_sent(the_request(recorder), "POST", f"/v1/payment_intents/{INTENT}/confirm", form)
 
 
@@ -491,6 +508,27 @@ def test_refund_with_each_option(
     if reason is not None:
         form["reason"] = reason
     assert_sent(the_request(recorder), "POST", "/v1/refunds", form)
+
+
+@pytest.mark.parametrize(
+    ("flags", "form"),
+    [
+        ({"reverse_transfer": True}, {"reverse_transfer": "true"}),
+        ({"reverse_transfer": False}, {"reverse_transfer": "false"}),
+        ({"refund_application_fee": True}, {"refund_application_fee": "true"}),
+        (
+            {"reverse_transfer": True, "refund_application_fee": False},
+            {"reverse_transfer": "true", "refund_application_fee": "false"},
+        ),
+    ],
+)
+def test_refund_with_connect_flags(
+    gateway: StripeGateway, recorder: RecordingHTTPClient, flags: dict[str, bool], form: FORM
+) -> None:
+    refund = gateway.create_refund(INTENT, amount=300, reason=None, idempotency_key="k", **flags)
+    assert isinstance(refund, RefundSnapshot)
+    expected = {"payment_intent": INTENT, "amount": "300", **form}
+    assert_sent(the_request(recorder), "POST", "/v1/refunds", expected)
 
 
 def test_list_refunds(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
@@ -608,7 +646,12 @@ def test_every_gateway_keyword_has_a_case() -> None:
     assert keywords(StripeGateway.confirm_intent) <= {"payment_method", "return_url", "off_session"}
     assert keywords(StripeGateway.capture_intent) == {"amount"}
     assert keywords(StripeGateway.cancel_intent) == {"reason"}
-    assert keywords(StripeGateway.create_refund) == {"amount", "reason"}
+    assert keywords(StripeGateway.create_refund) == {
+        "amount",
+        "reason",
+        "reverse_transfer",
+        "refund_application_fee",
+    }
     assert keywords(StripeGateway.update_intent) == {"changes"}
     assert keywords(StripeGateway.create_intent) == {"params"}
 
@@ -623,3 +666,28 @@ def test_every_lack_is_named_by_a_case() -> None:
     named.add("update:excluded_payment_method_types")  # test_update_clears_the_exclusions
     assert named == set(STRIPE_MOCK_LACKS)
     assert spec_gaps("POST", "/v1/payment_intents", {"customer": ["cus_1"]}) == []
+
+
+# ------------------------------------------------------------- API version
+
+
+def test_every_request_carries_the_pinned_version_whatever_the_client_says(
+    stripe_mock_server: StripeMock, recorder: RecordingHTTPClient
+) -> None:
+    """A client built for another API version: cartpay's requests still carry its own."""
+    client = stripe.StripeClient(
+        "sk_test_cartpay",
+        base_addresses={"api": stripe_mock_server.url},
+        http_client=recorder,
+        max_network_retries=0,
+        stripe_version="2024-06-20",
+    )
+    gateway = StripeGateway(client, max_network_retries=0)
+    gateway.retrieve_intent(INTENT)
+    gateway.confirm_intent(
+        INTENT, payment_method="pm_card_visa", return_url=RETURN_URL, idempotency_key="k"
+    )
+    gateway.create_refund(INTENT, amount=None, reason=None, idempotency_key="r")
+    versions = [r.headers.get("Stripe-Version") for r in recorder.recorded]
+    assert versions == [STRIPE_API_VERSION] * 3
+    assert stripe.api_version == STRIPE_API_VERSION  # the SDK this cartpay pins agrees

@@ -28,7 +28,9 @@ def fake() -> FakeStripeGateway:
 
 @pytest.fixture
 def payments(fake: FakeStripeGateway) -> CartPaymentIntent:
-    return CartPaymentIntent(gateway=fake, store=MemoryStore())
+    return CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=fake, store=MemoryStore()
+    )
 
 
 def kept_cart_orders(payments: CartPaymentIntent, count: int) -> tuple[str, list[Order]]:
@@ -87,7 +89,12 @@ def test_fixed_a_cancelled_order_takes_no_payment(
     intent_id = order.intent_id or ""
     assert fake.intent(intent_id).status == "canceled"
     with pytest.raises(IllegalStateError):
-        fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+        fake.confirm_intent(
+            intent_id,
+            payment_method="pm_card_visa",
+            return_url="https://shop.test/return",
+            idempotency_key="browser",
+        )
     after = payments.confirm_order(order.id)
     assert (after.status, after.captured, after.transactions) == ("cancelled", 0, ())
     report = payments.reconcile(older_than=timedelta(0))

@@ -31,7 +31,9 @@ class World:
 
     def __init__(self, store: Store) -> None:
         self.fake = FakeStripeGateway(webhook_secret=SECRET)
-        self.payments = CartPaymentIntent(gateway=self.fake, store=store)
+        self.payments = CartPaymentIntent(
+            return_url="https://shop.test/return", gateway=self.fake, store=store
+        )
         p = self.payments
         cart = p.create_cart("usd")
         p.add_item(cart.id, sku="tee", name="Tee", unit_amount=2500)

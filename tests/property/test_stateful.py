@@ -371,6 +371,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         inner: Store = self.memory if self.memory is not None else self.require_sqlite()
         self.store = CrashableStore(inner)
         self.payments = CartPaymentIntent(
+            return_url="https://shop.test/return",
             gateway=self.gateway,
             store=self.store,
             clock=self.clock,
@@ -644,6 +645,7 @@ class PaymentsMachine(RuleBasedStateMachine):
             self.fake.confirm_intent(
                 intent_id,
                 payment_method=self.backend.methods[payment],
+                return_url="https://shop.test/return",
                 idempotency_key=f"browser:{self.browser_payments}",
             )
 

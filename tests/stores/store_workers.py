@@ -67,7 +67,9 @@ class StoreSpec:
 
 
 def payments_over(gateway: PaymentGateway, store: Store) -> CartPaymentIntent:
-    return CartPaymentIntent(gateway=gateway, store=store, lease=LEASE, wait=WAIT)
+    return CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=store, lease=LEASE, wait=WAIT
+    )
 
 
 # ------------------------------------------------------------------ scenario steps

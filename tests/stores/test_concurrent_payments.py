@@ -106,7 +106,12 @@ def _cart(payments: CartPaymentIntent) -> str:
 
 def _pay_at_the_gateway(race: Race, intent_id: str) -> None:
     """The customer pays in the browser: the intent succeeds, cartpay doesn't know yet."""
-    race.gateway.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    race.gateway.confirm_intent(
+        intent_id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
 
 
 def test_concurrent_confirms_record_one_payment(race: Race) -> None:

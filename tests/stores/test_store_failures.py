@@ -67,7 +67,9 @@ def test_a_full_sqlite_database_is_a_retryable_store_error(sqlite_store: SQLiteS
 def test_a_read_only_sqlite_database_is_a_retryable_store_error(
     sqlite_store: SQLiteStore,
 ) -> None:
-    payments = CartPaymentIntent(gateway=FakeStripeGateway(), store=sqlite_store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=FakeStripeGateway(), store=sqlite_store
+    )
     (conn,) = _connections(sqlite_store)
     conn.execute("PRAGMA query_only = ON")  # as a read-only file or mount answers
     with pytest.raises(StoreError) as caught:

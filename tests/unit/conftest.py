@@ -21,7 +21,7 @@ def store() -> MemoryStore:
 
 @pytest.fixture
 def payments(fake: FakeStripeGateway, store: MemoryStore) -> CartPaymentIntent:
-    return CartPaymentIntent(gateway=fake, store=store)
+    return CartPaymentIntent(return_url="https://shop.test/return", gateway=fake, store=store)
 
 
 @pytest.fixture

@@ -42,13 +42,17 @@ from cartpay.testing._faulty import FaultKind
 
 def _shop() -> tuple[FakeStripeGateway, CartPaymentIntent]:
     fake = FakeStripeGateway()
-    return fake, CartPaymentIntent(gateway=fake, store=MemoryStore())
+    return fake, CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=fake, store=MemoryStore()
+    )
 
 
 def _faulty_shop() -> tuple[FakeStripeGateway, FaultyGateway[FakeStripeGateway], CartPaymentIntent]:
     fake = FakeStripeGateway()
     gateway = FaultyGateway(fake, seed=1, rate=0.0)
-    payments = CartPaymentIntent(gateway=gateway, store=MemoryStore())
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=MemoryStore()
+    )
     return fake, gateway, payments
 
 
@@ -76,7 +80,12 @@ class _Events:
 
 def _browser_pays(fake: FakeStripeGateway, intent_id: str, pm: str = "pm_card_visa") -> None:
     """The customer's browser confirms with the client secret (Payment Element)."""
-    fake.confirm_intent(intent_id, payment_method=pm, idempotency_key=f"browser-{intent_id}")
+    fake.confirm_intent(
+        intent_id,
+        payment_method=pm,
+        return_url="https://shop.test/return",
+        idempotency_key=f"browser-{intent_id}",
+    )
 
 
 def _cart_with_intent(
@@ -227,9 +236,9 @@ def test_reconcile_refund_orphans_racing_checkout_leaves_the_paid_order_alone() 
     """
     fake = FakeStripeGateway()
     store = MemoryStore()
-    shop = CartPaymentIntent(gateway=fake, store=store)
+    shop = CartPaymentIntent(return_url="https://shop.test/return", gateway=fake, store=store)
     hook = _GatewayHook(fake)
-    cron = CartPaymentIntent(gateway=hook, store=store)
+    cron = CartPaymentIntent(return_url="https://shop.test/return", gateway=hook, store=store)
     events = _Events(fake, shop)
     cart, handle = _cart_with_intent(shop)
     _browser_pays(fake, handle.id)
@@ -360,7 +369,7 @@ def test_payment_webhook_landing_during_checkout_leaves_the_order_paid() -> None
     """
     fake = FakeStripeGateway()
     store = _StoreHook(MemoryStore())
-    payments = CartPaymentIntent(gateway=fake, store=store)
+    payments = CartPaymentIntent(return_url="https://shop.test/return", gateway=fake, store=store)
     events = _Events(fake, payments)
     cart, handle = _cart_with_intent(payments)
     events.deliver()

@@ -18,7 +18,7 @@ from cartpay import (
     NotFoundError,
     ValidationError,
 )
-from cartpay._money import MAX_AMOUNT
+from cartpay._money import CARD_MAXIMUM
 from cartpay.testing import FakeStripeGateway
 
 
@@ -74,7 +74,7 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
     ),
     (
         "too large unit amount",
-        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=MAX_AMOUNT + 1),
+        lambda p, w: p.add_item(w.cart_id, sku="x", name="X", unit_amount=CARD_MAXIMUM + 1),
         ValidationError,
         "unit_amount",
         "maximum",
@@ -138,7 +138,7 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
     (
         "cart total over the maximum",
         lambda p, w: p.add_item(
-            w.cart_id, sku="x", name="X", unit_amount=MAX_AMOUNT // 2, quantity=3
+            w.cart_id, sku="x", name="X", unit_amount=CARD_MAXIMUM // 2, quantity=3
         ),
         ValidationError,
         "quantity",
@@ -688,5 +688,7 @@ def test_bad_facade_settings(
     from cartpay.stores.memory import MemoryStore
 
     with pytest.raises(ValidationError) as info:
-        CartPaymentIntent(gateway=fake, store=MemoryStore(), **settings)
+        CartPaymentIntent(
+            return_url="https://shop.test/return", gateway=fake, store=MemoryStore(), **settings
+        )
     assert (info.value.field, info.value.rule) == (field, rule)

@@ -3,7 +3,7 @@ from __future__ import annotations
 import pytest
 
 from cartpay import ValidationError, format_amount, get_currency, parse_amount
-from cartpay._money import MAX_AMOUNT, check_amount
+from cartpay._money import CARD_MAXIMUM, MAX_AMOUNT, check_amount
 
 
 @pytest.mark.parametrize(
@@ -79,7 +79,7 @@ def test_format_amount(amount: int, code: str, text: str) -> None:
     [
         (0, "usd", "positive"),
         (-5, "usd", "positive"),
-        (MAX_AMOUNT + 1, "usd", "maximum"),
+        (CARD_MAXIMUM + 1, "usd", "maximum"),
         (49, "usd", "minimum"),
         (5125, "kwd", "step"),
         (550, "isk", "step"),
@@ -97,6 +97,8 @@ def test_check_amount(amount: object, code: str, rule: str) -> None:
 def test_check_amount_accepts_edges() -> None:
     assert check_amount(50, "usd") == 50
     assert check_amount(MAX_AMOUNT, "usd") == MAX_AMOUNT
+    assert check_amount(CARD_MAXIMUM, "usd") == CARD_MAXIMUM
+    assert check_amount(MAX_AMOUNT + 1, "usd", maximum=MAX_AMOUNT + 1) == MAX_AMOUNT + 1
     assert check_amount(5120, "kwd") == 5120
     assert check_amount(1, "usd", charge=False) == 1
 

@@ -137,7 +137,10 @@ def browser_confirms(
     """The Payment Element confirming with the client secret: Stripe acts, cartpay
     is not called."""
     return fake.confirm_intent(
-        intent_id, payment_method=payment_method, idempotency_key=f"browser-{uuid.uuid4()}"
+        intent_id,
+        payment_method=payment_method,
+        return_url="https://shop.test/return",
+        idempotency_key=f"browser-{uuid.uuid4()}",
     )
 
 
@@ -231,13 +234,25 @@ class StoredServerError:
         )
 
     def create_refund(
-        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
     ) -> RefundSnapshot:
         return self._stored(  # type: ignore[no-any-return]
             "create_refund",
             idempotency_key,
             lambda: self.inner.create_refund(
-                intent_id, amount=amount, reason=reason, idempotency_key=idempotency_key
+                intent_id,
+                amount=amount,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                reverse_transfer=reverse_transfer,
+                refund_application_fee=refund_application_fee,
             ),
         )
 
@@ -304,6 +319,7 @@ class UpdateInFlight:
         *,
         payment_method: str,
         return_url: str | None = None,
+        off_session: bool = False,
         idempotency_key: str,
     ) -> IntentSnapshot:
         self.confirm_reached.set()
@@ -313,6 +329,7 @@ class UpdateInFlight:
             intent_id,
             payment_method=payment_method,
             return_url=return_url,
+            off_session=off_session,
             idempotency_key=idempotency_key,
         )
 
@@ -323,7 +340,7 @@ class UpdateInFlight:
 def test_lost_update_leaves_no_stale_fingerprint(
     store: Store, fake: FakeStripeGateway, faulty: FaultyGateway[FakeStripeGateway]
 ) -> None:
-    payments = CartPaymentIntent(gateway=faulty, store=store)
+    payments = CartPaymentIntent(return_url="https://shop.test/return", gateway=faulty, store=store)
     cart = new_cart(payments, ("tee", 1000, 1))
     handle = payments.create_payment_intent(cart.id)
     payments.set_quantity(cart.id, "tee", 2)  # 2000
@@ -382,7 +399,9 @@ def test_kept_cart_update_racing_confirm_never_charges_the_new_amount(
     store: Store, fake: FakeStripeGateway
 ) -> None:
     gateway = UpdateInFlight(fake)
-    payments = CartPaymentIntent(gateway=gateway, store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=store
+    )
     cart = new_cart(payments, ("tee", 1000, 1))
     payments.create_payment_intent(cart.id)
     order = payments.checkout(cart.id, keep_cart=True)
@@ -417,7 +436,7 @@ def test_kept_cart_update_racing_confirm_never_charges_the_new_amount(
 def test_capture_retried_with_another_amount_never_reports_the_wrong_amount(
     store: Store, fake: FakeStripeGateway, faulty: FaultyGateway[FakeStripeGateway]
 ) -> None:
-    payments = CartPaymentIntent(gateway=faulty, store=store)
+    payments = CartPaymentIntent(return_url="https://shop.test/return", gateway=faulty, store=store)
     cart = new_cart(payments, ("tee", 5000, 1), options=IntentOptions(capture_method="manual"))
     payments.create_payment_intent(cart.id)
     order = payments.checkout(cart.id)
@@ -465,7 +484,9 @@ def test_refund_event_before_payment_event_converges(
 def test_reconcile_repairs_a_paid_order_behind_many_abandoned_ones(
     store: Store, fake: FakeStripeGateway
 ) -> None:
-    payments = CartPaymentIntent(gateway=fake, store=store, clock=ticking_clock())
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=fake, store=store, clock=ticking_clock()
+    )
     limit, abandoned = 5, 12
     for _ in range(abandoned):
         cart = new_cart(payments, ("tee", 1000, 1))
@@ -484,7 +505,9 @@ def test_reconcile_repairs_a_paid_order_behind_many_abandoned_ones(
 def test_reconcile_reports_an_orphan_behind_many_abandoned_intents(
     store: Store, fake: FakeStripeGateway
 ) -> None:
-    payments = CartPaymentIntent(gateway=fake, store=store, clock=ticking_clock())
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=fake, store=store, clock=ticking_clock()
+    )
     limit, abandoned = 5, 12
     for _ in range(abandoned):
         payments.create_payment_intent(new_cart(payments, ("tee", 1000, 1)).id)
@@ -531,7 +554,9 @@ def test_refund_after_a_stored_500_succeeds_with_a_fresh_key(
     store: Store, fake: FakeStripeGateway
 ) -> None:
     gateway = StoredServerError(fake, "create_refund")
-    payments = CartPaymentIntent(gateway=gateway, store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=store
+    )
     cart = new_cart(payments, ("tee", 5000, 1))
     payments.create_payment_intent(cart.id)
     order = payments.checkout(cart.id)
@@ -551,7 +576,9 @@ def test_create_after_a_stored_500_and_a_cart_change_succeeds_with_a_fresh_key(
     store: Store, fake: FakeStripeGateway
 ) -> None:
     gateway = StoredServerError(fake, "create_intent")
-    payments = CartPaymentIntent(gateway=gateway, store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=gateway, store=store
+    )
     cart = new_cart(payments, ("tee", 1000, 1))
     with pytest.raises(GatewayUnavailableError):
         payments.create_payment_intent(cart.id)
@@ -569,7 +596,9 @@ def test_create_after_a_stored_500_and_a_cart_change_succeeds_with_a_fresh_key(
 def test_create_that_never_left_the_process_releases_its_claim(
     store: Store, fake: FakeStripeGateway
 ) -> None:
-    payments = CartPaymentIntent(gateway=EncodesRequests(fake), store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=EncodesRequests(fake), store=store
+    )
     cart = new_cart(payments, ("tee", 1000, 1))
     with suppress(Exception):  # UnicodeEncodeError today (a ValidationError would do too)
         payments.create_payment_intent(cart.id, options=IntentOptions(description="Tee \ud800"))
@@ -649,7 +678,7 @@ def test_a_lost_capture_of_a_voided_authorization_is_not_reported_captured(
     """Found by the state machine: the authorization was voided at the Dashboard, a
     capture's answer was lost before it was sent, and its retry was told "done"
     (the intent was no longer ``requires_capture``) with nothing captured."""
-    payments = CartPaymentIntent(gateway=faulty, store=store)
+    payments = CartPaymentIntent(return_url="https://shop.test/return", gateway=faulty, store=store)
     cart = new_cart(payments, ("tee", 5000, 1), options=IntentOptions(capture_method="manual"))
     payments.create_payment_intent(cart.id)
     order = payments.checkout(cart.id)

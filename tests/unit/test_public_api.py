@@ -8,6 +8,7 @@ import cartpay
 EXPECTED = [
     "AmountMismatchError",
     "AuthenticationError",
+    "AuthenticationRequiredError",
     "CardDeclinedError",
     "Cart",
     "CartPaymentIntent",
@@ -27,6 +28,7 @@ EXPECTED = [
     "IntentSnapshot",
     "InvalidRequestError",
     "LineItem",
+    "NextAction",
     "NotFoundError",
     "OperationPendingError",
     "Order",
@@ -37,6 +39,7 @@ EXPECTED = [
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",
+    "STRIPE_API_VERSION",
     "SchemaVersionError",
     "Store",
     "StoreError",
@@ -44,6 +47,7 @@ EXPECTED = [
     "StoreTransaction",
     "Transaction",
     "ValidationError",
+    "WEBHOOK_EVENTS",
     "WebhookError",
     "WebhookPayloadError",
     "WebhookResult",
@@ -63,7 +67,7 @@ def test_all_is_pinned_and_sorted() -> None:
 
 def test_every_error_is_a_cartpay_error() -> None:
     errors = [getattr(cartpay, n) for n in cartpay.__all__ if n.endswith("Error")]
-    assert len(errors) == 20, errors
+    assert len(errors) == 21, errors
     assert all(issubclass(e, cartpay.CartpayError) for e in errors)
 
 

@@ -31,7 +31,9 @@ def clock() -> Clock:
 
 @pytest.fixture
 def shop(fake: FakeStripeGateway, store: MemoryStore, clock: Clock) -> CartPaymentIntent:
-    return CartPaymentIntent(gateway=fake, store=store, clock=clock)
+    return CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=fake, store=store, clock=clock
+    )
 
 
 def _cart_with_intent(shop: CartPaymentIntent, amount: int = 1000) -> tuple[str, str]:
@@ -42,7 +44,10 @@ def _cart_with_intent(shop: CartPaymentIntent, amount: int = 1000) -> tuple[str,
 
 def _browser_pays(fake: FakeStripeGateway, intent_id: str) -> None:
     fake.confirm_intent(
-        intent_id, payment_method="pm_card_visa", idempotency_key=f"browser-{uuid.uuid4()}"
+        intent_id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key=f"browser-{uuid.uuid4()}",
     )
 
 

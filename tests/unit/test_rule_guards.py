@@ -42,7 +42,12 @@ def processing_unbound_intent(
 ) -> None:
     """The browser confirms the cart's intent (processing); reconcile records it."""
     handle = payments.create_payment_intent(cart.id)
-    fake.confirm_intent(handle.id, payment_method="pm_card_processing", idempotency_key="browser")
+    fake.confirm_intent(
+        handle.id,
+        payment_method="pm_card_processing",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
     payments.reconcile(older_than=timedelta(0))
 
 
@@ -86,7 +91,9 @@ def test_a_replacement_intent_starts_a_new_generation(
 def test_a_lost_create_is_replayed_then_brought_up_to_date(
     fake: FakeStripeGateway, store: MemoryStore
 ) -> None:
-    flaky = CartPaymentIntent(gateway=LosesFirstCreate(fake), store=store)
+    flaky = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=LosesFirstCreate(fake), store=store
+    )
     cart = flaky.create_cart("usd")
     flaky.add_item(cart.id, sku="a", name="A", unit_amount=1000)
     with pytest.raises(GatewayUnavailableError):
@@ -126,7 +133,12 @@ def test_a_currency_mismatch_flags_the_order(
     order = make_order()
     intent_id = order.intent_id or ""
     fake.update_intent(intent_id, {"currency": "eur"}, idempotency_key="outside")
-    fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    fake.confirm_intent(
+        intent_id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
     with pytest.raises(AmountMismatchError):
         payments.confirm_order(order.id)
     after = payments.get_order(order.id)
@@ -170,7 +182,9 @@ def test_a_new_refund_after_a_lost_one_makes_both(
 ) -> None:
     # (Since issue 12 the call with another amount first learns the lost refund's
     # outcome and is refused, typed, naming it; repeated, it makes the new one.)
-    payments = CartPaymentIntent(gateway=LosesFirstRefund(fake), store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=LosesFirstRefund(fake), store=store
+    )
     cart = payments.create_cart("usd")
     payments.add_item(cart.id, sku="a", name="A", unit_amount=6200)
     payments.create_payment_intent(cart.id)
@@ -198,7 +212,12 @@ def test_a_late_processing_event_keeps_the_intent_record_succeeded(
 ) -> None:
     order = make_order()
     intent_id = order.intent_id or ""
-    fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    fake.confirm_intent(
+        intent_id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
     payments.confirm_order(order.id)
     snap = fake.intent(intent_id)
     late = {
@@ -251,7 +270,12 @@ def test_a_webhook_skips_a_cancelled_order(
     _, (first, second) = kept_cart_orders(payments, 2)
     payments.cancel_order(first.id)
     intent_id = second.intent_id or ""
-    fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    fake.confirm_intent(
+        intent_id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
     payload, header = events_for(fake, intent_id)[-1]
     assert payments.handle_webhook(payload, header).order_id == second.id
     assert payments.get_order(second.id).payment == "paid"
@@ -282,7 +306,9 @@ class OutsideTransactions:
 def test_no_gateway_call_is_made_inside_a_store_transaction(
     fake: FakeStripeGateway, store: MemoryStore
 ) -> None:
-    payments = CartPaymentIntent(gateway=OutsideTransactions(fake, store), store=store)
+    payments = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=OutsideTransactions(fake, store), store=store
+    )
     cart = payments.create_cart("usd")
     payments.add_item(cart.id, sku="a", name="A", unit_amount=6200)
     payments.create_payment_intent(cart.id)

@@ -61,7 +61,10 @@ def confirmed_remotely(
     """An order whose intent the browser confirmed; cartpay has not looked yet."""
     order = make_order()
     fake.confirm_intent(
-        order.intent_id or "", payment_method="pm_card_visa", idempotency_key="browser"
+        order.intent_id or "",
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
     )
     return order
 
@@ -97,7 +100,10 @@ def test_events_in_reverse_order_converge(
 ) -> None:
     order = make_order()
     fake.confirm_intent(
-        order.intent_id or "", payment_method="pm_card_processing", idempotency_key="b"
+        order.intent_id or "",
+        payment_method="pm_card_processing",
+        return_url="https://shop.test/return",
+        idempotency_key="b",
     )
     fake.settle(order.intent_id or "")
     deliveries = events_for(fake, order.intent_id or "")
@@ -236,7 +242,12 @@ def test_manual_capture_events(
     payments: CartPaymentIntent, fake: FakeStripeGateway, make_order: Callable[..., Order]
 ) -> None:
     order = make_order(options=IntentOptions(capture_method="manual"))
-    fake.confirm_intent(order.intent_id or "", payment_method="pm_card_visa", idempotency_key="b")
+    fake.confirm_intent(
+        order.intent_id or "",
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="b",
+    )
     payload, header = events_for(fake, order.intent_id or "")[-1]
     assert json.loads(payload)["type"] == "payment_intent.amount_capturable_updated"
     payments.handle_webhook(payload, header)
@@ -365,7 +376,12 @@ def test_livemode_mismatch(
 def test_tolerance_is_configurable(
     fake: FakeStripeGateway, payments: CartPaymentIntent, good: bytes
 ) -> None:
-    relaxed = CartPaymentIntent(gateway=fake, store=payments.store, webhook_tolerance=3600)
+    relaxed = CartPaymentIntent(
+        return_url="https://shop.test/return",
+        gateway=fake,
+        store=payments.store,
+        webhook_tolerance=3600,
+    )
     header = sign(good, timestamp=int(time.time()) - 1800)
     assert relaxed.handle_webhook(good, header).action == "applied"
 
@@ -373,7 +389,12 @@ def test_tolerance_is_configurable(
 def test_refresh_on_webhook_uses_the_freshest_state(
     fake: FakeStripeGateway, payments: CartPaymentIntent, confirmed_remotely: Order
 ) -> None:
-    fresh = CartPaymentIntent(gateway=fake, store=payments.store, refresh_on_webhook=True)
+    fresh = CartPaymentIntent(
+        return_url="https://shop.test/return",
+        gateway=fake,
+        store=payments.store,
+        refresh_on_webhook=True,
+    )
     created = events_for(fake, confirmed_remotely.intent_id or "")[0]
     assert json.loads(created[0])["type"] == "payment_intent.created"
     fresh.handle_webhook(*created)
@@ -401,7 +422,12 @@ def test_reconcile_reports_a_paid_cart_nobody_checked_out(
 
     cart = make_cart()
     handle = payments.create_payment_intent(cart.id)
-    fake.confirm_intent(handle.id, payment_method="pm_card_visa", idempotency_key="browser")
+    fake.confirm_intent(
+        handle.id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
     report = payments.reconcile(older_than=timedelta(0))
     assert [(o.cart_id, o.intent_id, o.amount, o.currency) for o in report.orphaned] == [
         (cart.id, handle.id, 6200, "usd")

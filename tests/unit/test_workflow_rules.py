@@ -142,7 +142,9 @@ class LosesFirstCreate:
 def test_a_create_whose_outcome_was_lost_is_replayed_with_the_same_key(
     fake: FakeStripeGateway, store: MemoryStore
 ) -> None:
-    flaky = CartPaymentIntent(gateway=LosesFirstCreate(fake), store=store)
+    flaky = CartPaymentIntent(
+        return_url="https://shop.test/return", gateway=LosesFirstCreate(fake), store=store
+    )
     cart = flaky.create_cart("usd")
     flaky.add_item(cart.id, sku="a", name="A", unit_amount=1000)
     with pytest.raises(GatewayUnavailableError) as info:
@@ -214,7 +216,12 @@ def test_remote_illegal_state_is_reported_with_the_remote_status(
 ) -> None:
     cart = make_cart()
     handle = payments.create_payment_intent(cart.id)
-    fake.confirm_intent(handle.id, payment_method="pm_card_visa", idempotency_key="browser")
+    fake.confirm_intent(
+        handle.id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
     payments.set_quantity(cart.id, "mug", 3)
     with pytest.raises(IllegalStateError) as info:
         payments.update_payment_intent(cart.id)
@@ -582,7 +589,12 @@ def test_a_payment_confirmed_in_the_browser_binds_and_records_its_intent_in_one_
 ) -> None:
     order = make_order()
     intent_id = order.intent_id or ""
-    fake.confirm_intent(intent_id, payment_method="pm_card_visa", idempotency_key="browser")
+    fake.confirm_intent(
+        intent_id,
+        payment_method="pm_card_visa",
+        return_url="https://shop.test/return",
+        idempotency_key="browser",
+    )
     writes: list[IntentRecord] = []
     real = _MemoryTransaction.update_intent
 

@@ -26,6 +26,19 @@ It makes the calls, nothing else: what to send is decided by the façade
   PaymentIntent, about a fifth of a request against a local server). The paths
   are those of ``client.v1.payment_intents`` and ``client.v1.refunds``.
 
+* **One API version.** Every request carries ``Stripe-Version:
+  STRIPE_API_VERSION`` (the version cartpay is written for), whatever version the
+  ``StripeClient`` was built with: a client shared with other code keeps its own
+  version for that code, and cartpay's requests keep cartpay's semantics (a
+  client pinned before 2025-03-31 would make a partial capture refund the rest).
+  Overriding per request rather than refusing such a client lets a host use one
+  client for everything; the gateway logs the difference once, at INFO.
+
+The gateway knows its mode from the client's key (``sk_live_``/``rk_live_``:
+live, ``sk_test_``/``rk_test_``: test), so the façade's webhook mode check is on
+by default; a key of another shape needs ``livemode=`` (else ``ValidationError``).
+It reads only the key's prefix and keeps only the boolean.
+
 Secrets: the API key stays inside the client; the client secret is returned in
 the snapshot and never logged; ``repr`` shows neither. The gateway logs method,
 intent id and idempotency key at DEBUG on ``cartpay.gateways.stripe``. The SDK's
@@ -70,9 +83,11 @@ from stripe.params import (
     RefundListParams,
 )
 
+from .._api_version import STRIPE_API_VERSION
 from .._converter import intent_from_payload, refund_from_payload
 from .._errors import (
     AuthenticationError,
+    AuthenticationRequiredError,
     CardDeclinedError,
     GatewayError,
     GatewayUnavailableError,
@@ -84,7 +99,7 @@ from .._errors import (
     ValidationError,
     WebhookSignatureError,
 )
-from .._models import IntentParams, IntentSnapshot, RefundSnapshot
+from .._models import IntentParams, IntentSnapshot, RefundSnapshot, WebhookEndpoint
 from .._options import create_body
 from .._ports import IntentChanges
 
@@ -98,6 +113,30 @@ _INTENT_PATH_ONLY = frozenset({"retrieve", "capture", "cancel", "list_refunds"})
 
 _INTENTS = "/v1/payment_intents"
 _REFUNDS = "/v1/refunds"
+_ENDPOINTS = "/v1/webhook_endpoints"
+
+_LIVE_KEYS = ("sk_live_", "rk_live_")
+_TEST_KEYS = ("sk_test_", "rk_test_")
+
+
+def _key_mode(client: stripe.StripeClient) -> bool | None:
+    """``True`` for a live key, ``False`` for a test key, ``None`` when the key's
+    prefix says neither (only the prefix is looked at; nothing is kept)."""
+    requestor = getattr(client, "_requestor", None)
+    key = getattr(requestor, "api_key", None)
+    if not isinstance(key, str):
+        return None
+    if key.startswith(_LIVE_KEYS):
+        return True
+    if key.startswith(_TEST_KEYS):
+        return False
+    return None
+
+
+def _client_version(client: stripe.StripeClient) -> str | None:
+    options = getattr(getattr(client, "_requestor", None), "_options", None)
+    version = getattr(options, "stripe_version", None)
+    return version if isinstance(version, str) else None
 
 
 def _intent_path(intent_id: str, action: str | None = None) -> str:
@@ -155,6 +194,9 @@ class StripeGateway:
     ``attach_then_confirm=True`` confirms in two POSTs (update the payment method,
     then confirm with no parameters) for servers that cannot confirm with a
     ``payment_method`` parameter (localstripe); the default is one confirm call.
+    ``redirects=False`` says no payment can redirect on this server (cards only,
+    no ``return_url``: localstripe); the façade then asks no return URL.
+    ``livemode`` is the mode of the key (read from its prefix when ``None``).
     While the SDK's debug printing is on, the gateway raises ``ValidationError``
     (field ``stripe.log``) at construction and before each request, unless
     ``allow_sdk_debug_output=True``.
@@ -168,6 +210,8 @@ class StripeGateway:
         max_network_retries: int = 2,
         attach_then_confirm: bool = False,
         allow_sdk_debug_output: bool = False,
+        redirects: bool = True,
+        livemode: bool | None = None,
     ) -> None:
         if not isinstance(client, stripe.StripeClient):
             raise ValidationError("client", "stripe_client", "must be a stripe.StripeClient")
@@ -179,9 +223,32 @@ class StripeGateway:
             raise ValidationError("webhook_secret", "string", "must be the whsec_… string")
         if not isinstance(allow_sdk_debug_output, bool):
             raise ValidationError("allow_sdk_debug_output", "type", "must be a bool")
+        for name, flag in (("redirects", redirects), ("attach_then_confirm", attach_then_confirm)):
+            if not isinstance(flag, bool):
+                raise ValidationError(name, "type", "must be a bool")
+        if livemode is not None and not isinstance(livemode, bool):
+            raise ValidationError("livemode", "type", "must be a bool or None")
+        mode = _key_mode(client) if livemode is None else livemode
+        if mode is None:
+            raise ValidationError(
+                "client",
+                "key_mode",
+                "the client's API key is neither a live (sk_live_/rk_live_) nor a test"
+                " (sk_test_/rk_test_) key: pass livemode=True or False",
+            )
         if _sdk_prints_debug() and not allow_sdk_debug_output:
             raise _refuse_sdk_debug_output()
         self.allow_sdk_debug_output = allow_sdk_debug_output
+        self.redirects = redirects
+        self.livemode: bool = mode
+        self.api_version = STRIPE_API_VERSION
+        built = _client_version(client)
+        if built is not None and built != STRIPE_API_VERSION:
+            log.info(
+                "the StripeClient is built for API version %s; cartpay's requests carry %s",
+                built,
+                STRIPE_API_VERSION,
+            )
         self._client = client
         self._webhook_secret = webhook_secret
         self.max_network_retries = max_network_retries
@@ -193,7 +260,7 @@ class StripeGateway:
         return (
             f"StripeGateway(webhook_secret={secret}, "
             f"max_network_retries={self.max_network_retries}, "
-            f"attach_then_confirm={self.attach_then_confirm})"
+            f"attach_then_confirm={self.attach_then_confirm}, livemode={self.livemode})"
         )
 
     # ----------------------------------------------------------------- intents
@@ -244,17 +311,22 @@ class StripeGateway:
         *,
         payment_method: str,
         return_url: str | None = None,
+        off_session: bool = False,
         idempotency_key: str,
     ) -> IntentSnapshot:
         """``POST /v1/payment_intents/{id}/confirm`` with ``payment_method`` (and
-        ``return_url``); with ``attach_then_confirm``, an update with the payment
-        method (key ``<key>:attach``) then a confirm (key ``<key>:confirm``).
+        ``return_url``, ``off_session=true`` when given); with
+        ``attach_then_confirm``, an update with the payment method (key
+        ``<key>:attach``) then a confirm (key ``<key>:confirm``).
 
-        A decline raises ``CardDeclinedError`` carrying the intent id.
+        A decline raises ``CardDeclinedError`` carrying the intent id;
+        ``authentication_required`` raises ``AuthenticationRequiredError``.
         """
         confirm: PaymentIntentConfirmParams = {}
         if return_url is not None:
             confirm["return_url"] = return_url
+        if off_session:
+            confirm["off_session"] = True
         try:
             if self.attach_then_confirm:
                 self._log("attach", intent_id, f"{idempotency_key}:attach")
@@ -312,14 +384,26 @@ class StripeGateway:
     # ----------------------------------------------------------------- refunds
 
     def create_refund(
-        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
     ) -> RefundSnapshot:
-        """``POST /v1/refunds`` for the intent (``amount``, ``reason`` only when given)."""
+        """``POST /v1/refunds`` for the intent (``amount``, ``reason``,
+        ``reverse_transfer``, ``refund_application_fee`` only when given)."""
         params: RefundCreateParams = {"payment_intent": intent_id}
         if amount is not None:
             params["amount"] = amount
         if reason is not None:
             params["reason"] = reason
+        if reverse_transfer is not None:
+            params["reverse_transfer"] = reverse_transfer
+        if refund_application_fee is not None:
+            params["refund_application_fee"] = refund_application_fee
         self._log("refund", intent_id, idempotency_key)
         try:
             refund = self._request("post", _REFUNDS, params, self._post(idempotency_key))
@@ -343,6 +427,48 @@ class StripeGateway:
                 params = {**params, "starting_after": refunds[-1].id}
         except StripeError as exc:
             translate_error(exc, "list_refunds", intent_id)
+
+    # ------------------------------------------------------- webhook endpoints
+
+    def create_webhook_endpoint(
+        self,
+        url: str,
+        *,
+        events: Sequence[str],
+        description: str | None = None,
+        idempotency_key: str,
+    ) -> WebhookEndpoint:
+        """``POST /v1/webhook_endpoints`` for ``url`` with ``enabled_events`` and the
+        pinned ``api_version``. The answer carries the endpoint's signing secret,
+        the only time Stripe shows it."""
+        params: dict[str, Any] = {
+            "url": url,
+            "enabled_events": list(events),
+            "api_version": STRIPE_API_VERSION,
+        }
+        if description is not None:
+            params["description"] = description
+        self._log("create_webhook_endpoint", None, idempotency_key)
+        try:
+            data = self._request("post", _ENDPOINTS, params, self._post(idempotency_key))
+        except StripeError as exc:
+            translate_error(exc, "create_webhook_endpoint", None)
+        return _endpoint(data)
+
+    def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """``GET /v1/webhook_endpoints``, every page (no secrets in a list)."""
+        params: dict[str, Any] = {"limit": 100}
+        endpoints: list[WebhookEndpoint] = []
+        try:
+            while True:
+                page = self._request("get", _ENDPOINTS, params, self._get())
+                items = page.get("data") or []
+                endpoints.extend(_endpoint(e) for e in items)
+                if not (page.get("has_more") and items):
+                    return endpoints
+                params = {**params, "starting_after": endpoints[-1].id}
+        except StripeError as exc:
+            translate_error(exc, "list_webhook_endpoints", None)
 
     # ---------------------------------------------------------------- webhooks
 
@@ -410,10 +536,17 @@ class StripeGateway:
         return data
 
     def _post(self, idempotency_key: str) -> stripe.RequestOptions:
-        return {"idempotency_key": idempotency_key, "max_network_retries": self.max_network_retries}
+        return {
+            "idempotency_key": idempotency_key,
+            "max_network_retries": self.max_network_retries,
+            "stripe_version": STRIPE_API_VERSION,
+        }
 
     def _get(self) -> stripe.RequestOptions:
-        return {"max_network_retries": self.max_network_retries}
+        return {
+            "max_network_retries": self.max_network_retries,
+            "stripe_version": STRIPE_API_VERSION,
+        }
 
     @staticmethod
     def _log(method: str, intent_id: str | None, key: str | None) -> None:
@@ -452,6 +585,28 @@ def _intent(data: Mapping[str, Any]) -> IntentSnapshot:
         raise _malformed("PaymentIntent", exc) from exc
 
 
+def _endpoint(data: object) -> WebhookEndpoint:
+    try:
+        if not isinstance(data, Mapping):
+            raise TypeError(f"an endpoint must be a JSON object, not {type(data).__name__}")
+        events = data.get("enabled_events") or []
+        if not isinstance(events, list):
+            raise TypeError("enabled_events is not a list")
+        secret = data.get("secret")
+        version = data.get("api_version")
+        return WebhookEndpoint(
+            id=str(data["id"]),
+            url=str(data.get("url", "")),
+            enabled_events=tuple(str(e) for e in events),
+            api_version=version if isinstance(version, str) else None,
+            status=str(data.get("status", "")),
+            livemode=bool(data.get("livemode", False)),
+            secret=secret if isinstance(secret, str) else None,
+        )
+    except (KeyError, TypeError, ValueError) as exc:
+        raise _malformed("WebhookEndpoint", exc) from exc
+
+
 def _refund(data: object, intent_id: str) -> RefundSnapshot:
     try:
         if not isinstance(data, Mapping):
@@ -485,7 +640,12 @@ def translate_error(exc: StripeError, operation: str, intent_id: str | None) -> 
         ) from exc
     if isinstance(exc, CardError):
         remote = error.get("payment_intent")
-        raise CardDeclinedError(
+        declined = (
+            AuthenticationRequiredError
+            if "authentication_required" in (code, error.get("decline_code"))
+            else CardDeclinedError
+        )
+        raise declined(
             message,
             code=code,
             decline_code=error.get("decline_code"),

@@ -15,8 +15,19 @@ Test payment methods:
 ``pm_card_chargeDeclinedInsufficientFunds``  declined ``insufficient_funds``
 ``pm_card_chargeCustomerFail``      declined (localstripe's declining method)
 ``pm_card_authenticationRequired``  ``requires_action`` until :meth:`authenticate`
+(and ``pm_card_threeDSecure2Required``)  (3-D Secure); off-session: declined
+                                    ``authentication_required``
 ``pm_card_processing``              ``processing`` until :meth:`settle`
 =================================  ==============================================
+
+Stripe's return-URL rule is kept: a confirm of an intent that may redirect
+(automatic payment methods with redirects allowed, Stripe's default; or a type
+other than ``card``) without ``return_url`` is refused (``InvalidRequestError``,
+``param="return_url"``), unless the fake was made with ``redirects=False`` (a
+cards-only server, as localstripe). An ``off_session`` confirm needs a
+``customer`` on the intent. A 3-D Secure step is announced in ``next_action``:
+``redirect_to_url`` (with a URL) when the confirm had a ``return_url``, else
+``use_stripe_sdk``.
 
 Every state change Stripe announces with an event emits that event, also those
 made by the test-only actions (:meth:`authenticate`, :meth:`settle`,
@@ -37,7 +48,9 @@ from typing import Any, TypeVar
 
 from attrs import define, evolve, field, frozen
 
+from .._api_version import STRIPE_API_VERSION
 from .._errors import (
+    AuthenticationRequiredError,
     CardDeclinedError,
     IdempotencyError,
     IllegalStateError,
@@ -46,8 +59,9 @@ from .._errors import (
     WebhookSignatureError,
 )
 from .._lifecycle import check_intent_operation
-from .._models import IntentParams, IntentSnapshot, PaymentFailure, RefundSnapshot
-from .._options import create_body
+from .._models import IntentParams, IntentSnapshot, NextAction, PaymentFailure, RefundSnapshot
+from .._money import CARD_MAXIMUM
+from .._options import IntentOptions, create_body, may_redirect
 from .._ports import IntentChanges
 
 __all__ = ["FakeRequest", "FakeStripeGateway"]
@@ -60,6 +74,11 @@ _DECLINES = {
     "pm_card_chargeCustomerFail": "generic_decline",
     "pm_card_visa_chargeDeclinedExpiredCard": "expired_card",
 }
+#: Test cards that always ask for 3-D Secure (Stripe's 4000 0027 6000 3184 and its
+#: 3DS2 card): ``requires_action`` on-session, ``authentication_required`` off-session.
+_AUTHENTICATION_REQUIRED = frozenset(
+    {"pm_card_authenticationRequired", "pm_card_threeDSecure2Required"}
+)
 
 
 @frozen
@@ -78,12 +97,15 @@ class FakeRequest:
 class _Intent:
     snapshot: IntentSnapshot
     refunds: list[RefundSnapshot] = field(factory=list)
+    options: IntentOptions = field(factory=IntentOptions)
 
 
 class FakeStripeGateway:
     """An in-memory Stripe for tests. Thread-safe.
 
     ``clock`` returns Unix seconds (for ``created`` and event timestamps).
+    ``redirects=False`` plays a cards-only server on which no payment can
+    redirect (as localstripe): confirms need no ``return_url`` there.
     """
 
     def __init__(
@@ -92,9 +114,11 @@ class FakeStripeGateway:
         webhook_secret: str = "whsec_fake",  # noqa: S107 - a test double's secret
         livemode: bool = False,
         clock: Callable[[], float] = time.time,
+        redirects: bool = True,
     ) -> None:
         self._webhook_secret = webhook_secret
         self.livemode = livemode
+        self.redirects = redirects
         self._clock = clock
         self._lock = threading.RLock()
         self._intents: dict[str, _Intent] = {}
@@ -153,6 +177,7 @@ class FakeStripeGateway:
             check = intent.snapshot.status
             if check != "requires_action":
                 raise IllegalStateError("intent", "authenticate", check, entity_id=intent_id)
+            self._set(intent, next_action=None)
             if success:
                 return self._succeed(intent)
             return self._fail(intent, "payment_intent_authentication_failure", None)
@@ -218,6 +243,12 @@ class FakeStripeGateway:
         def run() -> IntentSnapshot:
             if not isinstance(params.amount, int) or params.amount <= 0:
                 raise InvalidRequestError("amount must be a positive integer", param="amount")
+            if params.amount > CARD_MAXIMUM:
+                raise InvalidRequestError(
+                    f"Amount must be no more than {CARD_MAXIMUM}",
+                    param="amount",
+                    code="amount_too_large",
+                )
             intent_id = f"pi_fake{next(self._ids):06d}"
             snap = IntentSnapshot(
                 intent_id,
@@ -230,7 +261,7 @@ class FakeStripeGateway:
                 livemode=self.livemode,
                 metadata=dict(params.options.metadata),
             )
-            self._intents[intent_id] = _Intent(snap)
+            self._intents[intent_id] = _Intent(snap, options=params.options)
             self._emit("payment_intent.created", snap)
             return snap
 
@@ -260,6 +291,15 @@ class FakeStripeGateway:
                 else:
                     metadata[key] = value
             capture_method = changes.get("capture_method", snap.capture_method)
+            if "allowed_payment_method_types" in changes or "customer" in changes:
+                opts = intent.options
+                intent.options = evolve(
+                    opts,
+                    allowed_payment_method_types=changes.get(
+                        "allowed_payment_method_types", opts.allowed_payment_method_types
+                    ),
+                    customer=changes.get("customer", opts.customer),
+                )
             return self._set(
                 intent,
                 amount=changes.get("amount", snap.amount),
@@ -279,15 +319,32 @@ class FakeStripeGateway:
         *,
         payment_method: str,
         return_url: str | None = None,
+        off_session: bool = False,
         idempotency_key: str,
     ) -> IntentSnapshot:
         sent: dict[str, Any] = {"payment_method": payment_method}
         if return_url is not None:
             sent["return_url"] = return_url
+        if off_session:
+            sent["off_session"] = True
 
         def run() -> IntentSnapshot:
             intent = self._get(intent_id)
             check_intent_operation("confirm", intent.snapshot.status, intent_id=intent_id)
+            if return_url is None and self.redirects and may_redirect(intent.options):
+                raise InvalidRequestError(
+                    "This PaymentIntent is configured to accept payment methods enabled in"
+                    " your Dashboard, because some of these payment methods might redirect"
+                    " your customer off of your page, you must provide a `return_url`.",
+                    param="return_url",
+                    http_status=400,
+                )
+            if off_session and not intent.options.customer:
+                raise InvalidRequestError(
+                    "off_session can only be used with a PaymentMethod attached to a Customer",
+                    param="off_session",
+                    http_status=400,
+                )
             self._set(intent, payment_method=payment_method, last_payment_error=None)
             if payment_method in _DECLINES:
                 self._fail(intent, "card_declined", _DECLINES[payment_method])
@@ -297,8 +354,25 @@ class FakeStripeGateway:
                     decline_code=_DECLINES[payment_method],
                     intent_id=intent_id,
                 )
-            if payment_method == "pm_card_authenticationRequired":
-                snap = self._set(intent, status="requires_action")
+            if payment_method in _AUTHENTICATION_REQUIRED and off_session:
+                code = "authentication_required"
+                self._fail(intent, code, code)
+                raise AuthenticationRequiredError(
+                    "Your card was declined. This transaction requires authentication.",
+                    code=code,
+                    decline_code=code,
+                    intent_id=intent_id,
+                )
+            if payment_method in _AUTHENTICATION_REQUIRED:
+                action = (
+                    NextAction("use_stripe_sdk")
+                    if return_url is None
+                    else NextAction(
+                        "redirect_to_url",
+                        f"https://hooks.stripe.com/3d_secure_2/hosted?payment_intent={intent_id}",
+                    )
+                )
+                snap = self._set(intent, status="requires_action", next_action=action)
                 self._emit("payment_intent.requires_action", snap)
                 return snap
             if payment_method == "pm_card_processing":
@@ -342,7 +416,11 @@ class FakeStripeGateway:
             intent = self._get(intent_id)
             check_intent_operation("cancel", intent.snapshot.status, intent_id=intent_id)
             snap = self._set(
-                intent, status="canceled", amount_capturable=0, cancellation_reason=reason
+                intent,
+                status="canceled",
+                amount_capturable=0,
+                cancellation_reason=reason,
+                next_action=None,
             )
             self._emit("payment_intent.canceled", snap)
             return snap
@@ -350,13 +428,24 @@ class FakeStripeGateway:
         return self._idempotent("POST", "cancel_intent", intent_id, sent, idempotency_key, run)
 
     def create_refund(
-        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
     ) -> RefundSnapshot:
         sent: dict[str, Any] = {"payment_intent": intent_id}
         if amount is not None:
             sent["amount"] = amount
         if reason is not None:
             sent["reason"] = reason
+        if reverse_transfer is not None:
+            sent["reverse_transfer"] = reverse_transfer
+        if refund_application_fee is not None:
+            sent["refund_application_fee"] = refund_application_fee
 
         def run() -> RefundSnapshot:
             return self._refund(self._get(intent_id), amount, reason)
@@ -530,7 +619,12 @@ class FakeStripeGateway:
             "payment_method": snap.payment_method,
             "cancellation_reason": snap.cancellation_reason,
             "last_payment_error": None,
+            "next_action": None,
         }
+        if snap.next_action is not None:
+            kind = snap.next_action.type
+            body = {"url": snap.next_action.redirect_url} if snap.next_action.redirect_url else {}
+            obj["next_action"] = {"type": kind, kind: body}
         if snap.last_payment_error is not None:
             err = snap.last_payment_error
             obj["last_payment_error"] = {
@@ -573,7 +667,7 @@ class FakeStripeGateway:
             {
                 "id": f"evt_fake{next(self._ids):06d}",
                 "object": "event",
-                "api_version": "2026-10-28.endive",
+                "api_version": STRIPE_API_VERSION,
                 "created": int(self._clock()),
                 "livemode": self.livemode,
                 "type": event_type,

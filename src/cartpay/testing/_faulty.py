@@ -138,6 +138,11 @@ class FaultyGateway(Generic[G]):
         value = getattr(self.inner, "livemode", None)
         return value if isinstance(value, bool) else None
 
+    @property
+    def redirects(self) -> bool:
+        """The inner gateway's ``redirects`` (may a confirm redirect?), default ``True``."""
+        return getattr(self.inner, "redirects", True) is not False
+
     @contextmanager
     def quiet(self) -> Iterator[None]:
         """No faults inside the block (the draws are not consumed either)."""
@@ -183,6 +188,7 @@ class FaultyGateway(Generic[G]):
         *,
         payment_method: str,
         return_url: str | None = None,
+        off_session: bool = False,
         idempotency_key: str,
     ) -> IntentSnapshot:
         return self._mutate(
@@ -193,6 +199,7 @@ class FaultyGateway(Generic[G]):
                 intent_id,
                 payment_method=payment_method,
                 return_url=return_url,
+                off_session=off_session,
                 idempotency_key=idempotency_key,
             ),
         )
@@ -222,14 +229,26 @@ class FaultyGateway(Generic[G]):
         )
 
     def create_refund(
-        self, intent_id: str, *, amount: int | None, reason: str | None, idempotency_key: str
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
     ) -> RefundSnapshot:
         return self._mutate(
             "create_refund",
             intent_id,
             idempotency_key,
             lambda: self.inner.create_refund(
-                intent_id, amount=amount, reason=reason, idempotency_key=idempotency_key
+                intent_id,
+                amount=amount,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                reverse_transfer=reverse_transfer,
+                refund_application_fee=refund_application_fee,
             ),
         )
 

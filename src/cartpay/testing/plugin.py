@@ -130,7 +130,8 @@ def stripe_gateway(
     request: pytest.FixtureRequest, stripe_client: stripe.StripeClient
 ) -> StripeGateway:
     """``StripeGateway`` for :func:`stripe_client`. Against localstripe: its data
-    is flushed first and confirms use ``attach_then_confirm``."""
+    is flushed first, confirms use ``attach_then_confirm``, and ``redirects=False``
+    (localstripe takes cards only and refuses ``return_url``)."""
     from ..gateways.stripe import StripeGateway
 
     local = not os.environ.get(_URL_ENV)
@@ -142,6 +143,7 @@ def stripe_gateway(
         webhook_secret=TEST_WEBHOOK_SECRET,
         max_network_retries=0,
         attach_then_confirm=local,
+        redirects=not local,
     )
 
 
