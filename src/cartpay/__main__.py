@@ -19,6 +19,7 @@ COMMANDS = {
     "demo": "run a whole cart → intent → order → refund flow on a SQLite file, step by step",
     "tables": "print the lifecycle tables as Markdown (docs/lifecycle.md)",
     "reconcile": "synchronise stuck orders from Stripe and report orphaned intents",
+    "endpoint": "create (or check) a Stripe webhook endpoint with exactly cartpay's events",
 }
 
 _EPILOG = """\
@@ -27,6 +28,7 @@ examples:
   python -m cartpay demo --offline          against the in-memory fake gateway
   python -m cartpay tables > docs/lifecycle.md
   python -m cartpay reconcile --db cartpay.sqlite3
+  python -m cartpay endpoint create --url https://shop.example/stripe/webhook
 
 'python -m cartpay COMMAND --help' describes a command's options.
 """
@@ -88,6 +90,19 @@ def build_parser(prog: str = "python -m cartpay") -> argparse.ArgumentParser:
         default="STRIPE_SECRET_KEY",
         help="environment variable holding the API key",
     )
+    endpoint = commands.add_parser(
+        "endpoint", help=COMMANDS["endpoint"], description=COMMANDS["endpoint"]
+    )
+    endpoint.add_argument("action", choices=["create", "check"])
+    endpoint.add_argument("--url", help="the endpoint's URL (create: required)")
+    endpoint.add_argument("--id", dest="endpoint_id", help="check: the endpoint's id (we_…)")
+    endpoint.add_argument("--description", help="create: a description shown in the Dashboard")
+    endpoint.add_argument("--stripe-url", help="API base URL (default: Stripe)")
+    endpoint.add_argument(
+        "--api-key-env",
+        default="STRIPE_SECRET_KEY",
+        help="environment variable holding the API key",
+    )
     return parser
 
 
@@ -121,6 +136,17 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         sys.stdout.write(render_tables())
         return 0
+    if args.command == "endpoint":
+        from ._cli_endpoint import run_endpoint
+
+        return run_endpoint(
+            args.action,
+            url=args.url,
+            endpoint_id=args.endpoint_id,
+            stripe_url=args.stripe_url,
+            key_env=args.api_key_env,
+            description=args.description,
+        )
     from ._cli_reconcile import run_reconcile
 
     return run_reconcile(
