@@ -152,3 +152,58 @@ def test_the_create_request_shape(stripe_mock_server: StripeMock) -> None:
         gateway._post("k2"),
     )
     assert str(answer["id"]).startswith("we_")
+
+
+def test_create_prints_the_secret_once_to_stdout_only(
+    key: str, capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """A local server answering as Stripe does (stripe-mock cannot take the pinned
+    version): the secret is printed once, on stdout, and logged nowhere."""
+    import http.server
+    import json
+    import threading
+    from typing import Any
+    from urllib.parse import parse_qs
+
+    seen: list[dict[str, list[str]]] = []
+
+    class Stripe(http.server.BaseHTTPRequestHandler):
+        def do_POST(self) -> None:
+            body = self.rfile.read(int(self.headers.get("Content-Length", "0"))).decode()
+            form = parse_qs(body)
+            seen.append(form)
+            answer = {
+                "id": "we_1", "object": "webhook_endpoint", "url": form["url"][0],
+                "enabled_events": [v for k, vs in form.items() if k.startswith("enabled_events")
+                                   for v in vs],
+                "api_version": form["api_version"][0], "status": "enabled",
+                "livemode": False, "secret": "whsec_created_once",
+            }  # fmt: skip
+            data = json.dumps(answer).encode()
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def log_message(self, format: str, *args: Any) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Stripe)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_address[1]}"
+        with caplog.at_level("DEBUG"):
+            status = main(["endpoint", "create", "--url", URL, "--stripe-url", url])
+    finally:
+        server.shutdown()
+        server.server_close()
+    out, err = capsys.readouterr()
+    assert status == 0, err
+    assert out.count("whsec_created_once") == 1 and "whsec_created_once" not in err
+    assert "whsec_created_once" not in caplog.text
+    (form,) = seen
+    assert form["api_version"] == [STRIPE_API_VERSION]
+    assert sorted(v for k, vs in form.items() if k.startswith("enabled_events") for v in vs) == (
+        sorted(WEBHOOK_EVENTS)
+    )

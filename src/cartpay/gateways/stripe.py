@@ -149,14 +149,18 @@ def _intent_path(intent_id: str, action: str | None = None) -> str:
 
 
 _CLIENT_SECRET = re.compile(r"\b((?:pi|seti)_[A-Za-z0-9]+)_secret_[A-Za-z0-9]+")
+_WEBHOOK_SECRET = re.compile(r"\bwhsec_[A-Za-z0-9]+")
 
 
 class _MaskClientSecrets(logging.Filter):
-    """Masks ``pi_…_secret_…`` in records of the SDK's ``stripe`` logger."""
+    """Masks ``pi_…_secret_…`` and webhook signing secrets (``whsec_…``, in the
+    answer to an endpoint's creation) in records of the SDK's ``stripe`` logger."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         if isinstance(record.msg, str) and "_secret_" in record.msg:
             record.msg = _CLIENT_SECRET.sub(r"\1_secret_***", record.msg)
+        if isinstance(record.msg, str) and "whsec_" in record.msg:
+            record.msg = _WEBHOOK_SECRET.sub("whsec_***", record.msg)
         return True
 
 

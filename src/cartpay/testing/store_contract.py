@@ -51,6 +51,8 @@ OPTIONS = IntentOptions(
     metadata={"shop": "north", "campaign": "spring"},
     application_fee_amount=120,
     transfer_destination="acct_123",
+    on_behalf_of="acct_123",
+    transfer_group="order_1",
 )
 ITEMS = (LineItem("tee-m", "T-shirt M", 2500, 2), LineItem("cap", "Cap", 1500, 1))
 
@@ -104,6 +106,7 @@ def full_order(
         pending=PendingOperation(
             "refund", "cartpay:order:ord_1:refund:1", T0, amount=500, reason="duplicate"
         ),
+        options=OPTIONS,
     )
 
 
