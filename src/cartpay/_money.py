@@ -44,13 +44,13 @@ MAX_AMOUNT = 99_999_999
 #: Twelve digits: the most Stripe's currencies page lets a card payment take, in
 #: any currency (American Express takes nine digits, and some networks less;
 #: Stripe answers ``amount_too_large`` at confirm for those).
-CARD_MAXIMUM = 999_999_999_999
+CARD_MAXIMUM = 10**12 - 1  # 999,999,999,999
 #: Non-card payment methods: Stripe's limits above eight digits (12 digits for
 #: IDR, 10 for COP, 9 for INR); every other currency: :data:`MAX_AMOUNT`.
 OTHER_METHODS_MAXIMUM: dict[str, int] = {
-    "idr": 999_999_999_999,
-    "cop": 9_999_999_999,
-    "inr": 999_999_999,
+    "idr": 10**12 - 1,
+    "cop": 10**10 - 1,
+    "inr": 10**9 - 1,
 }
 
 ZERO_DECIMAL = frozenset(

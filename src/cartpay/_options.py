@@ -177,7 +177,8 @@ def _check(options: IntentOptions) -> None:
     if options.on_behalf_of is not None:
         _rules.check_id("on_behalf_of", options.on_behalf_of)
     if options.transfer_group is not None:
-        _rules.check_text("transfer_group", options.transfer_group, max_length=5000)
+        # An id-like key (Stripe documents no limit): held to an id's length.
+        _rules.check_text("transfer_group", options.transfer_group, max_length=_rules.MAX_ID_LENGTH)
 
 
 @frozen

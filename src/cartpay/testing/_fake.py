@@ -345,7 +345,9 @@ class FakeStripeGateway:
                     param="off_session",
                     http_status=400,
                 )
-            self._set(intent, payment_method=payment_method, last_payment_error=None)
+            self._set(
+                intent, payment_method=payment_method, last_payment_error=None, next_action=None
+            )
             if payment_method in _DECLINES:
                 self._fail(intent, "card_declined", _DECLINES[payment_method])
                 raise CardDeclinedError(
