@@ -37,6 +37,8 @@ from ._errors import (
 )
 from ._models import (
     Cart,
+    DisputeSnapshot,
+    ExpiringAuthorization,
     IntentHandle,
     IntentOptions,
     IntentParams,
@@ -68,6 +70,8 @@ __all__ = [
     "CartpayError",
     "ConcurrencyError",
     "Currency",
+    "DisputeSnapshot",
+    "ExpiringAuthorization",
     "GatewayError",
     "GatewayUnavailableError",
     "IdempotencyError",

@@ -19,11 +19,12 @@ from typing import Any, Literal
 
 from attrs import frozen
 
-from ._converter import intent_from_payload, refund_from_payload
+from ._converter import dispute_from_payload, intent_from_payload, refund_from_payload
 from ._errors import WebhookPayloadError
-from ._models import IntentSnapshot, RefundSnapshot
+from ._models import DisputeSnapshot, IntentSnapshot, RefundSnapshot
 
 __all__ = [
+    "DISPUTE_EVENTS",
     "INTENT_EVENTS",
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
@@ -56,6 +57,17 @@ INTENT_EVENTS = frozenset(
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 #: Charge events that mean "re-read the intent's refunds".
 CHARGE_REFUND_EVENTS = frozenset({"charge.refunded", "charge.refund.updated"})
+#: Dispute events carrying a Dispute (each applied by its status, so any order of
+#: them converges; docs/going-live.md, "Disputes").
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
 
 
 @frozen
@@ -72,12 +84,17 @@ class Event:
 @frozen
 class Route:
     """Where an event goes: ``intent`` (apply a snapshot), ``refunds`` (apply a
-    refund, or re-list the intent's refunds when ``refund`` is None), ``ignore``."""
+    refund, or re-list the intent's refunds when ``refund`` is None),
+    ``disputes`` (apply ``dispute``; when the event's copy does not name its
+    intent, ``dispute`` is None and the dispute ``dispute_id`` is re-read),
+    ``ignore``."""
 
-    kind: Literal["intent", "refunds", "ignore"]
+    kind: Literal["intent", "refunds", "disputes", "ignore"]
     intent_id: str | None = None
     intent: IntentSnapshot | None = None
     refund: RefundSnapshot | None = None
+    dispute: DisputeSnapshot | None = None
+    dispute_id: str | None = None
 
 
 def parse_event(payload: bytes) -> Event:
@@ -163,6 +180,13 @@ def route_event(event: Event) -> Route:
             return Route("refunds", refund.payment_intent_id or None, refund=refund)
         if event.type in CHARGE_REFUND_EVENTS:
             return Route("refunds", _text(obj, "payment_intent"))
+        if event.type in DISPUTE_EVENTS and obj.get("object") == "dispute":
+            dispute = dispute_from_payload(obj)
+            if dispute.payment_intent_id is None:  # (a thin or older copy): re-read it
+                return Route("disputes", dispute_id=dispute.id)
+            return Route(
+                "disputes", dispute.payment_intent_id, dispute=dispute, dispute_id=dispute.id
+            )
     except (KeyError, TypeError, ValueError) as exc:
         raise WebhookPayloadError(
             f"event {event.id}: malformed {event.type} object ({exc})"

@@ -14,6 +14,8 @@ EXPECTED = [
     "CartpayError",
     "ConcurrencyError",
     "Currency",
+    "DisputeSnapshot",
+    "ExpiringAuthorization",
     "GatewayError",
     "GatewayUnavailableError",
     "IdempotencyError",
