@@ -39,6 +39,8 @@ from ._errors import (
 )
 from ._models import (
     Cart,
+    DisputeSnapshot,
+    ExpiringAuthorization,
     IntentHandle,
     IntentOptions,
     IntentParams,
@@ -73,6 +75,8 @@ __all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_publ
     "CartpayError",
     "ConcurrencyError",
     "Currency",
+    "DisputeSnapshot",
+    "ExpiringAuthorization",
     "GatewayError",
     "GatewayUnavailableError",
     "IdempotencyError",

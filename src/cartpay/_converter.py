@@ -4,11 +4,12 @@ Store rows: one cattrs converter turns the stored models (``Cart``, ``Order``,
 ``IntentRecord``) into JSON and back (:func:`dumps`, :func:`loads`); the SQLite
 and PostgreSQL stores use it.
 
-Stripe payloads go one way only, dict → snapshot, through two plain functions
-(not the cattrs converter): :func:`intent_from_payload` and
-:func:`refund_from_payload` read a PaymentIntent or a Refund given as a plain
-dict, either the JSON object the SDK parsed from an answer (``StripeGateway``
-requests through ``raw_request``) or the ``data.object`` of a webhook event
+Stripe payloads go one way only, dict → snapshot, through three plain functions
+(not the cattrs converter): :func:`intent_from_payload`,
+:func:`refund_from_payload` and :func:`dispute_from_payload` read a
+PaymentIntent, a Refund or a Dispute given as a plain dict, either the JSON
+object the SDK parsed from an answer (``StripeGateway`` requests through
+``raw_request``) or the ``data.object`` of a webhook event
 (``_webhooks``). Nothing here turns a snapshot back into a payload:
 ``FakeStripeGateway`` builds its snapshots directly and writes its events'
 objects itself, which come back through :func:`intent_from_payload` when they
@@ -28,6 +29,7 @@ from typing import TYPE_CHECKING, Any, TypeVar, get_args
 
 from ._models import (
     Cart,
+    DisputeSnapshot,
     IntentRecord,
     IntentSnapshot,
     IntentStatus,
@@ -42,6 +44,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "converter",
+    "dispute_from_payload",
     "dumps",
     "intent_from_payload",
     "loads",
@@ -118,6 +121,17 @@ def _int(value: Any, default: int = 0) -> int:
 _INTENT_STATUSES: frozenset[str] = frozenset(get_args(IntentStatus))
 
 
+def _capture_before(charge: Any) -> int | None:
+    """``payment_method_details.card.capture_before`` of an expanded charge (an id,
+    or a charge that is not a card's, says nothing)."""
+    if not isinstance(charge, Mapping):
+        return None
+    details = charge.get("payment_method_details")
+    card = details.get("card") if isinstance(details, Mapping) else None
+    moment = card.get("capture_before") if isinstance(card, Mapping) else None
+    return moment if isinstance(moment, int) and not isinstance(moment, bool) else None
+
+
 def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
     """An ``IntentSnapshot`` from a PaymentIntent as a plain dict (``KeyError``,
     ``TypeError`` or ``ValueError`` when it is not one, e.g. an unknown status)."""
@@ -151,6 +165,7 @@ def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
         latest_charge=_id_of(data.get("latest_charge")),
         payment_method=_id_of(data.get("payment_method")),
         next_action=next_action_from_payload(data.get("next_action")),
+        capture_before=_capture_before(data.get("latest_charge")),
     )
 
 
@@ -176,4 +191,22 @@ def refund_from_payload(data: Mapping[str, Any], *, intent_id: str | None = None
         status=data.get("status") or "pending",
         reason=data.get("reason"),
         failure_reason=data.get("failure_reason"),
+    )
+
+
+def dispute_from_payload(data: Mapping[str, Any]) -> DisputeSnapshot:
+    """A ``DisputeSnapshot`` from a Dispute as a plain dict (``KeyError``,
+    ``TypeError`` or ``ValueError`` when it is not one)."""
+    status = data["status"]
+    if not isinstance(status, str) or not status:
+        raise ValueError(f"a dispute status must be a string, not {status!r}")
+    reason = data.get("reason")
+    return DisputeSnapshot(
+        id=str(data["id"]),
+        payment_intent_id=_id_of(data.get("payment_intent")),
+        amount=_int(data.get("amount")),
+        currency=str(data.get("currency", "")).lower(),
+        status=status,
+        reason=reason if isinstance(reason, str) else None,
+        charge=_id_of(data.get("charge")),
     )

@@ -10,7 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import _decisions, _ledger, _outcomes
-from ._models import IntentSnapshot, RefundSnapshot, WebhookAction, WebhookResult
+from ._models import (
+    DisputeSnapshot,
+    IntentSnapshot,
+    RefundSnapshot,
+    WebhookAction,
+    WebhookResult,
+)
 from ._ports import PaymentGateway, Store, StoreReads, StoreTransaction
 from ._records import retry, save
 from ._webhooks import Event, Route
@@ -28,8 +34,11 @@ def _apply_event(
     intent_id: str,
     snapshot: IntentSnapshot | None,
     refunds: Sequence[RefundSnapshot],
+    disputes: Sequence[DisputeSnapshot] = (),
 ) -> str | None:
-    """Apply to the order the intent pays (or the first live order linked to it)."""
+    """Apply to the order the intent pays (or the first live order linked to it).
+    (A dispute of an intent no order holds is not kept: reconcile reports that
+    money as orphaned.)"""
     target = _decisions.event_target(tx.get_intent(intent_id), tx.orders_for_intent(intent_id))
     if target is None:
         if snapshot is not None:
@@ -39,33 +48,43 @@ def _apply_event(
         _outcomes.apply_in(tx, target.id, snapshot, refunds)
     elif refunds:
         save(tx, target, _ledger.apply_refunds(target, refunds))
+    elif disputes:
+        save(tx, target, _ledger.apply_disputes(target, disputes))
     return target.id
 
 
 def deliver(
     store: Store, gateway: PaymentGateway, event: Event, route: Route, *, refresh: bool
 ) -> WebhookResult:
-    """Dedupe and apply one verified ``event``. ``refresh``: re-read the intent from
-    the gateway instead of trusting the event's copy."""
+    """Dedupe and apply one verified ``event``. ``refresh``: re-read the intent (or
+    the dispute) from the gateway instead of trusting the event's copy. A dispute
+    whose copy does not name its intent is re-read whatever ``refresh`` says."""
     snapshot = route.intent
     refunds: Sequence[RefundSnapshot] = [route.refund] if route.refund else []
+    disputes: Sequence[DisputeSnapshot] = [route.dispute] if route.dispute else []
+    intent_id = route.intent_id
+    if route.kind == "disputes" and route.dispute_id and (refresh or route.dispute is None):
+        with store.read() as tx:
+            if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
+                return WebhookResult(event.id, event.type, "duplicate")
+        dispute = gateway.retrieve_dispute(route.dispute_id)
+        disputes, intent_id = [dispute], dispute.payment_intent_id
     # Whether cartpay knows the intent is looked up in the main transaction,
     # unless a gateway call (never made inside one) depends on it.
     known: bool | None = None
-    if route.kind == "ignore" or route.intent_id is None:
+    if route.kind == "ignore" or intent_id is None:
         known = False
     elif (route.kind == "intent" and refresh) or (route.kind == "refunds" and not refunds):
         with store.read() as tx:
             if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
                 return WebhookResult(event.id, event.type, "duplicate")
-            known = knows_intent(tx, route.intent_id)
+            known = knows_intent(tx, intent_id)
         if known and route.kind == "intent":
-            snapshot = gateway.retrieve_intent(route.intent_id)
+            snapshot = gateway.retrieve_intent(intent_id)
         elif known:
-            refunds = list(gateway.list_refunds(route.intent_id))
+            refunds = list(gateway.list_refunds(intent_id))
 
     def work(tx: StoreTransaction) -> WebhookResult:
-        intent_id = route.intent_id
         knows = known if known is not None else knows_intent(tx, intent_id or "")
         if not knows or intent_id is None:
             recorded = tx.record_event(event.id, event.type, "ignored")
@@ -73,7 +92,7 @@ def deliver(
             return WebhookResult(event.id, event.type, action)
         if not tx.record_event(event.id, event.type, "applied"):
             return WebhookResult(event.id, event.type, "duplicate")
-        order_id = _apply_event(tx, intent_id, snapshot, refunds)
+        order_id = _apply_event(tx, intent_id, snapshot, refunds, disputes)
         return WebhookResult(event.id, event.type, "applied", order_id)
 
     return retry(store, work, f"event {event.id}: its order")

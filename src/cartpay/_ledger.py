@@ -12,12 +12,20 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
+from datetime import datetime, timezone
 
 from attrs import evolve
 
 from ._errors import IllegalStateError
-from ._lifecycle import EARLY, TRANSACTION_STEPS, advance_order, transition_order
+from ._lifecycle import (
+    DISPUTE_TRANSACTION,
+    EARLY,
+    TRANSACTION_STEPS,
+    advance_order,
+    transition_order,
+)
 from ._models import (
+    DisputeSnapshot,
     IntentSnapshot,
     Order,
     OrderStatus,
@@ -29,6 +37,7 @@ from ._models import (
 )
 
 __all__ = [
+    "apply_disputes",
     "apply_intent",
     "apply_refunds",
     "cancel_locally",
@@ -95,8 +104,10 @@ def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
             ]
         return [_transaction(snap, "purchase", "complete", received, charge)]
     if snap.status == "canceled":
+        # The cancellation reason stays with what it cancelled: "expired" when
+        # Stripe let an authorization lapse, the host's reason for a cancel.
         return [
-            evolve(t, status="cancelled")
+            evolve(t, status="cancelled", code=snap.cancellation_reason)
             for t in mine
             if t.kind in ("authorize", "purchase", "capture")
             and t.status in ("pending", "complete")
@@ -160,10 +171,21 @@ def _restate(order: Order, *, canceled: bool = False) -> Order:
         return order
 
 
+def _deadline(order: Order, snap: IntentSnapshot) -> datetime | None:
+    """When the order's authorization lapses: what an expanded charge says (a
+    snapshot without one, an event's copy, keeps what the order knew)."""
+    if snap.capture_before is None:
+        return order.capture_before
+    return datetime.fromtimestamp(snap.capture_before, timezone.utc)
+
+
 def apply_intent(order: Order, snap: IntentSnapshot) -> Order:
     """The order after applying ``snap`` (the caller checked amount and currency)."""
     merged = _merge(order.transactions, _implied(order, snap))
-    updated = order if merged == order.transactions else evolve(order, transactions=merged)
+    deadline = _deadline(order, snap)
+    updated = order
+    if merged != order.transactions or deadline != order.capture_before:
+        updated = evolve(order, transactions=merged, capture_before=deadline)
     return _restate(updated, canceled=snap.status == "canceled")
 
 
@@ -186,6 +208,32 @@ def apply_refunds(order: Order, refunds: Iterable[RefundSnapshot]) -> Order:
     if merged == order.transactions:
         return order
     return _restate(evolve(order, transactions=merged))
+
+
+def apply_disputes(order: Order, disputes: Iterable[DisputeSnapshot]) -> Order:
+    """The order after recording ``disputes`` of its intent: one ``dispute``
+    transaction per dispute that moved money (``_lifecycle.DISPUTE_TRANSACTION``),
+    its reason in ``code``. Monotonic like the rest: a late "needs_response"
+    never reopens a dispute that was won or lost. Statuses and payment do not
+    change: ``Order.disputed`` and ``Order.refundable`` say what a chargeback took."""
+    incoming = []
+    for d in disputes:
+        status = DISPUTE_TRANSACTION.get(d.status)
+        if status is None or d.payment_intent_id != order.intent_id:
+            continue
+        incoming.append(
+            Transaction(
+                transaction_id(d.id, "dispute"),
+                "dispute",
+                status,
+                d.amount,
+                d.currency,
+                d.id,
+                d.reason,
+            )
+        )
+    merged = _merge(order.transactions, incoming)
+    return order if merged == order.transactions else evolve(order, transactions=merged)
 
 
 def cancel_locally(order: Order) -> Order:

@@ -25,6 +25,8 @@ from ._models import (
 
 __all__ = [
     "ANSWERED_BY_INTENT",
+    "AUTHORIZED",
+    "DISPUTE_TRANSACTION",
     "EARLY",
     "FINAL_INTENT",
     "INTENT_OPERATIONS",
@@ -129,7 +131,35 @@ TRANSACTION_STEPS: Mapping[
         "failed": frozenset(),
         "cancelled": frozenset(),
     },
+    # A chargeback: open (funds withdrawn) → lost (complete) or won (cancelled:
+    # funds reinstated). A lost dispute won on appeal is reinstated too; a won
+    # one is final, so a late "needs_response" never reopens it.
+    "dispute": {
+        "pending": frozenset({"complete", "cancelled"}),
+        "complete": frozenset({"cancelled"}),
+        "failed": frozenset(),
+        "cancelled": frozenset(),
+    },
 }
+
+#: Stripe dispute status → the dispute transaction's status (docs/going-live.md,
+#: "Disputes"). Inquiries (``warning_*``) and prevented disputes move no money:
+#: they imply no transaction (``None``), and neither does a status not listed.
+DISPUTE_TRANSACTION: Mapping[str, TransactionStatus | None] = {
+    "warning_needs_response": None,
+    "warning_under_review": None,
+    "warning_closed": None,
+    "prevented": None,
+    "needs_response": "pending",
+    "under_review": "pending",
+    "appeal_needs_response": "pending",
+    "appeal_under_review": "pending",
+    "lost": "complete",
+    "won": "cancelled",
+}
+
+#: Order payments whose authorization can lapse (reconcile's ``expiring`` report).
+AUTHORIZED: frozenset[PaymentStatus] = frozenset({"authorized", "partially_authorized"})
 
 
 #: Order operation → (allowed order statuses, allowed payment statuses).
@@ -244,4 +274,13 @@ def render_tables() -> str:
     for kind, steps in TRANSACTION_STEPS.items():
         for src_t, dsts_t in steps.items():
             lines.append(f"| {kind} | {src_t} | {', '.join(sorted(dsts_t)) or '(final)'} |")
+    lines += [
+        "",
+        "## Dispute status → dispute transaction",
+        "",
+        "| Stripe dispute status | transaction status |",
+        "|---|---|",
+    ]
+    for dispute_status, txn_status in DISPUTE_TRANSACTION.items():
+        lines.append(f"| {dispute_status} | {txn_status or '(none: no money moved)'} |")
     return "\n".join(lines) + "\n"

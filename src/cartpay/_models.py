@@ -19,6 +19,8 @@ from ._options import CaptureMethod, IntentOptions
 
 __all__ = [
     "Cart",
+    "DisputeSnapshot",
+    "ExpiringAuthorization",
     "IntentHandle",
     "IntentOptions",
     "IntentParams",
@@ -64,7 +66,7 @@ PaymentStatus = Literal[
     "refunded",
     "failed",
 ]
-TransactionKind = Literal["authorize", "capture", "purchase", "refund"]
+TransactionKind = Literal["authorize", "capture", "purchase", "refund", "dispute"]
 TransactionStatus = Literal["pending", "complete", "failed", "cancelled"]
 RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
 WebhookAction = Literal["applied", "duplicate", "ignored"]
@@ -148,7 +150,11 @@ class Cart:
 
 @frozen
 class Transaction:
-    """A payment movement on an order. ``reference`` is the intent or refund id."""
+    """A payment movement on an order. ``reference`` is the intent, refund or
+    dispute id. ``code`` says why it ended so: a failed payment's or refund's
+    error code, a cancelled payment's cancellation reason (``"expired"`` when
+    Stripe let an authorization lapse), a dispute's reason (``"fraudulent"``, …).
+    """
 
     id: str
     kind: TransactionKind
@@ -187,6 +193,7 @@ class Order:
     flag: str | None = None
     pending: PendingOperation | None = None
     options: IntentOptions = field(factory=IntentOptions)
+    capture_before: datetime | None = None
 
     @property
     def payment_intent_id(self) -> str | None:
@@ -214,9 +221,17 @@ class Order:
         return self.amount("refund")
 
     @property
+    def disputed(self) -> int:
+        """What chargebacks took or hold: disputes still open (``pending``) and lost
+        (``complete``). A won dispute (``cancelled``) gave the money back; an
+        inquiry takes none and is not recorded."""
+        return self.amount("dispute", "complete", "pending")
+
+    @property
     def refundable(self) -> int:
-        """What may still be refunded: captured less complete and pending refunds."""
-        return self.captured - self.amount("refund", "complete", "pending")
+        """What may still be refunded: captured less complete and pending refunds,
+        less what disputes took or hold (:attr:`disputed`)."""
+        return self.captured - self.amount("refund", "complete", "pending") - self.disputed
 
 
 @frozen
@@ -290,6 +305,11 @@ class IntentSnapshot:
             return self
         return evolve(self, client_secret=None, next_action=None)
 
+    #: When an uncaptured card authorization lapses (Unix seconds), from the
+    #: latest charge's ``payment_method_details.card.capture_before``; known only
+    #: when the charge came expanded (a retrieve), never from an event's copy.
+    capture_before: int | None = None
+
 
 @frozen
 class RefundSnapshot:
@@ -302,6 +322,26 @@ class RefundSnapshot:
     status: RefundStatus
     reason: str | None = None
     failure_reason: str | None = None
+
+
+@frozen
+class DisputeSnapshot:
+    """The gateway's view of a dispute (a chargeback, or an inquiry before one).
+
+    ``status`` is Stripe's: ``warning_needs_response``, ``warning_under_review``,
+    ``warning_closed`` (an inquiry: no money moved), ``needs_response``,
+    ``under_review`` (funds withdrawn, open), ``won`` (funds reinstated),
+    ``lost``, ``prevented``, … (kept as a string: Stripe adds values).
+    ``payment_intent_id`` is ``None`` when the object did not say (re-read it).
+    """
+
+    id: str
+    payment_intent_id: str | None
+    amount: int
+    currency: str
+    status: str
+    reason: str | None = None
+    charge: str | None = None
 
 
 def _hidden(_: object) -> str:
@@ -372,6 +412,18 @@ class OrphanedIntent:
 
 
 @frozen
+class ExpiringAuthorization:
+    """An authorized order whose authorization lapses by ``capture_before`` (UTC)
+    unless it is captured: reported by reconcile's ``expiring_within``."""
+
+    order_id: str
+    intent_id: str
+    capture_before: datetime
+    amount: int
+    currency: str
+
+
+@frozen
 class ReconcileReport:
     """What :meth:`CartPaymentIntent.reconcile` looked at and changed.
 
@@ -380,7 +432,8 @@ class ReconcileReport:
     ``errors``: (id, error) for what could not be looked at; ``actions``: (id,
     what was done) for every order or intent the run changed, in order: an order
     repaired (and how), an abandoned order or intent cancelled, an orphan refunded
-    or released.
+    or released. ``expiring``: the authorized orders looked at whose authorization
+    lapses within the host's ``expiring_within``, soonest first (empty without it).
     """
 
     checked: tuple[str, ...] = ()
@@ -388,6 +441,7 @@ class ReconcileReport:
     orphaned: tuple[OrphanedIntent, ...] = ()
     errors: tuple[tuple[str, str], ...] = ()
     actions: tuple[tuple[str, str], ...] = ()
+    expiring: tuple[ExpiringAuthorization, ...] = ()
 
 
 def new_line_item(sku: str, name: str, unit_amount: int, quantity: int, currency: str) -> LineItem:

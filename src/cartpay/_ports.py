@@ -16,7 +16,15 @@ from typing import Protocol
 
 from typing_extensions import TypedDict
 
-from ._models import Cart, IntentParams, IntentRecord, IntentSnapshot, Order, RefundSnapshot
+from ._models import (
+    Cart,
+    DisputeSnapshot,
+    IntentParams,
+    IntentRecord,
+    IntentSnapshot,
+    Order,
+    RefundSnapshot,
+)
 
 __all__ = [
     "IntentChanges",
@@ -69,7 +77,8 @@ class PaymentGateway(Protocol):
         ...
 
     def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
-        """The intent as the provider has it now (with its client secret)."""
+        """The intent as the provider has it now (with its client secret and, for a
+        card authorization, ``capture_before``: its latest charge comes expanded)."""
         ...
 
     def update_intent(
@@ -122,6 +131,11 @@ class PaymentGateway(Protocol):
 
     def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
         """Every refund of the intent, including those made outside cartpay."""
+        ...
+
+    def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
+        """The dispute as the provider has it now (its intent, amount and status).
+        Raises ``NotFoundError`` (kind ``dispute``) when there is none."""
         ...
 
     def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:

@@ -16,7 +16,13 @@ from attrs import frozen
 
 from . import _lifecycle, _outcomes
 from ._errors import CartpayError
-from ._models import IntentRecord, Order, OrphanedIntent, ReconcileReport
+from ._models import (
+    ExpiringAuthorization,
+    IntentRecord,
+    Order,
+    OrphanedIntent,
+    ReconcileReport,
+)
 from ._params import idempotency_key
 from ._ports import PaymentGateway, ScanKey, Store
 
@@ -32,12 +38,15 @@ class Policy:
     it is looked at; ``abandoned_before``: orders and intents created before it
     that never took money are cancelled (``None``: never); ``refund_orphans``:
     money no order owns, on an intent created before ``abandoned_before`` or
-    whose cart is gone, is given back (a refund, or a released authorization)."""
+    whose cart is gone, is given back (a refund, or a released authorization);
+    ``expiring_before``: authorized orders whose authorization lapses before it
+    are reported in ``expiring`` (``None``: none are)."""
 
     cutoff: datetime
     limit: int
     abandoned_before: datetime | None = None
     refund_orphans: bool = False
+    expiring_before: datetime | None = None
 
 
 def _key(cursor: str | None) -> ScanKey | None:
@@ -88,10 +97,16 @@ def reconcile(
     repaired: list[str] = []
     errors: list[tuple[str, str]] = []
     actions: list[tuple[str, str]] = []
+    expiring: list[ExpiringAuthorization] = []
     for order in orders:
         checked.append(order.id)
         try:
+            # (Disputes are not touched here: they are only on paid orders, and
+            # re-reading an intent never changes a dispute transaction.)
             after = confirm_order(order.id)
+            soon = _expiring(after, policy)
+            if soon is not None:
+                expiring.append(soon)
             if (after.status, after.payment, after.transactions) != (
                 order.status,
                 order.payment,
@@ -133,7 +148,29 @@ def reconcile(
         except CartpayError as exc:
             errors.append((record.id, f"{type(exc).__name__}: {exc}"))
     return ReconcileReport(
-        tuple(checked), tuple(repaired), tuple(orphaned), tuple(errors), tuple(actions)
+        tuple(checked),
+        tuple(repaired),
+        tuple(orphaned),
+        tuple(errors),
+        tuple(actions),
+        tuple(sorted(expiring, key=lambda e: (e.capture_before, e.order_id))),
+    )
+
+
+def _expiring(order: Order, policy: Policy) -> ExpiringAuthorization | None:
+    """The order's authorization, when it lapses before the host's horizon (read
+    just now: confirm_order's retrieve expands the charge that says when)."""
+    deadline = order.capture_before
+    if (
+        policy.expiring_before is None
+        or deadline is None
+        or order.payment not in _lifecycle.AUTHORIZED
+        or order.intent_id is None
+        or deadline > policy.expiring_before
+    ):
+        return None
+    return ExpiringAuthorization(
+        order.id, order.intent_id, deadline, order.authorized, order.currency
     )
 
 

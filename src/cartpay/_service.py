@@ -56,6 +56,13 @@ def _new_id(prefix: str) -> str:
     return f"{prefix}_{uuid.uuid4().hex}"
 
 
+def _refund_room(order: Order) -> str:
+    """Where the captured money went, for a refund refused as too large."""
+    refunds = order.amount("refund", "complete", "pending")
+    disputed = f", disputed {order.disputed}" if order.disputed else ""
+    return f" (captured {order.captured}, refunded {refunds}{disputed})"
+
+
 def _check_options(options: object) -> None:
     if options is not None and not isinstance(options, IntentOptions):
         raise ValidationError("options", "type", "must be an IntentOptions")
@@ -444,8 +451,12 @@ class CartPaymentIntent:
     ) -> Order:
         """Refund ``amount`` (all that remains when ``None``) of a paid order.
 
-        Refunds never exceed what was captured less what was already refunded
-        (pending refunds count).
+        Refunds never exceed ``Order.refundable``: what was captured less what was
+        already refunded (pending refunds count) and what disputes took or hold
+        (``Order.disputed``). More raises ``ValidationError`` (rule
+        ``refundable``) before any call. (Stripe refuses any refund of a charge
+        with an open or lost chargeback: ``InvalidRequestError``, code
+        ``charge_disputed``.)
 
         Connect (an intent with ``transfer_destination``): ``reverse_transfer=True``
         takes the refunded share back from the connected account (else the
@@ -463,8 +474,6 @@ class CartPaymentIntent:
                 raise ValidationError(name, "type", "must be a bool or None")
         order = self.get_order(order_id)
         _lifecycle.check_order_operation("refund", order)
-        wanted = order.refundable if amount is None else amount
-        check_amount(wanted, order.currency, field="amount", charge=False)
 
         def refundable(current: Order) -> None:
             if wanted > current.refundable:
@@ -472,9 +481,17 @@ class CartPaymentIntent:
                     "amount",
                     "refundable",
                     f"{wanted} exceeds the {current.refundable} still refundable"
-                    f" on order {current.id}",
+                    f" on order {current.id}{_refund_room(current)}",
                 )
 
+        wanted = order.refundable if amount is None else amount
+        if amount is None and wanted <= 0:
+            raise ValidationError(
+                "amount",
+                "refundable",
+                f"nothing is left to refund on order {order.id}{_refund_room(order)}",
+            )
+        check_amount(wanted, order.currency, field="amount", charge=False)
         refundable(order)
 
         def record(order_id: str, pending: PendingOperation, refund: RefundSnapshot) -> Order:
@@ -549,6 +566,7 @@ class CartPaymentIntent:
         limit: int = 500,
         abandon_after: timedelta | None = None,
         refund_orphans: bool = False,
+        expiring_within: timedelta | None = None,
     ) -> ReconcileReport:
         """Repair what missed webhooks left behind, and apply the abandonment policy.
         Safe to run alongside webhooks, and as often as wanted.
@@ -565,6 +583,11 @@ class CartPaymentIntent:
         cart is gone, is given back (refund, or a released authorization).
         ``report.actions`` says what was done, per order or intent.
 
+        ``expiring_within`` (``None``: no report): authorized orders looked at
+        whose authorization lapses within that time from now (``capture_before``,
+        read from the card charge) are listed in ``report.expiring``, soonest
+        first: capture or cancel them before Stripe cancels the intent.
+
         Stripe calls: one retrieve per order or intent looked at (plus a refund
         list for paid orders), and one cancel or refund per action.
         """
@@ -580,6 +603,12 @@ class CartPaymentIntent:
             )
         if not isinstance(refund_orphans, bool):
             raise ValidationError("refund_orphans", "type", "must be a bool")
+        if expiring_within is not None and (
+            not isinstance(expiring_within, timedelta) or expiring_within < timedelta(0)
+        ):
+            raise ValidationError(
+                "expiring_within", "range", "must be a non-negative timedelta, or None"
+            )
         now = self._clock()
         try:
             cutoff = now - older_than
@@ -589,12 +618,16 @@ class CartPaymentIntent:
             abandoned = None if abandon_after is None else now - abandon_after
         except OverflowError:
             raise ValidationError("abandon_after", "range", "reaches before year 1") from None
+        try:
+            expiring = None if expiring_within is None else now + expiring_within
+        except OverflowError:
+            raise ValidationError("expiring_within", "range", "reaches past year 9999") from None
         report = _reconcile.reconcile(
             self.store,
             self.gateway,
             confirm_order=self.confirm_order,
             cancel_order=lambda order_id: self.cancel_order(order_id, reason="abandoned"),
-            policy=_reconcile.Policy(cutoff, limit, abandoned, refund_orphans),
+            policy=_reconcile.Policy(cutoff, limit, abandoned, refund_orphans, expiring),
         )
         extra = {"checked": len(report.checked), "repaired": len(report.repaired)}
         log.info("reconciled", extra=extra)

@@ -19,12 +19,13 @@ from typing import Any, Literal
 
 from attrs import frozen
 
-from ._converter import intent_from_payload, refund_from_payload
+from ._converter import dispute_from_payload, intent_from_payload, refund_from_payload
 from ._errors import WebhookPayloadError
-from ._models import IntentSnapshot, RefundSnapshot
+from ._models import DisputeSnapshot, IntentSnapshot, RefundSnapshot
 
 __all__ = [
     "CHARGE_REFUND_EVENTS",
+    "DISPUTE_EVENTS",
     "INTENT_EVENTS",
     "MAX_DEPTH",
     "MAX_PAYLOAD_BYTES",
@@ -60,16 +61,29 @@ INTENT_EVENTS = frozenset(
 REFUND_EVENTS = frozenset({"refund.created", "refund.updated", "refund.failed"})
 #: Charge events that mean "re-read the intent's refunds".
 CHARGE_REFUND_EVENTS = frozenset({"charge.refunded", "charge.refund.updated"})
+#: Dispute events carrying a Dispute (each applied by its status, so any order of
+#: them converges; docs/going-live.md, "Disputes").
+DISPUTE_EVENTS = frozenset(
+    {
+        "charge.dispute.created",
+        "charge.dispute.updated",
+        "charge.dispute.closed",
+        "charge.dispute.funds_withdrawn",
+        "charge.dispute.funds_reinstated",
+    }
+)
 
 #: The router's table: every event type cartpay acts on, with the route it takes
 #: (``intent``: a PaymentIntent snapshot; ``refund``: a Refund; ``refunds``: re-list
-#: the refunds of the charge's intent). Any other type is recorded as ignored.
+#: the refunds of the charge's intent; ``dispute``: a Dispute). Any other type is
+#: recorded as ignored.
 #: This is the one list of handled events: ``python -m cartpay endpoint create``
 #: subscribes an endpoint to exactly these, and docs/going-live.md lists them.
-ROUTES: Mapping[str, Literal["intent", "refund", "refunds"]] = {
+ROUTES: Mapping[str, Literal["intent", "refund", "refunds", "dispute"]] = {
     **dict.fromkeys(sorted(INTENT_EVENTS), "intent"),
     **dict.fromkeys(sorted(REFUND_EVENTS), "refund"),
     **dict.fromkeys(sorted(CHARGE_REFUND_EVENTS), "refunds"),
+    **dict.fromkeys(sorted(DISPUTE_EVENTS), "dispute"),
 }
 #: The event types a webhook endpoint for cartpay must send (sorted).
 WEBHOOK_EVENTS: tuple[str, ...] = tuple(sorted(ROUTES))
@@ -91,12 +105,17 @@ class Event:
 @frozen
 class Route:
     """Where an event goes: ``intent`` (apply a snapshot), ``refunds`` (apply a
-    refund, or re-list the intent's refunds when ``refund`` is None), ``ignore``."""
+    refund, or re-list the intent's refunds when ``refund`` is None),
+    ``disputes`` (apply ``dispute``; when the event's copy does not name its
+    intent, ``dispute`` is None and the dispute ``dispute_id`` is re-read),
+    ``ignore``."""
 
-    kind: Literal["intent", "refunds", "ignore"]
+    kind: Literal["intent", "refunds", "disputes", "ignore"]
     intent_id: str | None = None
     intent: IntentSnapshot | None = None
     refund: RefundSnapshot | None = None
+    dispute: DisputeSnapshot | None = None
+    dispute_id: str | None = None
 
 
 def parse_event(payload: bytes) -> Event:
@@ -174,10 +193,10 @@ def _text(obj: Mapping[str, Any], name: str) -> str | None:
 def untrusted(route: Route) -> Route:
     """``route`` without the event's copy of its object: what to do with an event
     written in another API version than cartpay's (its object is read again from
-    Stripe: the intent retrieved, the refunds listed)."""
+    Stripe: the intent retrieved, the refunds listed, the dispute retrieved)."""
     if route.kind == "ignore":
         return route
-    return Route(route.kind, route.intent_id)
+    return Route(route.kind, route.intent_id, dispute_id=route.dispute_id)
 
 
 def route_event(event: Event) -> Route:
@@ -194,6 +213,13 @@ def route_event(event: Event) -> Route:
             return Route("refunds", refund.payment_intent_id or None, refund=refund)
         if route == "refunds":
             return Route("refunds", _text(obj, "payment_intent"))
+        if route == "dispute" and obj.get("object") == "dispute":
+            dispute = dispute_from_payload(obj)
+            if dispute.payment_intent_id is None:  # (a thin or older copy): re-read it
+                return Route("disputes", dispute_id=dispute.id)
+            return Route(
+                "disputes", dispute.payment_intent_id, dispute=dispute, dispute_id=dispute.id
+            )
     except (KeyError, TypeError, ValueError) as exc:
         raise WebhookPayloadError(
             f"event {event.id}: malformed {event.type} object ({exc})"

@@ -16,7 +16,7 @@ import hmac
 import itertools
 import time
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 import pytest
@@ -49,6 +49,9 @@ LOCALSTRIPE_LACKS: Mapping[str, str] = {
     "decline_code": "localstripe's card errors carry no decline_code",
     "retry_after_decline": "localstripe cannot confirm an intent again after a decline "
     "(its failed latest_charge sticks: 400 'Bad request')",
+    "capture_before": "localstripe's charges have no payment_method_details "
+    "(no card.capture_before)",
+    "disputes": "localstripe has no disputes (no /v1/disputes, no way to dispute a charge)",
 }
 
 
@@ -69,6 +72,8 @@ class Backend:
     lacks: Mapping[str, str] = field(default_factory=dict)
     #: Sent with every confirm (a cards-only server, localstripe, takes none).
     return_url: str | None = RETURN_URL
+    #: Makes a chargeback of a paid intent the way this backend can; its id.
+    dispute: Callable[[str], str] = lambda _: ""
     _keys: Iterator[int] = field(default_factory=itertools.count)
     _run: str = field(default_factory=lambda: uuid.uuid4().hex[:12])
 
@@ -116,11 +121,13 @@ class Backend:
 )
 def backend(request: pytest.FixtureRequest) -> Backend:
     if request.param == "fake":
+        fake = FakeStripeGateway(webhook_secret=TEST_WEBHOOK_SECRET)
         return Backend(
             "fake",
-            FakeStripeGateway(webhook_secret=TEST_WEBHOOK_SECRET),
+            fake,
             TEST_WEBHOOK_SECRET,
             declining_pm="pm_card_chargeDeclined",
+            dispute=fake.dispute,
         )
     if request.param == "localstripe":
         server: LocalStripe = request.getfixturevalue("localstripe_server")
@@ -142,6 +149,7 @@ def backend(request: pytest.FixtureRequest) -> Backend:
             declining_pm="pm_card_chargeCustomerFail",
             lacks=LOCALSTRIPE_LACKS,
             return_url=None,
+            dispute=lambda intent_id: _find_dispute(gateway, intent_id, wait=0.0),
         )
     live: StripeGateway = request.getfixturevalue("stripe_live_gateway")
     return Backend(
@@ -149,7 +157,24 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         live,
         TEST_WEBHOOK_SECRET,
         declining_pm="pm_card_chargeDeclined",
+        dispute=lambda intent_id: _find_dispute(live, intent_id, wait=30.0),
     )
+
+
+def _find_dispute(gateway: StripeGateway, intent_id: str, *, wait: float) -> str:
+    """The dispute of a charge paid with Stripe's ``pm_card_createDispute`` (Stripe
+    opens it a moment after the payment), listed by intent."""
+    deadline = time.monotonic() + wait
+    while True:
+        page = gateway._request(
+            "get", "/v1/disputes", {"payment_intent": intent_id}, gateway._get()
+        )
+        found = page.get("data") or []
+        if found:
+            return str(found[0]["id"])
+        if time.monotonic() >= deadline:
+            raise AssertionError(f"no dispute of {intent_id} after {wait} s")
+        time.sleep(1.0)
 
 
 # ----------------------------------------------------------------- payments
@@ -336,6 +361,42 @@ def test_over_refund_is_refused(backend: Backend, request: pytest.FixtureRequest
         )
     assert caught.value.param == "amount"
     assert not caught.value.retryable
+
+
+# ----------------------------------------------- disputes, authorization windows
+
+
+def test_an_authorization_says_when_it_lapses(
+    backend: Backend, request: pytest.FixtureRequest
+) -> None:
+    """A retrieve carries the card charge's ``capture_before``, in the future."""
+    backend.expect_lack("capture_before", request)
+    authorized = backend.paid(1000, capture_method="manual")
+    read = backend.gateway.retrieve_intent(authorized.id)
+    assert read.capture_before is not None
+    assert read.capture_before > time.time()
+
+
+def test_a_dispute_is_read_back(backend: Backend, request: pytest.FixtureRequest) -> None:
+    backend.expect_lack("disputes", request)
+    pm = "pm_card_createDispute" if backend.name == "stripe_live" else backend.succeeding_pm
+    intent = backend.create(1000)
+    paid = backend.gateway.confirm_intent(
+        intent.id, payment_method=pm, return_url=backend.return_url, idempotency_key=backend.key()
+    )
+    dispute_id = backend.dispute(paid.id)
+    dispute = backend.gateway.retrieve_dispute(dispute_id)
+    assert (dispute.id, dispute.payment_intent_id) == (dispute_id, paid.id)
+    assert (dispute.amount, dispute.currency) == (1000, "usd")
+    assert dispute.status in ("needs_response", "warning_needs_response", "under_review")
+    assert dispute.charge == paid.latest_charge
+
+
+def test_an_unknown_dispute_is_not_found(backend: Backend, request: pytest.FixtureRequest) -> None:
+    backend.expect_lack("disputes", request)
+    with pytest.raises(NotFoundError) as caught:
+        backend.gateway.retrieve_dispute("du_doesnotexist0000")
+    assert (caught.value.kind, caught.value.id) == ("dispute", "du_doesnotexist0000")
 
 
 # ------------------------------------------------------------ illegal states

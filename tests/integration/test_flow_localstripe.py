@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
@@ -184,3 +185,47 @@ def test_the_demo_runs_against_its_own_localstripe(tmp_path: Path) -> None:
     assert "7. partial refund" in done.stdout
     assert "payment=partially_refunded" in done.stdout
     assert "_secret_" not in done.stdout + done.stderr
+
+
+# ------------------------------------------ issue 14: disputes and expiring holds
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="localstripe's charges have no payment_method_details, so no "
+    "card.capture_before (real Stripe: the deadline of the authorization)",
+)
+def test_an_authorized_order_knows_its_deadline(payments: CartPaymentIntent) -> None:
+    order = payments.confirm_payment(
+        _checked_out(payments, MANUAL).id, payment_method="pm_card_visa"
+    )
+    assert order.payment == "authorized"
+    assert payments.confirm_order(order.id).capture_before is not None
+
+
+def test_reconcile_reports_no_deadline_it_cannot_read(payments: CartPaymentIntent) -> None:
+    """What localstripe can show of the expiring report: an authorization with no
+    known deadline is not reported, and the window changes nothing else."""
+    order = payments.confirm_payment(
+        _checked_out(payments, MANUAL).id, payment_method="pm_card_visa"
+    )
+    report = payments.reconcile(older_than=timedelta(0), expiring_within=timedelta(days=30))
+    assert order.id in report.checked
+    assert report.expiring == ()
+    assert payments.get_order(order.id).payment == "authorized"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="localstripe has no disputes: no /v1/disputes and no way to dispute a charge "
+    "(the fake plays them: tests/unit/test_disputes.py)",
+)
+def test_a_dispute_is_read_through_the_gateway(
+    payments: CartPaymentIntent, stripe_gateway: StripeGateway
+) -> None:
+    order = payments.confirm_payment(_checked_out(payments).id, payment_method="pm_card_visa")
+    page = stripe_gateway._request(
+        "get", "/v1/disputes", {"payment_intent": order.intent_id}, stripe_gateway._get()
+    )
+    (dispute,) = page["data"]
+    assert stripe_gateway.retrieve_dispute(dispute["id"]).payment_intent_id == order.intent_id

@@ -146,7 +146,7 @@ def test_requests_are_those_client_v1_sends(
     intents.update(theirs.id, params={"amount": 1500})
     intents.update(theirs.id, params={"payment_method": "pm_card_visa"})
     intents.confirm(theirs.id)
-    intents.retrieve(theirs.id)
+    intents.retrieve(theirs.id, params={"expand": ["latest_charge"]})  # (capture_before)
     client.v1.refunds.create(params={"payment_intent": theirs.id, "amount": 300})
     client.v1.refunds.list(params={"payment_intent": theirs.id, "limit": 100})
 

@@ -28,7 +28,13 @@ import pytest
 import stripe
 
 from cartpay import STRIPE_API_VERSION, InvalidRequestError
-from cartpay._models import IntentOptions, IntentParams, IntentSnapshot, RefundSnapshot
+from cartpay._models import (
+    DisputeSnapshot,
+    IntentOptions,
+    IntentParams,
+    IntentSnapshot,
+    RefundSnapshot,
+)
 from cartpay._params import intent_changes
 from cartpay._ports import IntentChanges
 from cartpay._rules import CANCEL_REASONS, CAPTURE_METHODS, FUTURE_USAGES, REFUND_REASONS
@@ -571,8 +577,24 @@ def test_list_refunds_asks_for_the_next_page(stripe_mock_server: StripeMock) -> 
 
 
 def test_retrieve(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    """One GET, asking for the latest charge expanded (its card's
+    ``capture_before`` comes with the read: no second request). stripe-mock's
+    intent has no charge to expand; it shows the expansion is accepted."""
     assert_intent(gateway.retrieve_intent(INTENT), INTENT)
-    assert_sent(the_request(recorder), "GET", f"/v1/payment_intents/{INTENT}", {})
+    request = the_request(recorder)
+    assert_sent(request, "GET", f"/v1/payment_intents/{INTENT}", {})
+    assert query(request) == {"expand[0]": ["latest_charge"]}
+
+
+DISPUTE = "du_cartpay0001"
+
+
+def test_retrieve_dispute(gateway: StripeGateway, recorder: RecordingHTTPClient) -> None:
+    dispute = gateway.retrieve_dispute(DISPUTE)
+    assert isinstance(dispute, DisputeSnapshot)
+    assert dispute.id == DISPUTE and dispute.status and dispute.amount > 0
+    assert_sent(the_request(recorder), "GET", f"/v1/disputes/{DISPUTE}", {})
+    assert query(the_request(recorder)) == {}
 
 
 def test_the_plugin_gateway_reaches_stripe_mock(stripe_mock_gateway: StripeGateway) -> None:

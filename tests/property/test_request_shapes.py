@@ -31,7 +31,13 @@ import stripe
 from hypothesis import settings
 
 from cartpay import CartpayError
-from cartpay._models import IntentOptions, IntentParams, IntentSnapshot, RefundSnapshot
+from cartpay._models import (
+    DisputeSnapshot,
+    IntentOptions,
+    IntentParams,
+    IntentSnapshot,
+    RefundSnapshot,
+)
 from cartpay._ports import PaymentGateway
 from cartpay.gateways.stripe import StripeGateway
 from cartpay.testing import FakeStripeGateway, StripeMock
@@ -147,6 +153,11 @@ class StripeMockCheckedFake(FakeStripeGateway):
     def list_refunds(self, *args: Any, **kwargs: Any) -> Sequence[RefundSnapshot]:
         self._check("list_refunds", lambda: self.checker.list_refunds(*args, **kwargs))
         return super().list_refunds(*args, **kwargs)
+
+    def retrieve_dispute(self, *args: Any, **kwargs: Any) -> DisputeSnapshot:
+        # (The fake's dispute ids are unknown to stripe-mock, which answers any id.)
+        self._check("retrieve_dispute", lambda: self.checker.retrieve_dispute(*args, **kwargs))
+        return super().retrieve_dispute(*args, **kwargs)
 
 
 #: The requests every run must have sent (so the mode cannot pass by sending none).

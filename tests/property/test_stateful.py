@@ -18,6 +18,7 @@ every payment and refund the gateway holds is on exactly one order.
 from __future__ import annotations
 
 import itertools
+import json
 import shutil
 import sqlite3
 import tempfile
@@ -90,6 +91,17 @@ LEASE = timedelta(seconds=120)
 EPOCH = datetime(2026, 1, 1, tzinfo=timezone.utc)
 
 PAYMENT_KINDS = frozenset({"authorize", "purchase", "capture"})
+#: The events the fake sends when a dispute opens, and when it is decided.
+DISPUTE_OPENED = frozenset({"charge.dispute.created", "charge.dispute.funds_withdrawn"})
+DISPUTE_CLOSED = frozenset({"charge.dispute.closed", "charge.dispute.funds_reinstated"})
+#: Dispute statuses at the gateway in which the funds are out (open or lost),
+#: and the transaction status each must be recorded as once all is delivered.
+DISPUTE_RECORDED = {
+    "needs_response": "pending",
+    "under_review": "pending",
+    "lost": "complete",
+    "won": "cancelled",
+}
 
 #: Groups of rules (issue 12's adversarial user), each of which a backend may leave
 #: out: ``browser`` (the customer confirms at the gateway with the client secret,
@@ -99,8 +111,10 @@ PAYMENT_KINDS = frozenset({"authorize", "purchase", "capture"})
 #: another amount), ``kept_carts`` (checkouts that keep the cart, and the kept cart
 #: changed, re-priced and deleted afterwards), ``dashboard_refunds`` and
 #: ``dashboard_cancels`` (refunds, cancels and expiring authorizations made at the
-#: gateway), ``dropped_events`` (an event never delivered: reconcile must repair it)
-#: and ``abandoned`` (piles of abandoned checkouts in reconcile's way).
+#: gateway), ``dropped_events`` (an event never delivered: reconcile must repair it),
+#: ``abandoned`` (piles of abandoned checkouts in reconcile's way) and ``disputes``
+#: (chargebacks opened and decided at the gateway, and refunds asked above what
+#: they leave refundable; issue 14).
 Feature = Literal[
     "browser",
     "lost_answers",
@@ -110,6 +124,7 @@ Feature = Literal[
     "dashboard_cancels",
     "dropped_events",
     "abandoned",
+    "disputes",
 ]
 ALL_FEATURES: frozenset[Feature] = frozenset(get_args(Feature))
 #: Reconcile's ``limit`` in the machine: small, so abandoned orders fill its window.
@@ -308,6 +323,27 @@ def expected_statuses(order: Order) -> tuple[set[OrderStatus], set[PaymentStatus
     return {"incomplete"}, {"unpaid", "failed"}
 
 
+def _event_type(payload: bytes) -> str:
+    return str(json.loads(payload)["type"])
+
+
+def model_refundable(order: Order) -> int:
+    """What the model says may still be refunded, from the transactions alone
+    (independently of ``Order.refundable``): captured less refunds (complete or
+    pending) less disputes that took or hold money (open or lost)."""
+    captured = sum(
+        t.amount
+        for t in order.transactions
+        if t.kind in ("purchase", "capture") and t.status == "complete"
+    )
+    taken = sum(
+        t.amount
+        for t in order.transactions
+        if t.kind in ("refund", "dispute") and t.status in ("complete", "pending")
+    )
+    return captured - taken
+
+
 def payment_transactions(order: Order) -> list[Transaction]:
     return [t for t in order.transactions if t.kind in PAYMENT_KINDS and t.status == "complete"]
 
@@ -462,7 +498,8 @@ class PaymentsMachine(RuleBasedStateMachine):
         )
         if isinstance(exc, expected):
             return
-        refused = ("amount_too_large", "charge_already_refunded")
+        # (charge_disputed: a chargeback cartpay has not heard of yet)
+        refused = ("amount_too_large", "charge_already_refunded", "charge_disputed")
         if name == "refund_order" and isinstance(exc, InvalidRequestError) and exc.code in refused:
             return  # a Dashboard refund cartpay has not heard of yet left less to refund
         if isinstance(exc, NotFoundError) and exc.kind in ("cart", "order"):
@@ -1047,6 +1084,36 @@ class PaymentsMachine(RuleBasedStateMachine):
         assert refunds <= received, (
             f"{order.id}: refunds {refunds} exceed the captured {order.captured}"
         )
+        self.check_disputed(order)
+
+    def check_disputed(self, order: Order) -> None:
+        """Issue 14's invariant: refunded + disputed (open or lost) ≤ captured. Per
+        step, news may still be on its way: a dispute's may come before the
+        payment's (bounded then by what the intent received at the gateway), and
+        movements the gateway has since undone (a refund that failed, a dispute
+        won) may still be recorded: those are left out of the sum."""
+        disputes = [
+            t for t in order.transactions if t.kind == "dispute" and t.status != "cancelled"
+        ]
+        if not disputes:
+            return
+        refunds = [
+            t
+            for t in order.transactions
+            if t.kind == "refund" and t.status in ("complete", "pending")
+        ]
+        received = order.captured
+        if self.fake is not None and order.intent_id is not None:
+            received = max(received, self.fake.intent(order.intent_id).amount_received)
+            failed = {r.id for r in self.fake.refunds(order.intent_id) if r.status == "failed"}
+            won = {d.id for d in self.fake.disputes(order.intent_id) if d.status == "won"}
+            refunds = [t for t in refunds if t.reference not in failed]
+            disputes = [t for t in disputes if t.reference not in won]
+        taken = sum(t.amount for t in refunds) + sum(t.amount for t in disputes)
+        assert taken <= received, (
+            f"{order.id}: refunds and disputes take {taken} of the {received} captured: "
+            f"{order.transactions}"
+        )
 
     def check_statuses(self, order: Order) -> None:
         statuses, payments = expected_statuses(order)
@@ -1152,6 +1219,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         state = (holder.status, holder.payment, holder.captured, holder.authorized, holder.refunded)
         if status == "succeeded":
             self.run.paid_orders += 1
+            self.check_disputes_recorded(holder, where)
             captured = snap.amount_received
             refunded = sum(r.amount for r in self.fake.refunds(snap.id) if r.status == "succeeded")
             if refunded >= captured:
@@ -1175,6 +1243,26 @@ class PaymentsMachine(RuleBasedStateMachine):
             f"{where} is on {holder.id}, which is {state[:2]} with captured/authorized/"
             f"refunded {state[2:]}; the gateway implies one of {sorted(map(str, expected))}: "
             f"{holder.transactions}"
+        )
+
+    def check_disputes_recorded(self, holder: Order, where: str) -> None:
+        """After the quiet moment: each dispute of the intent is on the order that
+        holds its payment, as it stands at the gateway, and refunded + disputed ≤
+        captured, exactly (nothing is stale any more)."""
+        assert self.fake is not None
+        recorded = {t.reference: t for t in holder.transactions if t.kind == "dispute"}
+        for dispute in self.fake.disputes(holder.intent_id or ""):
+            t = recorded.get(dispute.id)
+            wanted = DISPUTE_RECORDED[dispute.status]
+            assert t is not None and (t.status, t.amount) == (wanted, dispute.amount), (
+                f"{where}: {dispute.status} dispute {dispute.id} of {dispute.amount} is "
+                f"recorded on {holder.id} as {t}"
+            )
+            self.outcomes[f"dispute:recorded:{t.status}"] += 1
+        refunds = holder.amount("refund", "complete", "pending")
+        assert refunds + holder.disputed <= holder.captured, (
+            f"{where}: {holder.id} refunded {refunds} and disputed {holder.disputed} "
+            f"of {holder.captured}"
         )
 
     def check_refund_recorded(self, refund: RefundSnapshot, orders: list[Order]) -> None:
@@ -1257,6 +1345,103 @@ class PaymentsMachine(RuleBasedStateMachine):
                 self.check_refund_recorded(refund, orders)
 
 
+class DisputesMachine(PaymentsMachine):
+    """The machine with issue 14's ``disputes`` rule group. A subclass, so that a
+    backend without that group runs the very machine (and the same derandomized
+    search) as before it: the planted-bug budgets of the other groups hold."""
+
+    @precondition(lambda self: self.has("disputes"))
+    @rule(
+        target=PaymentsMachine.orders,
+        order=st.none() | PaymentsMachine.orders,
+        percent=s.percentages,
+        deliver=st.booleans(),
+    )
+    def open_dispute(self, order: str | None, percent: int | None, deliver: bool) -> object:
+        """The cardholder disputes the order's charge (a chargeback: the funds are
+        withdrawn), for all that is left or a part of it; ``order=None``: a new
+        order paid by the server. ``deliver``: its events reach the host now
+        (else they wait in the queue, to come late). Only while a live order
+        holds the intent: a dispute of money no order owns is not kept
+        (reconcile reports that money as orphaned; docs/going-live.md)."""
+        assert self.fake is not None
+        if order is None:
+            made = self.shop("usd", False, [("tee", 2500, 2)], [], False, "succeeds", "server")
+            if not isinstance(made, str):
+                return multiple()
+            order = made
+        intent_id = self.order_intent(order)
+        if intent_id is None or not self.held_by_live_order(intent_id):
+            return multiple()
+        snap = self.fake.intent(intent_id)
+        left = snap.amount_received - sum(
+            r.amount for r in self.fake.refunds(intent_id) if r.status != "failed"
+        )
+        amount = None if percent is None else max(10, left * percent // 100 // 10 * 10)
+        try:
+            dispute_id = self.fake.dispute(intent_id, amount=amount)
+        except (IllegalStateError, InvalidRequestError):
+            return multiple()
+        self.outcomes["dispute:opened"] += 1
+        if deliver:
+            self.deliver_now(dispute_id, DISPUTE_OPENED)
+        return order
+
+    @precondition(lambda self: self.has("disputes"))
+    @rule(order=PaymentsMachine.orders, won=st.booleans(), deliver=st.booleans())
+    def decide_dispute(self, order: str, won: bool, deliver: bool) -> None:
+        """The issuer decides the order's open dispute: won (funds reinstated) or
+        lost. ``deliver``: the closing events reach the host now, before any of
+        the dispute's earlier events still waiting (those then come late)."""
+        assert self.fake is not None
+        intent_id = self.order_intent(order)
+        if intent_id is None:
+            return
+        for dispute in self.fake.disputes(intent_id):
+            with suppress(IllegalStateError):
+                self.fake.close_dispute(dispute.id, won=won)
+                self.outcomes[f"dispute:{'won' if won else 'lost'}"] += 1
+                if deliver:
+                    self.deliver_now(dispute.id, DISPUTE_CLOSED)
+
+    def deliver_now(self, dispute_id: str, types: frozenset[str]) -> None:
+        """Deliver the waiting events of ``types`` about ``dispute_id``, in order."""
+        self.pull_events()
+        marker = f'"id":"{dispute_id}"'.encode()
+        now = [(p, h) for p, h in self.queue if marker in p and _event_type(p) in types]
+        for event in now:
+            self.queue.remove(event)
+            payload, header = event
+            if (
+                self.call("handle_webhook", partial(self.payments.handle_webhook, payload, header))
+                is None
+            ):
+                self.queue.append(event)
+
+    @precondition(lambda self: self.has("disputes"))
+    @rule(order=PaymentsMachine.orders, extra=st.integers(min_value=1, max_value=100))
+    def refund_above_refundable(self, order: str, extra: int) -> None:
+        """The host asks to refund more than the order has left: captured less
+        refunds less what disputes took or hold, as the model computes it. It is
+        refused (``ValidationError``, or the order's state) before any call."""
+        assert self.fake is not None
+        found = self.order(order)
+        if found is None or not found.captured:
+            return
+        amount = model_refundable(found) + extra * 10
+        calls = self.fake.count("create_refund")
+        self.call("refund_order", lambda: self.payments.refund_order(order, amount))
+        assert self.fake.count("create_refund") == calls, (
+            f"refund_order({order}, {amount}) above refundable {model_refundable(found)} "
+            f"(disputed {found.amount('dispute', 'complete', 'pending')}) reached the gateway: "
+            f"{found.transactions}"
+        )
+
+    def held_by_live_order(self, intent_id: str) -> bool:
+        _, orders, _, _ = self.contents()
+        return any(o.intent_id == intent_id and o.status != "cancelled" for o in orders)
+
+
 # ------------------------------------------------------------------------- tests
 
 
@@ -1265,8 +1450,9 @@ def run_machine(backend: Backend, config: settings | None = None) -> Run:
     run = run_for(backend.label)
     started = time.perf_counter()
     try:
+        machine = DisputesMachine if "disputes" in backend.features else PaymentsMachine
         run_state_machine_as_test(
-            lambda: PaymentsMachine(backend),  # type: ignore[arg-type]  # a factory is allowed
+            lambda: machine(backend),  # type: ignore[arg-type]  # a factory is allowed
             settings=config,
         )
     finally:
@@ -1288,6 +1474,8 @@ def test_fake_gateway_with_faults(store: Literal["memory", "sqlite"], tmp_path: 
     assert run.outcomes["crash"] > 0, "no host crashed mid-call"
     assert run.refunded_orders > 0, "no example refunded"
     assert run.failed_refunds > 0, "no refund failed"
+    assert run.outcomes["dispute:recorded:complete"] > 0, "no lost dispute was recorded"
+    assert run.outcomes["dispute:recorded:cancelled"] > 0, "no won dispute was recorded"
 
 
 LOCALSTRIPE_TOLERATES: tuple[type[CartpayError], ...] = (InvalidRequestError,)

@@ -13,7 +13,7 @@ PAGE = Path(__file__).resolve().parents[2] / "docs" / "going-live.md"
 
 def test_the_event_table_is_the_routers() -> None:
     text = PAGE.read_text(encoding="utf-8")
-    listed = re.findall(r"^\| `([a-z_.]+)` \|", text, flags=re.MULTILINE)
+    listed = re.findall(r"^\| `([a-z_]+\.[a-z_.]+)` \|", text, flags=re.MULTILINE)
     assert tuple(listed) == WEBHOOK_EVENTS
 
 

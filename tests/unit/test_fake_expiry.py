@@ -38,7 +38,12 @@ def test_an_expired_authorization_reaches_the_order_through_its_webhook(
     assert event["data"]["object"]["status"] == "canceled"
     result = payments.handle_webhook(payload, header)
     assert (result.action, result.order_id) == ("applied", order.id)
-    assert payments.get_order(order.id).status == "cancelled"
+    expired = payments.get_order(order.id)
+    assert expired.status == "cancelled"
+    # The reason stays with the voided authorization (issue 14, point 4).
+    assert [(t.kind, t.status, t.code) for t in expired.transactions] == [
+        ("authorize", "cancelled", "expired")
+    ]
 
 
 def test_only_an_authorization_can_expire(

@@ -457,7 +457,7 @@ def test_the_handled_events_come_from_the_router() -> None:
 
     assert tuple(sorted(WEBHOOK_EVENTS)) == WEBHOOK_EVENTS
     for event_type in WEBHOOK_EVENTS:
-        kind = event_type.split(".")[0]
+        kind = "dispute" if event_type.startswith("charge.dispute.") else event_type.split(".")[0]
         obj: dict[str, Any] = {"id": "x_1", "object": kind, "status": "succeeded"}
         obj.update(payment_intent="pi_1", amount=1, currency="usd")
         if kind == "payment_intent":

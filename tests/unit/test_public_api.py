@@ -15,6 +15,8 @@ EXPECTED = [
     "CartpayError",
     "ConcurrencyError",
     "Currency",
+    "DisputeSnapshot",
+    "ExpiringAuthorization",
     "GatewayError",
     "GatewayUnavailableError",
     "IdempotencyError",

@@ -78,13 +78,14 @@ from stripe.params import (
     PaymentIntentCaptureParams,
     PaymentIntentConfirmParams,
     PaymentIntentCreateParams,
+    PaymentIntentRetrieveParams,
     PaymentIntentUpdateParams,
     RefundCreateParams,
     RefundListParams,
 )
 
 from .._api_version import STRIPE_API_VERSION
-from .._converter import intent_from_payload, refund_from_payload
+from .._converter import dispute_from_payload, intent_from_payload, refund_from_payload
 from .._errors import (
     AuthenticationError,
     AuthenticationRequiredError,
@@ -99,7 +100,13 @@ from .._errors import (
     ValidationError,
     WebhookSignatureError,
 )
-from .._models import IntentParams, IntentSnapshot, RefundSnapshot, WebhookEndpoint
+from .._models import (
+    DisputeSnapshot,
+    IntentParams,
+    IntentSnapshot,
+    RefundSnapshot,
+    WebhookEndpoint,
+)
 from .._options import create_body
 from .._ports import IntentChanges
 
@@ -139,12 +146,22 @@ def _client_version(client: stripe.StripeClient) -> str | None:
     return version if isinstance(version, str) else None
 
 
+_DISPUTES = "/v1/disputes"
+#: A retrieve expands the latest charge: its card's ``capture_before`` (when an
+#: authorization lapses) comes with the read the flows already make.
+_RETRIEVE: PaymentIntentRetrieveParams = {"expand": ["latest_charge"]}
+
+
 def _intent_path(intent_id: str, action: str | None = None) -> str:
     """``/v1/payment_intents/{id}[/action]``, the id quoted as the SDK quotes it."""
+    return _path(_INTENTS, intent_id, "intent_id", action)
+
+
+def _path(base: str, object_id: str, field: str, action: str | None = None) -> str:
     try:
-        path = f"{_INTENTS}/{quote_plus(intent_id)}"
+        path = f"{base}/{quote_plus(object_id)}"
     except UnicodeEncodeError:
-        raise ValidationError("intent_id", "encodable", "is not valid Unicode") from None
+        raise ValidationError(field, "encodable", "is not valid Unicode") from None
     return path if action is None else f"{path}/{action}"
 
 
@@ -281,10 +298,11 @@ class StripeGateway:
         return _intent(intent)
 
     def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
-        """``GET /v1/payment_intents/{id}`` (carries the client secret)."""
+        """``GET /v1/payment_intents/{id}?expand[]=latest_charge`` (carries the client
+        secret, and a card authorization's ``capture_before``)."""
         self._log("retrieve", intent_id, None)
         try:
-            intent = self._request("get", _intent_path(intent_id), None, self._get())
+            intent = self._request("get", _intent_path(intent_id), _RETRIEVE, self._get())
         except StripeError as exc:
             translate_error(exc, "retrieve", intent_id)
         return _intent(intent)
@@ -473,6 +491,27 @@ class StripeGateway:
                 params = {**params, "starting_after": endpoints[-1].id}
         except StripeError as exc:
             translate_error(exc, "list_webhook_endpoints", None)
+
+    # ---------------------------------------------------------------- disputes
+
+    def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
+        """``GET /v1/disputes/{id}``. An unknown dispute raises ``NotFoundError``
+        (kind ``dispute``)."""
+        self._log("retrieve_dispute", None, None)
+        try:
+            dispute = self._request(
+                "get", _path(_DISPUTES, dispute_id, "dispute_id"), None, self._get()
+            )
+        except StripeInvalidRequestError as exc:
+            if exc.http_status == 404 and exc.code in (None, "resource_missing"):
+                raise NotFoundError("dispute", dispute_id) from exc
+            translate_error(exc, "retrieve_dispute", None)
+        except StripeError as exc:
+            translate_error(exc, "retrieve_dispute", None)
+        try:
+            return dispute_from_payload(dispute)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise _malformed("Dispute", exc) from exc
 
     # ---------------------------------------------------------------- webhooks
 

@@ -31,7 +31,17 @@ cards-only server, as localstripe). An ``off_session`` confirm needs a
 
 Every state change Stripe announces with an event emits that event, also those
 made by the test-only actions (:meth:`authenticate`, :meth:`settle`,
-:meth:`expire_authorization`, :meth:`refund_outside`, :meth:`fail_refund`).
+:meth:`expire_authorization`, :meth:`refund_outside`, :meth:`fail_refund`,
+:meth:`dispute`, :meth:`close_dispute`).
+
+Disputes are played as Stripe plays a card chargeback: :meth:`dispute` withdraws
+the funds (``charge.dispute.created`` then ``charge.dispute.funds_withdrawn``,
+status ``needs_response``), :meth:`close_dispute` decides it
+(``charge.dispute.closed``, status ``won`` or ``lost``; a won one also sends
+``charge.dispute.funds_reinstated``). A charge is disputed at most once, and
+while a dispute is open or lost the charge refuses refunds (``charge_disputed``).
+A manual-capture authorization carries ``capture_before`` (seven days after it
+was made, on the fake's clock), as a retrieve with its charge expanded shows it.
 """
 
 from __future__ import annotations
@@ -59,7 +69,14 @@ from .._errors import (
     WebhookSignatureError,
 )
 from .._lifecycle import check_intent_operation
-from .._models import IntentParams, IntentSnapshot, NextAction, PaymentFailure, RefundSnapshot
+from .._models import (
+    DisputeSnapshot,
+    IntentParams,
+    IntentSnapshot,
+    NextAction,
+    PaymentFailure,
+    RefundSnapshot,
+)
 from .._money import CARD_MAXIMUM
 from .._options import IntentOptions, create_body, may_redirect
 from .._ports import IntentChanges
@@ -93,11 +110,19 @@ class FakeRequest:
     replayed: bool = False
 
 
+#: How long the fake's card authorizations last (Stripe: 7 days for most
+#: card-not-present authorizations; docs/going-live.md, "Authorization windows").
+AUTHORIZATION_WINDOW = 7 * 24 * 3600
+#: Dispute statuses in which the funds are withdrawn (open or lost).
+_WITHDRAWN = frozenset({"needs_response", "under_review", "lost"})
+
+
 @define
 class _Intent:
     snapshot: IntentSnapshot
     refunds: list[RefundSnapshot] = field(factory=list)
     options: IntentOptions = field(factory=IntentOptions)
+    disputes: list[DisputeSnapshot] = field(factory=list)
 
 
 class FakeStripeGateway:
@@ -153,6 +178,11 @@ class FakeStripeGateway:
     def refunds(self, intent_id: str) -> list[RefundSnapshot]:
         with self._lock:
             return list(self._get(intent_id).refunds)
+
+    def disputes(self, intent_id: str) -> list[DisputeSnapshot]:
+        """The intent's disputes as the fake holds them now (no request logged)."""
+        with self._lock:
+            return list(self._get(intent_id).disputes)
 
     def events(self) -> list[tuple[bytes, str]]:
         """``(payload, Stripe-Signature header)`` pairs, in the order they happened."""
@@ -234,6 +264,70 @@ class FakeStripeGateway:
                     self._append_event("refund.failed", self._refund_object(failed, intent))
                     return failed
             raise NotFoundError("refund", refund_id)
+
+    def dispute(
+        self, intent_id: str, *, amount: int | None = None, reason: str = "fraudulent"
+    ) -> str:
+        """The cardholder disputes the intent's charge: a chargeback of ``amount``
+        (all that was received and not refunded when ``None``). Stripe withdraws
+        the funds: ``charge.dispute.created`` and ``charge.dispute.funds_withdrawn``
+        are sent, status ``needs_response``. Returns the dispute id. Raises
+        ``IllegalStateError`` unless the intent succeeded and its charge was never
+        disputed, ``InvalidRequestError`` for an amount outside 1 … what is left."""
+        with self._lock:
+            intent = self._get(intent_id)
+            snap = intent.snapshot
+            if snap.status != "succeeded":
+                raise IllegalStateError("intent", "dispute", snap.status, entity_id=intent_id)
+            if intent.disputes:
+                raise IllegalStateError(
+                    "charge", "dispute", "disputed", entity_id=snap.latest_charge
+                )
+            left = snap.amount_received - sum(
+                r.amount for r in intent.refunds if r.status != "failed"
+            )
+            wanted = left if amount is None else amount
+            if wanted <= 0 or wanted > left:
+                raise InvalidRequestError(
+                    f"a dispute of {wanted} on a charge with {left} left", param="amount"
+                )
+            dispute = DisputeSnapshot(
+                f"du_fake{next(self._ids):06d}",
+                intent_id,
+                wanted,
+                snap.currency,
+                "needs_response",
+                reason,
+                snap.latest_charge,
+            )
+            intent.disputes.append(dispute)
+            self._append_event("charge.dispute.created", self._dispute_object(dispute, 1))
+            self._append_event("charge.dispute.funds_withdrawn", self._dispute_object(dispute, 1))
+            return dispute.id
+
+    def close_dispute(self, dispute_id: str, *, won: bool) -> DisputeSnapshot:
+        """Decide an open dispute: ``won`` (the funds are reinstated:
+        ``charge.dispute.closed`` then ``charge.dispute.funds_reinstated``) or lost
+        (``charge.dispute.closed``). Raises ``IllegalStateError`` once it is closed."""
+        with self._lock:
+            for intent in self._intents.values():
+                for i, dispute in enumerate(intent.disputes):
+                    if dispute.id != dispute_id:
+                        continue
+                    if dispute.status not in ("needs_response", "under_review"):
+                        raise IllegalStateError(
+                            "dispute", "close", dispute.status, entity_id=dispute_id
+                        )
+                    closed = evolve(dispute, status="won" if won else "lost")
+                    intent.disputes[i] = closed
+                    moves = 2 if won else 1
+                    self._append_event("charge.dispute.closed", self._dispute_object(closed, moves))
+                    if won:
+                        self._append_event(
+                            "charge.dispute.funds_reinstated", self._dispute_object(closed, 2)
+                        )
+                    return closed
+            raise NotFoundError("dispute", dispute_id)
 
     # ------------------------------------------------------------- the port
 
@@ -459,6 +553,15 @@ class FakeStripeGateway:
             self.requests.append(FakeRequest("GET", "list_refunds", intent_id, {}, None))
             return list(self._get(intent_id).refunds)
 
+    def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
+        with self._lock:
+            self.requests.append(FakeRequest("GET", "retrieve_dispute", None, {}, None))
+            for intent in self._intents.values():
+                for dispute in intent.disputes:
+                    if dispute.id == dispute_id:
+                        return dispute
+            raise NotFoundError("dispute", dispute_id)
+
     def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:
         """Stripe's scheme: ``t=<ts>,v1=<hex>[,v1=…]``, HMAC-SHA256 of ``<ts>.<payload>``.
 
@@ -522,6 +625,7 @@ class FakeStripeGateway:
                 status="requires_capture",
                 amount_capturable=snap.amount,
                 latest_charge=charge,
+                capture_before=int(self._clock()) + AUTHORIZATION_WINDOW,
             )
             self._emit("payment_intent.amount_capturable_updated", done)
             return done
@@ -548,6 +652,11 @@ class FakeStripeGateway:
     def _refund(self, intent: _Intent, amount: int | None, reason: str | None) -> RefundSnapshot:
         snap = intent.snapshot
         check_intent_operation("refund", snap.status, intent_id=snap.id)
+        if any(d.status in _WITHDRAWN for d in intent.disputes):
+            raise InvalidRequestError(
+                f"Charge {snap.latest_charge} has been charged back; cannot issue a refund.",
+                code="charge_disputed",
+            )
         remaining = snap.amount_received - sum(
             r.amount for r in intent.refunds if r.status != "failed"
         )
@@ -649,6 +758,45 @@ class FakeStripeGateway:
             "reason": refund.reason,
             "failure_reason": refund.failure_reason,
             "charge": intent.snapshot.latest_charge,
+        }
+
+    def _dispute_object(self, dispute: DisputeSnapshot, moves: int) -> dict[str, Any]:
+        """A Dispute as Stripe sends it; ``moves``: its balance transactions (1: the
+        funds withdrawn, 2: and reinstated)."""
+        now = int(self._clock())
+        withdrawn = [
+            {
+                "id": f"txn_fake{dispute.id[7:]}{n}",
+                "object": "balance_transaction",
+                "amount": -dispute.amount if n == 0 else dispute.amount,
+                "currency": dispute.currency,
+                "reporting_category": "dispute" if n == 0 else "dispute_reversal",
+                "source": dispute.id,
+                "type": "adjustment",
+            }
+            for n in range(moves)
+        ]
+        return {
+            "id": dispute.id,
+            "object": "dispute",
+            "amount": dispute.amount,
+            "balance_transactions": withdrawn,
+            "charge": dispute.charge,
+            "created": now,
+            "currency": dispute.currency,
+            "evidence": {},
+            "evidence_details": {
+                "due_by": now + 7 * 24 * 3600,
+                "has_evidence": False,
+                "past_due": False,
+                "submission_count": 0,
+            },
+            "is_charge_refundable": False,
+            "livemode": self.livemode,
+            "metadata": {},
+            "payment_intent": dispute.payment_intent_id,
+            "reason": dispute.reason,
+            "status": dispute.status,
         }
 
     def _emit_refund(self, refund: RefundSnapshot, intent: _Intent) -> None:

@@ -25,8 +25,8 @@ idempotency keys (the fake and Stripe do; localstripe does not).
 Which calls fail is decided by ``random.Random(seed)``, one draw per call, so a
 seed and the same sequence of calls reproduce the same faults. Mutating calls
 (create, update, confirm, capture, cancel, refund) may get any fault in
-``faults``; reads (retrieve, list refunds) only the faults that happen before the
-request (``READ_FAULTS``); ``verify_webhook`` is local and never fails. Each
+``faults``; reads (retrieve, list refunds, retrieve a dispute) only the faults
+that happen before the request (``READ_FAULTS``); ``verify_webhook`` is local and never fails. Each
 injected fault is appended to :attr:`FaultyGateway.injected`.
 
 ::
@@ -52,7 +52,7 @@ from typing import Generic, Literal, TypeVar, get_args
 from attrs import frozen
 
 from .._errors import GatewayUnavailableError, RateLimitedError
-from .._models import IntentParams, IntentSnapshot, RefundSnapshot
+from .._models import DisputeSnapshot, IntentParams, IntentSnapshot, RefundSnapshot
 from .._ports import IntentChanges, PaymentGateway
 
 __all__ = ["ALL_FAULTS", "READ_FAULTS", "FaultKind", "FaultyGateway", "InjectedFault"]
@@ -254,6 +254,11 @@ class FaultyGateway(Generic[G]):
 
     def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
         return self._read("list_refunds", intent_id, lambda: self.inner.list_refunds(intent_id))
+
+    def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
+        return self._read(
+            "retrieve_dispute", dispute_id, lambda: self.inner.retrieve_dispute(dispute_id)
+        )
 
     def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None:
         """Passed through: verification is local, nothing to fail on the network."""
