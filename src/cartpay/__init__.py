@@ -27,6 +27,7 @@ from ._errors import (
     InvalidRequestError,
     NotFoundError,
     OperationPendingError,
+    PricingError,
     RateLimitedError,
     SchemaVersionError,
     StoreError,
@@ -36,6 +37,8 @@ from ._errors import (
     WebhookSignatureError,
 )
 from ._models import (
+    Adjustment,
+    AdjustmentKind,
     Cart,
     IntentHandle,
     IntentOptions,
@@ -53,13 +56,15 @@ from ._models import (
     WebhookResult,
 )
 from ._money import Currency, format_amount, get_currency, parse_amount
-from ._ports import IntentChanges, PaymentGateway, Store, StoreReads, StoreTransaction
+from ._ports import IntentChanges, PaymentGateway, Pricing, Store, StoreReads, StoreTransaction
 from ._service import CartPaymentIntent
 
 #: The package version; pyproject.toml reads it from here (hatch dynamic version).
 __version__ = "0.1.0"
 
 __all__ = [
+    "Adjustment",
+    "AdjustmentKind",
     "AmountMismatchError",
     "AuthenticationError",
     "CardDeclinedError",
@@ -88,6 +93,8 @@ __all__ = [
     "PaymentFailure",
     "PaymentGateway",
     "PendingOperation",
+    "Pricing",
+    "PricingError",
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",

@@ -8,7 +8,7 @@ from typing import Any, cast
 
 from ._errors import ValidationError
 from ._models import Cart, IntentOptions, IntentParams
-from ._money import MAX_AMOUNT, check_amount
+from ._money import MAX_AMOUNT, check_amount, get_currency
 from ._options import FIELDS
 from ._ports import IntentChanges
 from ._rules import check_fee_within
@@ -19,18 +19,31 @@ MAX_KEY_LENGTH = 255
 
 
 def intent_params(cart: Cart, options: IntentOptions) -> IntentParams:
-    """The parameters an intent for ``cart`` must carry; the amount is the cart's total.
+    """The parameters an intent for ``cart`` must carry; the amount is the cart's
+    total (items + shipping + tax + fees − discounts).
 
-    Raises ``ValidationError`` for an empty cart or an amount Stripe would refuse.
+    Raises ``ValidationError`` (field ``amount``) for an empty cart or a total
+    Stripe would refuse: below zero, below the currency's minimum charge, above
+    the maximum, or off the currency's step.
     """
     if not cart.items:
         raise ValidationError("items", "non_empty", f"cart {cart.id} has no items")
     total = cart.total
     if total > MAX_AMOUNT:
         raise ValidationError("amount", "maximum", f"cart total {total} exceeds {MAX_AMOUNT}")
+    if cart.adjustments and total < get_currency(cart.currency).minimum:
+        # Say where the total comes from: the items alone would have been charged.
+        rule = "positive" if total <= 0 else "minimum"
+        raise ValidationError(
+            "amount",
+            rule,
+            f"cart total {total} {cart.currency} (items {cart.subtotal}, adjustments "
+            f"{total - cart.subtotal:+}) is below Stripe's minimum charge "
+            f"{get_currency(cart.currency).minimum}",
+        )
     check_amount(total, cart.currency)
     check_fee_within(total, cart.currency, options.application_fee_amount)
-    return IntentParams(total, cart.currency, options, cart.items)
+    return IntentParams(total, cart.currency, options, cart.items, cart.adjustments)
 
 
 def intent_changes(sent: IntentParams, wanted: IntentParams) -> IntentChanges:

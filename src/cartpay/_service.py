@@ -24,8 +24,9 @@ from ._errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
-from ._flows import Flows
+from ._flows import Flows, PriceMemo
 from ._models import (
+    MAX_CODE_LENGTH,
     Cart,
     IntentHandle,
     Order,
@@ -33,12 +34,13 @@ from ._models import (
     ReconcileReport,
     RefundSnapshot,
     WebhookResult,
+    new_adjustment,
     new_line_item,
 )
 from ._money import check_amount, check_currency
 from ._options import IntentOptions
-from ._params import idempotency_key, intent_params
-from ._ports import PaymentGateway, Store, StoreTransaction
+from ._params import idempotency_key
+from ._ports import PaymentGateway, Pricing, Store, StoreTransaction
 from ._records import RACE_RETRIES, read_cart, read_order, retry, until
 
 __all__ = ["CartPaymentIntent"]
@@ -70,6 +72,11 @@ class CartPaymentIntent:
     another caller may take it over (set it above the gateway's timeout with
     retries); ``wait`` how long a caller waits for another caller's operation on
     the same record before raising ``ConcurrencyError``.
+
+    ``pricing`` (a :class:`~cartpay.Pricing`) is the host's pricing: asked for
+    the cart's adjustments right before each create, update and checkout, its
+    answer stored on the cart, so the amount sent is always today's. Without
+    one, the adjustments the host set (``add_adjustment``) are used as they are.
     """
 
     def __init__(
@@ -84,6 +91,7 @@ class CartPaymentIntent:
         webhook_tolerance: int = 300,
         livemode: bool | None = None,
         refresh_on_webhook: bool = False,
+        pricing: Pricing | None = None,
     ) -> None:
         if isinstance(webhook_tolerance, bool) or not isinstance(webhook_tolerance, int):
             raise ValidationError("webhook_tolerance", "integer", "must be an int of seconds")
@@ -98,12 +106,17 @@ class CartPaymentIntent:
         for name, value in (("clock", clock), ("new_id", new_id)):
             if not callable(value):
                 raise ValidationError(name, "callable", "must be a function")
+        if pricing is not None and not callable(getattr(pricing, "price", None)):
+            raise ValidationError("pricing", "protocol", "must have a price(cart) method")
         self.gateway = gateway
         self.store = store
         self._clock = clock
         self._new_id = new_id
         self._claims = Claims(store, clock=clock, lease=lease, wait=wait)
-        self._flows = Flows(gateway, store, self._claims, clock=clock, new_id=new_id)
+        self._flows = Flows(
+            gateway, store, self._claims, clock=clock, new_id=new_id, pricing=pricing
+        )
+        self.pricing = pricing
         self.webhook_tolerance = webhook_tolerance
         self.livemode = livemode
         self.refresh_on_webhook = refresh_on_webhook
@@ -159,6 +172,31 @@ class CartPaymentIntent:
             return _decisions.with_item(cart, evolve(present, quantity=quantity))
 
         return self._flows.change(Ref.cart(cart_id), change)
+
+    def add_adjustment(
+        self, cart_id: str, *, kind: str, code: str, label: str, amount: int
+    ) -> Cart:
+        """Add shipping, tax, a fee or a discount to the cart (``kind``), replacing
+        the adjustment of the same ``code``. ``amount`` is an ``int`` ≥ 0 in the
+        cart's minor units; a discount's is subtracted from the total. Raises
+        ``ValidationError`` for an unknown kind, a code another kind uses, a bad
+        code, label or amount. A total below the currency's minimum charge is
+        refused when an intent would be created or updated, not here. With a
+        pricing port, the port's answer replaces the adjustments at the next
+        create, update or checkout (it sees this one in ``cart.adjustments``)."""
+
+        def add(cart: Cart) -> Cart:
+            adjustment = new_adjustment(kind, code, label, amount, cart.currency)
+            return _decisions.with_adjustment(cart, adjustment)
+
+        return self._flows.change(Ref.cart(cart_id), add)
+
+    def remove_adjustment(self, cart_id: str, code: str) -> Cart:
+        """Remove the adjustment ``code`` (``ValidationError`` if the cart has none)."""
+        _rules.check_text("code", code, max_length=MAX_CODE_LENGTH)
+        return self._flows.change(
+            Ref.cart(cart_id), lambda cart: _decisions.without_adjustment(cart, code)
+        )
 
     def delete_cart(self, cart_id: str) -> None:
         """Delete the cart. Its intent, when it follows only this cart and can
@@ -235,16 +273,8 @@ class CartPaymentIntent:
         ``processing``).
         """
         _check_options(options)
-        cart = self.get_cart(cart_id)
-        intent_params(cart, options or cart.options)  # bad input first, before any state
-        if cart.payment_intent_id is None:
-            raise IllegalStateError(
-                "cart",
-                "update_payment_intent",
-                "no_intent",
-                entity_id=cart_id,
-                detail="call create_payment_intent first",
-            )
+        # (The cart is priced and checked before anything is sent or written;
+        # a cart without an intent raises IllegalStateError there.)
         return self._flows.sync(cart_id, options, retrieve=False, operation="update_payment_intent")
 
     # ---------------------------------------------------------------- checkout
@@ -261,8 +291,9 @@ class CartPaymentIntent:
         """
         if not isinstance(keep_cart, bool):
             raise ValidationError("keep_cart", "type", "must be a bool")
+        memo = PriceMemo()
         order = until(
-            lambda: self._flows.checkout_once(cart_id, keep_cart),
+            lambda: self._flows.checkout_once(cart_id, keep_cart, memo),
             f"cart {cart_id} during checkout",
             tries=RACE_RETRIES,
         )
