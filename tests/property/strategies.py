@@ -14,6 +14,9 @@ from hypothesis import strategies as st
 
 __all__ = [
     "Payment",
+    "adjustment_amounts",
+    "adjustment_codes",
+    "adjustment_kinds",
     "any_text",
     "any_values",
     "cancel_reasons",
@@ -44,6 +47,10 @@ quantities = st.integers(min_value=1, max_value=3)
 new_quantities = st.integers(min_value=0, max_value=3)
 #: ``(sku, unit_amount, quantity)`` lines to fill a new cart with.
 line_items = st.lists(st.tuples(skus, unit_amounts, quantities), max_size=3)
+#: Issue 20's adjustments: a code may come back with another kind (refused).
+adjustment_kinds = st.sampled_from(["shipping", "tax", "fee", "discount"])
+adjustment_codes = st.sampled_from(["ship", "promo", "wrap"])
+adjustment_amounts = st.integers(min_value=0, max_value=300).map(lambda n: n * 10)
 payments: st.SearchStrategy[Payment] = st.sampled_from(
     ["succeeds", "declined", "authentication", "processing"]
 )

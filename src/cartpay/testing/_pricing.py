@@ -39,8 +39,8 @@ class FakePricing:
     def __repr__(self) -> str:
         return f"FakePricing(tax_rate={self.tax_rate}, shipping={self.shipping})"
 
-    def fail_next(self, error: BaseException) -> None:
-        """Raise ``error`` from the next :meth:`price` call."""
+    def fail_next(self, error: BaseException | None) -> None:
+        """Raise ``error`` from the next :meth:`price` call (``None``: don't)."""
         self._failure = error
 
     def tax(self, cart: Cart) -> int:
