@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from attrs import evolve
 
-from cartpay import _flows
+from cartpay import _flows, _params
 from cartpay._models import Cart, IntentOptions, IntentParams, Order
 
 from .planting import find
@@ -36,7 +36,7 @@ def _ignoring_discounts(
 def test_finds_an_amount_sent_without_the_discount(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
-    monkeypatch.setattr(_flows, "intent_params", _ignoring_discounts(_flows.intent_params))
+    monkeypatch.setattr(_flows, "intent_params", _ignoring_discounts(_params.intent_params))
     find(tmp_path, "discount-ignored", ["adjustments"], ("but its items and adjustments",))
 
 
