@@ -122,9 +122,11 @@ class Flows:
         memory: :meth:`save_priced` stores them). The port sees the cart with
         the ``options`` of this call. Raises ``PricingError`` when the port
         raises or answers something that is not valid adjustments."""
-        if self.pricing is None or memo.covers(cart):
+        if self.pricing is None:
             return cart
         asked = evolve(cart, options=options or cart.options)
+        if memo.covers(asked):
+            return cart
         try:
             adjustments = _decisions.priced_adjustments(cart, self.pricing.price(asked))
         except PricingError:

@@ -254,6 +254,8 @@ class CartPaymentIntent:
         cart changed, else retrieving it for its client secret); creates one only
         when there is none or the last was canceled or used. The create carries
         the key ``cartpay:cart:<id>:g<generation>:create``, recorded before the call.
+        The amount is the cart's total; with a pricing port, the cart is priced
+        first (``PricingError`` when the port fails: nothing sent or written).
 
         Stripe calls: one create, or one update/retrieve when reusing.
         """
@@ -270,7 +272,8 @@ class CartPaymentIntent:
         cart's intent (a kept cart changed after checkout), the cart gets a new
         intent of its own instead: the order's is never repriced. Raises
         ``IllegalStateError`` when the intent's status forbids the change (e.g.
-        ``processing``).
+        ``processing``) or the cart has no intent yet. With a pricing port, the
+        cart is priced first (``PricingError`` when it fails).
         """
         _check_options(options)
         # (The cart is priced and checked before anything is sent or written;
@@ -283,7 +286,8 @@ class CartPaymentIntent:
         """Snapshot the cart into an unpaid order linked to the cart's intent.
 
         The intent is first brought up to date with the cart (one update call if
-        the cart changed since the last send). By default the cart is consumed
+        the cart changed since the last send; with a pricing port, the cart is
+        priced first, and the order holds the port's adjustments). By default the cart is consumed
         and its intent goes with the order; ``keep_cart=True`` keeps both on the
         cart (a second checkout then makes a second order on the same intent, of
         which only one can be paid: see docs/design.md, "One intent pays at most
