@@ -488,7 +488,7 @@ class PaymentsMachine(RuleBasedStateMachine):
             AmountMismatchError,
             CardDeclinedError,
             OperationPendingError,  # another amount while a lost answer is pending
-            PricingError,  # the pricing port failed on purpose (pricing_fails)
+            PricingError,  # the pricing port failed on purpose (add_item)
             *self.backend.tolerated,
         )
         if isinstance(exc, expected):
@@ -557,7 +557,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         if cart is None:
             return None
         for sku, unit_amount, quantity in items:
-            self.add_item(cart.id, sku, unit_amount, quantity)
+            self.put_item(cart.id, sku, unit_amount, quantity)
         return cart.id
 
     @rule(target=carts, currency=s.currencies, manual=st.booleans(), items=s.line_items)
@@ -593,7 +593,7 @@ class PaymentsMachine(RuleBasedStateMachine):
             return multiple()
         self.create_payment_intent(cart)
         for sku, unit_amount, quantity in later:
-            self.add_item(cart, sku, unit_amount, quantity)
+            self.put_item(cart, sku, unit_amount, quantity)
         if where == "browser_before_checkout" and not self.has("browser"):
             where = "server"
         if payment is not None and where == "browser_before_checkout":
@@ -606,8 +606,47 @@ class PaymentsMachine(RuleBasedStateMachine):
                 self.pay_in_browser(order, payment)
         return order
 
-    @rule(cart=carts, sku=s.skus, unit_amount=s.unit_amounts, quantity=s.quantities)
-    def add_item(self, cart: str, sku: str, unit_amount: int, quantity: int) -> None:
+    @rule(
+        cart=carts,
+        sku=s.skus,
+        unit_amount=s.unit_amounts,
+        quantity=s.quantities,
+        data=st.data(),
+    )
+    def add_item(
+        self, cart: str, sku: str, unit_amount: int, quantity: int, data: st.DataObject
+    ) -> None:
+        """An item added to a cart; with issue 20's rule groups, instead (one
+        time in two) an adjustment added or removed, and with the pricing port,
+        maybe the host's tax engine timing out on the next cart it prices. (No
+        rule of their own and nothing drawn when they are off, so that the
+        examples the other rule groups draw stay as they were.)"""
+        if self.pricing is not None and data.draw(st.booleans(), label="engine_fails"):
+            self.pricing.fail_next(TimeoutError("the tax engine timed out"))
+        if self.has("adjustments"):
+            action = data.draw(s.adjustment_actions, label="action")
+            if action == "remove":
+                code = data.draw(s.adjustment_codes, label="code")
+                self.call("remove_adjustment", lambda: self.payments.remove_adjustment(cart, code))
+                return
+            if action != "item":
+                self.adjust(
+                    cart, action, data.draw(s.adjustment_codes), data.draw(s.adjustment_amounts)
+                )
+                return
+        self.put_item(cart, sku, unit_amount, quantity)
+
+    def adjust(self, cart: str, kind: str, code: str, amount: int) -> None:
+        """Shipping, tax, a fee or a discount added to the cart, replacing the one
+        of the same code (refused when it has another kind)."""
+        self.call(
+            "add_adjustment",
+            lambda: self.payments.add_adjustment(
+                cart, kind=kind, code=code, label=code.title(), amount=amount
+            ),
+        )
+
+    def put_item(self, cart: str, sku: str, unit_amount: int, quantity: int) -> None:
         self.call(
             "add_item",
             lambda: self.payments.add_item(
@@ -671,35 +710,6 @@ class PaymentsMachine(RuleBasedStateMachine):
         )
 
     # ------------------------------------------------------------- adjustments
-
-    @precondition(lambda self: self.has("adjustments"))
-    @rule(
-        cart=carts,
-        kind=s.adjustment_kinds,
-        code=s.adjustment_codes,
-        amount=s.adjustment_amounts,
-    )
-    def add_adjustment(self, cart: str, kind: str, code: str, amount: int) -> None:
-        """Shipping, tax, a fee or a discount, between any two steps (a code that
-        comes back with another kind is refused)."""
-        self.call(
-            "add_adjustment",
-            lambda: self.payments.add_adjustment(
-                cart, kind=kind, code=code, label=code.title(), amount=amount
-            ),
-        )
-
-    @precondition(lambda self: self.has("adjustments"))
-    @rule(cart=carts, code=s.adjustment_codes)
-    def remove_adjustment(self, cart: str, code: str) -> None:
-        self.call("remove_adjustment", lambda: self.payments.remove_adjustment(cart, code))
-
-    @precondition(lambda self: self.pricing is not None)
-    @rule()
-    def pricing_fails(self) -> None:
-        """The host's tax engine times out on the next cart it prices."""
-        assert self.pricing is not None
-        self.pricing.fail_next(TimeoutError("the tax engine timed out"))
 
     @rule(target=orders, cart=carts, keep_cart=st.booleans())
     def checkout(self, cart: str, keep_cart: bool) -> object:
@@ -953,7 +963,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         if found is None or not self.cart_exists(found.cart_id):
             return
         cart = found.cart_id
-        self.add_item(cart, sku, unit_amount, 1)
+        self.put_item(cart, sku, unit_amount, 1)
         if then in ("update", "update_then_delete"):
             self.update_payment_intent(cart)
         if then == "create":
