@@ -29,6 +29,7 @@ from ._errors import (
     InvalidRequestError,
     NotFoundError,
     OperationPendingError,
+    PricingError,
     RateLimitedError,
     SchemaVersionError,
     StoreError,
@@ -38,6 +39,8 @@ from ._errors import (
     WebhookSignatureError,
 )
 from ._models import (
+    Adjustment,
+    AdjustmentKind,
     Cart,
     DisputeSnapshot,
     ExpiringAuthorization,
@@ -58,7 +61,7 @@ from ._models import (
     WebhookResult,
 )
 from ._money import Currency, format_amount, get_currency, parse_amount
-from ._ports import IntentChanges, PaymentGateway, Store, StoreReads, StoreTransaction
+from ._ports import IntentChanges, PaymentGateway, Pricing, Store, StoreReads, StoreTransaction
 from ._service import CartPaymentIntent
 from ._webhooks import WEBHOOK_EVENTS
 
@@ -66,6 +69,8 @@ from ._webhooks import WEBHOOK_EVENTS
 __version__ = "0.1.0"
 
 __all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_public_api.py
+    "Adjustment",
+    "AdjustmentKind",
     "AmountMismatchError",
     "AuthenticationError",
     "AuthenticationRequiredError",
@@ -98,6 +103,8 @@ __all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_publ
     "PaymentFailure",
     "PaymentGateway",
     "PendingOperation",
+    "Pricing",
+    "PricingError",
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",

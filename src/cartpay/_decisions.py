@@ -7,7 +7,7 @@ docs/design.md ("Workflow rules").
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from attrs import evolve, frozen
@@ -18,9 +18,11 @@ from ._errors import (
     CartpayError,
     IllegalStateError,
     IntentAlreadyUsedError,
+    PricingError,
     ValidationError,
 )
 from ._models import (
+    Adjustment,
     Cart,
     IntentParams,
     IntentRecord,
@@ -29,12 +31,15 @@ from ._models import (
     Order,
     PendingOperation,
     RefundSnapshot,
+    new_adjustment,
+    total_of,
 )
 from ._money import maximum_amount
 from ._params import intent_changes
 
 __all__ = [
     "Applied",
+    "PaidParts",
     "apply_snapshot",
     "bind_intent",
     "check_kept_cart_amount",
@@ -46,8 +51,11 @@ __all__ = [
     "operation_happened",
     "owns_intent",
     "paid_order_parts",
+    "priced_adjustments",
+    "with_adjustment",
     "with_item",
     "with_status",
+    "without_adjustment",
 ]
 
 
@@ -188,6 +196,73 @@ def with_item(cart: Cart, item: LineItem, *, maximum: int | None = None) -> Cart
     return updated
 
 
+def with_adjustment(cart: Cart, adjustment: Adjustment, *, maximum: int | None = None) -> Cart:
+    """``cart`` with ``adjustment`` (replacing the one of the same code and kind).
+    Raises ``ValidationError`` when the code is taken by another kind, or the
+    total would pass ``maximum`` (default: the most Stripe takes in the cart's
+    currency; a total below the minimum is refused when an intent would be
+    created or updated: more may be added first)."""
+    present = cart.adjustment(adjustment.code)
+    if present is not None and present.kind != adjustment.kind:
+        raise ValidationError(
+            "code",
+            "duplicate",
+            f"{adjustment.code!r} is already a {present.kind} adjustment of cart {cart.id};"
+            f" remove it first to make it a {adjustment.kind}",
+        )
+    if present is None:
+        adjustments = (*cart.adjustments, adjustment)
+    else:
+        adjustments = tuple(
+            adjustment if a.code == adjustment.code else a for a in cart.adjustments
+        )
+    updated = evolve(cart, adjustments=adjustments)
+    limit = maximum_amount(cart.currency) if maximum is None else maximum
+    if updated.total > limit:
+        raise ValidationError(
+            "amount", "maximum", f"the cart total {updated.total} would exceed {limit}"
+        )
+    return updated
+
+
+def without_adjustment(cart: Cart, code: str, *, maximum: int | None = None) -> Cart:
+    """``cart`` without the adjustment ``code`` (``ValidationError`` if it has none)."""
+    if cart.adjustment(code) is None:
+        raise ValidationError("code", "in_cart", f"{code!r} is not an adjustment of cart {cart.id}")
+    updated = evolve(cart, adjustments=tuple(a for a in cart.adjustments if a.code != code))
+    limit = maximum_amount(cart.currency) if maximum is None else maximum
+    if updated.total > limit:  # (a discount removed)
+        raise ValidationError(
+            "code", "maximum", f"the cart total {updated.total} would exceed {limit}"
+        )
+    return updated
+
+
+def priced_adjustments(cart: Cart, answer: object) -> tuple[Adjustment, ...]:
+    """What the pricing port answered for ``cart``, checked as ``add_adjustment``
+    checks the host's: adjustments, each valid in the cart's currency, codes
+    unique. Raises ``PricingError`` (the cause names the field) otherwise."""
+    if isinstance(answer, (str, bytes, Adjustment)) or not isinstance(answer, Iterable):
+        raise PricingError(cart.id, f"the port returned {type(answer).__name__}, not adjustments")
+    checked: list[Adjustment] = []
+    for found in answer:
+        if not isinstance(found, Adjustment):
+            raise PricingError(
+                cart.id, f"the port returned a {type(found).__name__}, not an Adjustment"
+            )
+        try:
+            checked.append(
+                new_adjustment(found.kind, found.code, found.label, found.amount, cart.currency)
+            )
+        except ValidationError as exc:
+            raise PricingError(cart.id, f"adjustment {found.code!r}: {exc}") from exc
+    codes = [a.code for a in checked]
+    doubled = sorted({c for c in codes if codes.count(c) > 1})
+    if doubled:
+        raise PricingError(cart.id, f"the port returned the code(s) {doubled} more than once")
+    return tuple(checked)
+
+
 IntentStep = Literal["create", "update", "current"]
 
 
@@ -245,15 +320,33 @@ def _same_request(sent: IntentParams, wanted: IntentParams) -> bool:
     )
 
 
-def paid_order_parts(
-    cart: Cart, snap: IntentSnapshot
-) -> tuple[tuple[LineItem, ...], tuple[LineItem, ...]]:
-    """The lines an order for a payment taken at ``snap.amount`` holds (what the
-    amount stood for when it was sent), and the lines left in the cart for
-    another purchase (what was added since)."""
+@frozen
+class PaidParts:
+    """What an order for a payment taken before checkout holds (``items`` and
+    ``adjustments``, totalling ``total``), and what stays in the cart for another
+    purchase (``rest``, ``rest_adjustments``)."""
+
+    items: tuple[LineItem, ...]
+    adjustments: tuple[Adjustment, ...]
+    rest: tuple[LineItem, ...] = ()
+    rest_adjustments: tuple[Adjustment, ...] = ()
+
+    @property
+    def total(self) -> int:
+        return total_of(self.items, self.adjustments)
+
+
+def paid_order_parts(cart: Cart, snap: IntentSnapshot) -> PaidParts:
+    """The lines and adjustments an order for a payment taken at ``snap.amount``
+    holds (what the amount stood for when it was sent), and the lines left in
+    the cart for another purchase (what was added since), with the adjustments
+    the order does not carry."""
     sent = cart.sent
-    if sent is None or not sent.items or sent.amount != snap.amount or sent.items == cart.items:
-        return cart.items, ()  # (an order of another amount is flagged, not paid)
+    if sent is None or not sent.items or sent.amount != snap.amount:
+        # (an order of another amount is flagged, not paid)
+        return PaidParts(cart.items, cart.adjustments)
+    if sent.items == cart.items:
+        return PaidParts(cart.items, sent.adjustments)
     paid = sent.items
     bought = {i.sku: i.quantity for i in paid}
     rest = []
@@ -261,7 +354,9 @@ def paid_order_parts(
         left = item.quantity - bought.get(item.sku, 0)
         if left > 0:
             rest.append(evolve(item, quantity=left))
-    return paid, tuple(rest)
+    carried = {a.code for a in sent.adjustments}
+    others = tuple(a for a in cart.adjustments if a.code not in carried)
+    return PaidParts(paid, sent.adjustments, tuple(rest), others)
 
 
 def operation_happened(

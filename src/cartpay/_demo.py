@@ -1,5 +1,6 @@
-"""The demo: cart with three items → intent → update → checkout → the browser
-confirms → confirm order → partial refund, printing each step, on a SQLite file.
+"""The demo: cart with three items, a shipping line and a discount code → intent
+→ update → checkout → the browser confirms → confirm order → partial refund,
+printing each step, on a SQLite file.
 
 By default it starts localstripe (a local Stripe-compatible server) and runs
 through the real ``StripeGateway``; ``--offline`` uses ``FakeStripeGateway``.
@@ -134,7 +135,21 @@ def _flow(
     for item in cart.items:
         price = format_amount(item.unit_amount, cart.currency)
         _say("   add item", f"{item.quantity} × {item.name} at {price}")
-    _say("   cart total", f"{format_amount(cart.total, cart.currency)} USD")
+    cart = payments.add_adjustment(
+        cart.id, kind="shipping", code="standard", label="Standard shipping", amount=495
+    )
+    cart = payments.add_adjustment(
+        cart.id, kind="discount", code="WELCOME10", label="Welcome, 10.00 off", amount=1000
+    )
+    for adjustment in cart.adjustments:
+        sign = "-" if adjustment.kind == "discount" else "+"
+        amount = format_amount(adjustment.amount, cart.currency)
+        _say("   add adjustment", f"{adjustment.kind} {adjustment.code}: {sign}{amount}")
+    _say(
+        "   cart total",
+        f"{format_amount(cart.total, cart.currency)} USD "
+        f"(items {format_amount(cart.subtotal, cart.currency)})",
+    )
     intent = payments.create_payment_intent(cart.id)
     _say("2. create intent", f"{intent!r}")
     cart = payments.set_quantity(cart.id, "tee-m", 3)

@@ -16,6 +16,8 @@ idempotency keys make the repeat safe).
     │                               outcome: .operation, .amount, .reason, .payment_method
     ├── IntentAlreadyUsedError      the intent already pays another order (docs/design.md, rule 6)
     ├── AmountMismatchError         the intent's amount/currency differ from the order's
+    ├── PricingError                the host's pricing port failed or returned bad
+    │                               adjustments: .cart_id (nothing was sent or written)
     ├── SchemaVersionError          the database was written by a newer cartpay
     ├── StoreError                  the store failed the transaction: .reason (nothing was written)
     ├── GatewayError                the payment gateway refused or failed: .code, .http_status
@@ -48,6 +50,7 @@ __all__ = [
     "InvalidRequestError",
     "NotFoundError",
     "OperationPendingError",
+    "PricingError",
     "RateLimitedError",
     "SchemaVersionError",
     "StoreError",
@@ -213,6 +216,20 @@ class AmountMismatchError(CartpayError):
         self.expected_currency = expected_currency
         self.actual_amount = actual_amount
         self.actual_currency = actual_currency
+
+
+class PricingError(CartpayError):
+    """The pricing port (``CartPaymentIntent(pricing=...)``) raised, or returned
+    something that is not a valid list of adjustments for the cart. Nothing was
+    sent to the gateway and nothing was written; the port's own exception is
+    the ``__cause__``. ``retryable`` is the cause's when it is a cartpay error
+    (else ``False``: whether the host's engine may be asked again is the host's
+    to know)."""
+
+    def __init__(self, cart_id: str, detail: str, *, retryable: bool | None = None) -> None:
+        super().__init__(f"pricing cart {cart_id} failed: {detail}", retryable=retryable)
+        self.cart_id = cart_id
+        self.detail = detail
 
 
 class SchemaVersionError(CartpayError):

@@ -6,6 +6,13 @@ asks :mod:`cartpay._decisions`, :mod:`cartpay._params` and
 gateway with no transaction held, and records (:mod:`cartpay._outcomes`). Each
 ``*_once`` method makes one attempt and returns ``None`` when the records moved
 on under it; the façade repeats it with :func:`cartpay._records.until`.
+
+The pricing port, when the façade has one, is asked right before a create,
+an update or a checkout, outside any store transaction; its answer is stored
+on the cart only if the cart is still at the version that was priced, and the
+claim that follows is made only at the version that was stored, so the amount
+sent is always the one computed from the cart as it is saved (else: price
+again).
 """
 
 from __future__ import annotations
@@ -16,23 +23,27 @@ from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Literal, TypeVar
 
-from attrs import evolve
+from attrs import evolve, frozen
 
 from . import _decisions, _lifecycle, _outcomes
 from ._claims import Claims, Ref
 from ._errors import (
     CardDeclinedError,
+    CartpayError,
     ConcurrencyError,
     IllegalStateError,
     IntentAlreadyUsedError,
     OperationPendingError,
+    PricingError,
 )
 from ._models import (
+    Adjustment,
     Cart,
     IntentHandle,
     IntentParams,
     IntentRecord,
     IntentSnapshot,
+    LineItem,
     OperationName,
     Order,
     PendingOperation,
@@ -40,7 +51,7 @@ from ._models import (
 )
 from ._options import IntentOptions
 from ._params import idempotency_key, intent_changes, intent_params
-from ._ports import PaymentGateway, Store, StoreTransaction
+from ._ports import PaymentGateway, Pricing, Store, StoreTransaction
 from ._records import read_cart, read_intent, read_order, retry, save, until
 
 __all__ = ["Flows"]
@@ -51,8 +62,37 @@ S = TypeVar("S", IntentSnapshot, RefundSnapshot)
 C = TypeVar("C", Cart, Order)
 
 
+@frozen
+class _Priced:
+    """What the port answered during one façade call: the cart's items, currency
+    and metadata it saw, and the adjustments it gave them."""
+
+    items: tuple[LineItem, ...]
+    currency: str
+    metadata: tuple[tuple[str, str], ...]
+    adjustments: tuple[Adjustment, ...]
+
+
+class PriceMemo:
+    """The port's last answer within one façade call: a cart that still has the
+    items, currency and metadata it was priced with, and carries the answer, is
+    priced as of now (a checkout that updated first does not ask twice)."""
+
+    def __init__(self) -> None:
+        self.last: _Priced | None = None
+
+    @staticmethod
+    def key(cart: Cart, adjustments: tuple[Adjustment, ...]) -> _Priced:
+        metadata = tuple(sorted(cart.options.metadata.items()))
+        return _Priced(cart.items, cart.currency, metadata, adjustments)
+
+    def covers(self, cart: Cart) -> bool:
+        return self.last is not None and self.last == self.key(cart, cart.adjustments)
+
+
 class Flows:
-    """The flows of one façade: its gateway, store, claims, clock and id maker."""
+    """The flows of one façade: its gateway, store, claims, clock, id maker and
+    pricing port (``None``: the cart's adjustments are used as the host set them)."""
 
     def __init__(
         self,
@@ -63,6 +103,7 @@ class Flows:
         clock: Callable[[], datetime],
         new_id: Callable[[str], str],
         ceilings: Mapping[str, int] | None = None,
+        pricing: Pricing | None = None,
     ) -> None:
         self.gateway = gateway
         self.store = store
@@ -70,10 +111,51 @@ class Flows:
         self.clock = clock
         self.new_id = new_id
         self.ceilings: Mapping[str, int] = dict(ceilings or {})
+        self.pricing = pricing
 
     def read_order(self, order_id: str) -> Order:
         with self.store.read() as tx:
             return read_order(tx, order_id)
+
+    # ---------------------------------------------------------------- pricing
+
+    def priced(self, cart: Cart, options: IntentOptions | None, memo: PriceMemo) -> Cart:
+        """``cart`` carrying the adjustments the pricing port gives it now (in
+        memory: :meth:`save_priced` stores them). The port sees the cart with
+        the ``options`` of this call. Raises ``PricingError`` when the port
+        raises or answers something that is not valid adjustments."""
+        if self.pricing is None:
+            return cart
+        asked = evolve(cart, options=options or cart.options)
+        if memo.covers(asked):
+            return cart
+        try:
+            adjustments = _decisions.priced_adjustments(cart, self.pricing.price(asked))
+        except PricingError:
+            raise
+        except CartpayError as exc:
+            raise PricingError(
+                cart.id, f"the port raised {type(exc).__name__}", retryable=exc.retryable
+            ) from exc
+        except Exception as exc:  # the host's engine: any failure is the port's
+            raise PricingError(cart.id, f"the port raised {type(exc).__name__}") from exc
+        memo.last = memo.key(asked, adjustments)
+        return evolve(cart, adjustments=adjustments)
+
+    def save_priced(self, read: Cart, priced: Cart) -> Cart | None:
+        """Store ``priced``'s adjustments on the cart if it is still as ``read``
+        (the version that was priced) and no operation holds it; returns the cart
+        as stored, or ``None``: it changed meanwhile, price again."""
+        if priced.adjustments == read.adjustments:
+            return read
+
+        def work(tx: StoreTransaction) -> Cart | None:
+            current = read_cart(tx, read.id)
+            if current.version != read.version or self.claims.busy(current):
+                return None
+            return save(tx, current, evolve(current, adjustments=priced.adjustments))
+
+        return retry(self.store, work, f"cart {read.id}")
 
     # ------------------------------------------------------- the cart's intent
 
@@ -84,8 +166,9 @@ class Flows:
         nothing (:func:`cartpay._decisions.intent_step`). ``retrieve``: read the
         intent for its client secret when nothing needs sending."""
         deadline = self.claims.deadline()
+        memo = PriceMemo()
         return until(
-            lambda: self.sync_once(cart_id, options, retrieve, operation, deadline),
+            lambda: self.sync_once(cart_id, options, retrieve, operation, deadline, memo),
             f"cart {cart_id}",
         )
 
@@ -96,13 +179,27 @@ class Flows:
         retrieve: bool,
         operation: str,
         deadline: float,
+        memo: PriceMemo | None = None,
     ) -> IntentHandle | None:
         cart, record, orders = self.cart_view(cart_id)
         if cart.pending is not None:
             self.settle_cart(cart, deadline)
             return None
-        wanted = intent_params(cart, options or cart.options, ceilings=self.ceilings)
-        step = _decisions.intent_step(cart, record, orders, wanted, operation=operation)
+        priced = self.priced(cart, options, memo or PriceMemo())
+        wanted = intent_params(priced, options or cart.options, ceilings=self.ceilings)
+        if operation == "update_payment_intent" and cart.payment_intent_id is None:
+            raise IllegalStateError(
+                "cart",
+                operation,
+                "no_intent",
+                entity_id=cart_id,
+                detail="call create_payment_intent first",
+            )
+        step = _decisions.intent_step(priced, record, orders, wanted, operation=operation)
+        saved = self.save_priced(cart, priced)
+        if saved is None:
+            return None  # the cart changed since it was priced: price it again
+        cart = saved
         if step == "create":
             return self.create(cart, wanted, deadline)
         if step == "update":
@@ -213,7 +310,9 @@ class Flows:
 
     # ---------------------------------------------------------------- checkout
 
-    def checkout_once(self, cart_id: str, keep_cart: bool) -> Order | None:
+    def checkout_once(
+        self, cart_id: str, keep_cart: bool, memo: PriceMemo | None = None
+    ) -> Order | None:
         cart, record, orders = self.cart_view(cart_id)
         if cart.pending is not None:
             self.settle_cart(cart, self.claims.deadline())
@@ -232,22 +331,12 @@ class Flows:
             and not _decisions.is_held(record, orders)
         ):
             return self.checkout_paid(cart, record, keep_cart)
-        wanted = intent_params(cart, cart.options, ceilings=self.ceilings)
-        step = _decisions.intent_step(cart, record, orders, wanted, operation="checkout")
-        if step == "update":
-            self.update(cart, wanted, self.claims.deadline())
-            return None
+        priced = self.priced(cart, None, memo or PriceMemo())
+        wanted = intent_params(priced, cart.options, ceilings=self.ceilings)
+        step = _decisions.intent_step(priced, record, orders, wanted, operation="checkout")
         held = _decisions.is_held(record, orders)
-        if (
-            step == "create"
-            and held
-            and record is not None
-            and record.status in _lifecycle.REUSABLE
-        ):
-            # A kept cart that changed: it gets an intent of its own, the order keeps its.
-            self.create(cart, wanted, self.claims.deadline())
-            return None
-        if step == "create":
+        renew = held and record is not None and record.status in _lifecycle.REUSABLE
+        if step == "create" and not renew:
             status = record.status if record is not None else "requires_payment_method"
             raise IllegalStateError(
                 "intent",
@@ -256,6 +345,19 @@ class Flows:
                 entity_id=cart.payment_intent_id,
                 detail="the cart's intent can no longer take a payment; create a new one",
             )
+        saved = self.save_priced(cart, priced)
+        if saved is None:
+            return None  # the cart changed since it was priced: price it again
+        cart = saved
+        if step == "update":
+            self.update(cart, wanted, self.claims.deadline())
+            return None
+        if step == "create":
+            # A kept cart that changed: it gets an intent of its own, the order keeps its.
+            self.create(cart, wanted, self.claims.deadline())
+            return None
+        # The order is what the intent's amount stands for: the cart as it was
+        # stored (and priced) at the version insert_order checks.
         order = Order(
             self.new_id("ord"),
             cart.id,
@@ -265,6 +367,7 @@ class Flows:
             cart.payment_intent_id,
             created_at=self.clock(),
             options=wanted.options,  # what its intent was sent (may a confirm redirect?)
+            adjustments=cart.adjustments,
         )
         return self.insert_order(cart, order, keep_cart)
 
@@ -275,23 +378,32 @@ class Flows:
         snap = record.snapshot or self.gateway.retrieve_intent(record.id)
         # Refunds made before the order existed (their events found no order).
         refunds = self.gateway.list_refunds(record.id) if snap.status == "succeeded" else ()
-        paid, rest = _decisions.paid_order_parts(cart, snap)
+        parts = _decisions.paid_order_parts(cart, snap)
         order = Order(
             self.new_id("ord"),
             cart.id,
             cart.currency,
-            sum(i.amount for i in paid),
-            paid,
+            parts.total,
+            parts.items,
             record.id,
             created_at=self.clock(),
             options=cart.sent.options if cart.sent is not None else cart.options,
+            adjustments=parts.adjustments,
         )
         applied = _decisions.apply_snapshot(order, record, snap, refunds)
         # The cart keeps its lines (keep_cart) or those added since; the intent it
         # follows is the order's now, so its next create makes a new one.
-        left = cart if keep_cart else evolve(cart, items=rest)
+        left = (
+            cart
+            if keep_cart
+            else evolve(cart, items=parts.rest, adjustments=parts.rest_adjustments)
+        )
         return self.insert_order(
-            cart, applied.order, keep_cart or bool(rest), kept=left, intent=(record, applied.intent)
+            cart,
+            applied.order,
+            keep_cart or bool(parts.rest),
+            kept=left,
+            intent=(record, applied.intent),
         )
 
     def insert_order(

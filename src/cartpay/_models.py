@@ -9,15 +9,19 @@ one ``pending`` operation: the claim made before a gateway call (docs/design.md,
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Literal, get_args
 
 from attrs import evolve, field, frozen
 
 from . import _rules
+from ._errors import ValidationError
 from ._money import check_amount, check_currency
 from ._options import CaptureMethod, IntentOptions
 
 __all__ = [
+    "ADJUSTMENT_KINDS",
+    "Adjustment",
+    "AdjustmentKind",
     "Cart",
     "DisputeSnapshot",
     "ExpiringAuthorization",
@@ -70,6 +74,9 @@ TransactionKind = Literal["authorize", "capture", "purchase", "refund", "dispute
 TransactionStatus = Literal["pending", "complete", "failed", "cancelled"]
 RefundStatus = Literal["pending", "requires_action", "succeeded", "failed", "canceled"]
 WebhookAction = Literal["applied", "duplicate", "ignored"]
+#: What an adjustment is: a discount is subtracted from the total, the others added.
+AdjustmentKind = Literal["shipping", "tax", "fee", "discount"]
+ADJUSTMENT_KINDS: frozenset[str] = frozenset(get_args(AdjustmentKind))
 #: The gateway operations a claim is recorded for.
 OperationName = Literal["create", "update", "confirm", "capture", "cancel", "refund"]
 
@@ -78,14 +85,16 @@ OperationName = Literal["create", "update", "confirm", "capture", "cancel", "ref
 class IntentParams:
     """Everything cartpay sends to create an intent; also what it last sent (for diffs).
 
-    ``items`` are the cart's lines the amount stands for (not sent: kept so an
-    order made from a payment taken at that amount holds what was paid for).
+    ``items`` and ``adjustments`` are the cart's lines and adjustments the
+    amount stands for (not sent: kept so an order made from a payment taken at
+    that amount holds what was paid for).
     """
 
     amount: int
     currency: str
     options: IntentOptions = field(factory=IntentOptions)
     items: tuple[LineItem, ...] = ()
+    adjustments: tuple[Adjustment, ...] = ()
 
 
 @frozen
@@ -100,6 +109,33 @@ class LineItem:
     @property
     def amount(self) -> int:
         return self.unit_amount * self.quantity
+
+
+@frozen
+class Adjustment:
+    """A line of the total beside the items: shipping, tax, a fee or a discount.
+
+    ``amount`` is a non-negative ``int`` in the cart's minor units; a
+    ``discount`` is subtracted from the total, the other kinds are added.
+    ``code`` is unique in its cart (the host's key for it: ``"shipping"``,
+    ``"vat"``, a promotion code); ``label`` is what a customer reads.
+    """
+
+    kind: AdjustmentKind
+    code: str
+    label: str
+    amount: int
+
+    @property
+    def signed(self) -> int:
+        """What the adjustment adds to the total (negative for a discount)."""
+        return -self.amount if self.kind == "discount" else self.amount
+
+
+def total_of(items: tuple[LineItem, ...], adjustments: tuple[Adjustment, ...] = ()) -> int:
+    """The one way a total is computed: the items, plus shipping, tax and fees,
+    less discounts (it may be negative: the amount checks refuse that)."""
+    return sum(item.amount for item in items) + sum(a.signed for a in adjustments)
 
 
 @frozen
@@ -126,7 +162,11 @@ class PendingOperation:
 
 @frozen
 class Cart:
-    """A cart and the one live intent that follows it until checkout."""
+    """A cart and the one live intent that follows it until checkout.
+
+    ``total`` is what its intent is for: the items (``subtotal``) plus the
+    ``adjustments`` (shipping, tax and fees added, discounts subtracted).
+    """
 
     id: str
     currency: str
@@ -139,13 +179,23 @@ class Cart:
     sent: IntentParams | None = None
     pending: PendingOperation | None = None
     last_order_id: str | None = None
+    adjustments: tuple[Adjustment, ...] = ()
+
+    @property
+    def subtotal(self) -> int:
+        """The items alone."""
+        return total_of(self.items)
 
     @property
     def total(self) -> int:
-        return sum(item.amount for item in self.items)
+        """Items + shipping + tax + fees − discounts."""
+        return total_of(self.items, self.adjustments)
 
     def item(self, sku: str) -> LineItem | None:
         return next((item for item in self.items if item.sku == sku), None)
+
+    def adjustment(self, code: str) -> Adjustment | None:
+        return next((a for a in self.adjustments if a.code == code), None)
 
 
 @frozen
@@ -177,6 +227,9 @@ class Order:
     confirming raises ``IntentAlreadyUsedError`` instead. ``options`` are those
     its intent was last sent (a server-side confirm reads whether the payment may
     redirect from them).
+
+    ``items`` and ``adjustments`` are the cart's when it was checked out (or
+    what a payment taken before checkout paid for); ``total`` is theirs.
     """
 
     id: str
@@ -194,6 +247,12 @@ class Order:
     pending: PendingOperation | None = None
     options: IntentOptions = field(factory=IntentOptions)
     capture_before: datetime | None = None
+    adjustments: tuple[Adjustment, ...] = ()
+
+    @property
+    def subtotal(self) -> int:
+        """The items alone."""
+        return total_of(self.items)
 
     @property
     def payment_intent_id(self) -> str | None:
@@ -451,3 +510,33 @@ def new_line_item(sku: str, name: str, unit_amount: int, quantity: int, currency
     check_amount(unit_amount, check_currency(currency), field="unit_amount", charge=False)
     _rules.check_quantity(quantity)
     return LineItem(sku, name, unit_amount, quantity)
+
+
+#: The longest adjustment code and label.
+MAX_CODE_LENGTH = 100
+MAX_LABEL_LENGTH = 500
+
+
+def new_adjustment(
+    kind: object, code: object, label: object, amount: object, currency: str
+) -> Adjustment:
+    """A validated adjustment (raises ``ValidationError`` naming the field): a
+    known ``kind``, a non-empty ``code`` and ``label``, and an ``int`` amount
+    ≥ 0 in the currency's steps (0: free shipping, say)."""
+    if not isinstance(kind, str) or kind not in ADJUSTMENT_KINDS:
+        raise ValidationError(
+            "kind", "choice", f"{kind!r} is not one of {sorted(ADJUSTMENT_KINDS)}"
+        )
+    code = _rules.check_text("code", code, max_length=MAX_CODE_LENGTH)
+    label = _rules.check_text("label", label, max_length=MAX_LABEL_LENGTH)
+    if isinstance(amount, bool) or not isinstance(amount, int):
+        raise ValidationError(
+            "amount", "integer", f"must be an int in minor units, got {type(amount).__name__}"
+        )
+    if amount < 0:
+        raise ValidationError(
+            "amount", "non_negative", f"must be 0 or more, got {amount} (a discount is a kind)"
+        )
+    if amount:
+        check_amount(amount, check_currency(currency), field="amount", charge=False)
+    return Adjustment(kind, code, label, amount)  # type: ignore[arg-type]  # a kind, checked

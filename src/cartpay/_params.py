@@ -9,7 +9,7 @@ from typing import Any, cast
 
 from ._errors import ValidationError
 from ._models import Cart, IntentOptions, IntentParams
-from ._money import check_amount, maximum_amount
+from ._money import check_amount, get_currency, maximum_amount
 from ._options import FIELDS
 from ._ports import IntentChanges
 from ._rules import check_fee_within
@@ -37,11 +37,13 @@ def amount_maximum(
 def intent_params(
     cart: Cart, options: IntentOptions, *, ceilings: Mapping[str, int] | None = None
 ) -> IntentParams:
-    """The parameters an intent for ``cart`` must carry; the amount is the cart's total.
+    """The parameters an intent for ``cart`` must carry; the amount is the cart's
+    total (items + shipping + tax + fees − discounts).
 
-    Raises ``ValidationError`` for an empty cart or an amount Stripe would refuse
-    (above its limit in the currency for the methods the intent may take, or
-    above the host's ``ceilings``).
+    Raises ``ValidationError`` (field ``amount``) for an empty cart or a total
+    Stripe would refuse: below zero, below the currency's minimum charge, off the
+    currency's step, or above its limit in the currency for the methods the
+    intent may take (or above the host's ``ceilings``).
     """
     if not cart.items:
         raise ValidationError("items", "non_empty", f"cart {cart.id} has no items")
@@ -51,9 +53,19 @@ def intent_params(
         raise ValidationError(
             "amount", "maximum", f"cart total {total} {cart.currency} exceeds {maximum}"
         )
+    if cart.adjustments and total < get_currency(cart.currency).minimum:
+        # Say where the total comes from: the items alone would have been charged.
+        rule = "positive" if total <= 0 else "minimum"
+        raise ValidationError(
+            "amount",
+            rule,
+            f"cart total {total} {cart.currency} (items {cart.subtotal}, adjustments "
+            f"{total - cart.subtotal:+}) is below Stripe's minimum charge "
+            f"{get_currency(cart.currency).minimum}",
+        )
     check_amount(total, cart.currency, maximum=maximum)
     check_fee_within(total, cart.currency, options.application_fee_amount)
-    return IntentParams(total, cart.currency, options, cart.items)
+    return IntentParams(total, cart.currency, options, cart.items, cart.adjustments)
 
 
 def intent_changes(sent: IntentParams, wanted: IntentParams) -> IntentChanges:

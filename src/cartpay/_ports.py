@@ -1,15 +1,17 @@
-"""The two ports cartpay runs on: a payment gateway and a store.
+"""The ports cartpay runs on: a payment gateway, a store, and (optional) pricing.
 
 ``PaymentGateway`` is implemented by :class:`cartpay.gateways.stripe.StripeGateway`
 and :class:`cartpay.testing.FakeStripeGateway`; ``Store`` by the memory, SQLite
-and PostgreSQL stores. The façade holds no store transaction across a gateway
-call (docs/design.md, rule 9): it claims inside one short transaction, calls the gateway,
-then records the outcome in another, with version checks.
+and PostgreSQL stores; ``Pricing`` by the host (its tax engine, shipping
+table, promotions), or :class:`cartpay.testing.FakePricing`. The façade holds
+no store transaction across a gateway call or a pricing call (docs/design.md,
+rule 9): it claims inside one short transaction, calls the gateway, then
+records the outcome in another, with version checks.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from contextlib import AbstractContextManager
 from datetime import datetime
 from typing import Protocol
@@ -17,6 +19,7 @@ from typing import Protocol
 from typing_extensions import TypedDict
 
 from ._models import (
+    Adjustment,
     Cart,
     DisputeSnapshot,
     IntentParams,
@@ -29,6 +32,7 @@ from ._models import (
 __all__ = [
     "IntentChanges",
     "PaymentGateway",
+    "Pricing",
     "ScanKey",
     "Store",
     "StoreReads",
@@ -265,3 +269,22 @@ class Store(Protocol):
     def read(self) -> AbstractContextManager[StoreReads]: ...
 
     def close(self) -> None: ...
+
+
+class Pricing(Protocol):
+    """The host's pricing: what a cart's adjustments are today.
+
+    cartpay calls :meth:`price` right before it creates or updates the cart's
+    intent and before checkout, with no store transaction held (it may be
+    slow), and stores what it returns on the cart in place of the cart's
+    adjustments: the amount sent is always computed from today's prices. When
+    the cart changed meanwhile, it is priced again.
+    """
+
+    def price(self, cart: Cart) -> Iterable[Adjustment]:
+        """Every adjustment ``cart`` carries now, computed from its ``items``,
+        ``currency`` and ``options.metadata``. ``cart.adjustments`` are those it
+        carries so far (the host's, or this port's last answer): return those
+        to keep (a promotion code the customer entered) with those computed.
+        Any exception becomes a ``PricingError``: nothing is sent or written."""
+        ...

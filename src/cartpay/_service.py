@@ -26,8 +26,9 @@ from ._errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
-from ._flows import Flows
+from ._flows import Flows, PriceMemo
 from ._models import (
+    MAX_CODE_LENGTH,
     Cart,
     IntentHandle,
     Order,
@@ -35,12 +36,13 @@ from ._models import (
     ReconcileReport,
     RefundSnapshot,
     WebhookResult,
+    new_adjustment,
     new_line_item,
 )
 from ._money import check_amount, check_ceilings, check_currency
 from ._options import IntentOptions, may_redirect
-from ._params import amount_maximum, idempotency_key, intent_params
-from ._ports import PaymentGateway, Store, StoreTransaction
+from ._params import amount_maximum, idempotency_key
+from ._ports import PaymentGateway, Pricing, Store, StoreTransaction
 from ._records import RACE_RETRIES, read_cart, read_order, retry, until
 
 __all__ = ["CartPaymentIntent"]
@@ -86,6 +88,10 @@ class CartPaymentIntent:
     (``{"usd": 1_000_000}``: no cart above $10,000.00); it can only lower them.
     ``livemode`` overrides the gateway's mode for the webhook mode check (the
     Stripe gateway knows its mode from its key; the check is then on by default).
+    ``pricing`` (a :class:`~cartpay.Pricing`) is the host's pricing: asked for
+    the cart's adjustments right before each create, update and checkout, its
+    answer stored on the cart, so the amount sent is always today's. Without
+    one, the adjustments the host set (``add_adjustment``) are used as they are.
     """
 
     def __init__(
@@ -102,6 +108,7 @@ class CartPaymentIntent:
         refresh_on_webhook: bool = False,
         return_url: str | None = None,
         max_amounts: Mapping[str, int] | None = None,
+        pricing: Pricing | None = None,
     ) -> None:
         if isinstance(webhook_tolerance, bool) or not isinstance(webhook_tolerance, int):
             raise ValidationError("webhook_tolerance", "integer", "must be an int of seconds")
@@ -119,6 +126,8 @@ class CartPaymentIntent:
         if return_url is not None:
             _rules.check_url("return_url", return_url)
         ceilings = check_ceilings(max_amounts) if max_amounts is not None else {}
+        if pricing is not None and not callable(getattr(pricing, "price", None)):
+            raise ValidationError("pricing", "protocol", "must have a price(cart) method")
         self.gateway = gateway
         self.store = store
         self.return_url = return_url
@@ -127,8 +136,15 @@ class CartPaymentIntent:
         self._new_id = new_id
         self._claims = Claims(store, clock=clock, lease=lease, wait=wait)
         self._flows = Flows(
-            gateway, store, self._claims, clock=clock, new_id=new_id, ceilings=ceilings
+            gateway,
+            store,
+            self._claims,
+            clock=clock,
+            new_id=new_id,
+            ceilings=ceilings,
+            pricing=pricing,
         )
+        self.pricing = pricing
         self._versions_seen: set[str] = set()  # other API versions already logged
         self._versions_lock = threading.Lock()
         self.webhook_tolerance = webhook_tolerance
@@ -189,6 +205,32 @@ class CartPaymentIntent:
 
         return self._flows.change(Ref.cart(cart_id), change)
 
+    def add_adjustment(
+        self, cart_id: str, *, kind: str, code: str, label: str, amount: int
+    ) -> Cart:
+        """Add shipping, tax, a fee or a discount to the cart (``kind``), replacing
+        the adjustment of the same ``code``. ``amount`` is an ``int`` ≥ 0 in the
+        cart's minor units; a discount's is subtracted from the total. Raises
+        ``ValidationError`` for an unknown kind, a code another kind uses, a bad
+        code, label or amount. A total below the currency's minimum charge is
+        refused when an intent would be created or updated, not here. With a
+        pricing port, the port's answer replaces the adjustments at the next
+        create, update or checkout (it sees this one in ``cart.adjustments``)."""
+
+        def add(cart: Cart) -> Cart:
+            adjustment = new_adjustment(kind, code, label, amount, cart.currency)
+            return _decisions.with_adjustment(cart, adjustment, maximum=self._maximum(cart))
+
+        return self._flows.change(Ref.cart(cart_id), add)
+
+    def remove_adjustment(self, cart_id: str, code: str) -> Cart:
+        """Remove the adjustment ``code`` (``ValidationError`` if the cart has none)."""
+        _rules.check_text("code", code, max_length=MAX_CODE_LENGTH)
+        return self._flows.change(
+            Ref.cart(cart_id),
+            lambda cart: _decisions.without_adjustment(cart, code, maximum=self._maximum(cart)),
+        )
+
     def delete_cart(self, cart_id: str) -> None:
         """Delete the cart. Its intent, when it follows only this cart and can
         still take a payment, is canceled first (``abandoned``). Raises
@@ -245,6 +287,8 @@ class CartPaymentIntent:
         cart changed, else retrieving it for its client secret); creates one only
         when there is none or the last was canceled or used. The create carries
         the key ``cartpay:cart:<id>:g<generation>:create``, recorded before the call.
+        The amount is the cart's total; with a pricing port, the cart is priced
+        first (``PricingError`` when the port fails: nothing sent or written).
 
         Stripe calls: one create, or one update/retrieve when reusing.
         """
@@ -261,20 +305,12 @@ class CartPaymentIntent:
         cart's intent (a kept cart changed after checkout), the cart gets a new
         intent of its own instead: the order's is never repriced. Raises
         ``IllegalStateError`` when the intent's status forbids the change (e.g.
-        ``processing``).
+        ``processing``) or the cart has no intent yet. With a pricing port, the
+        cart is priced first (``PricingError`` when it fails).
         """
         _check_options(options)
-        cart = self.get_cart(cart_id)
-        # bad input first, before any state
-        intent_params(cart, options or cart.options, ceilings=self.max_amounts)
-        if cart.payment_intent_id is None:
-            raise IllegalStateError(
-                "cart",
-                "update_payment_intent",
-                "no_intent",
-                entity_id=cart_id,
-                detail="call create_payment_intent first",
-            )
+        # (The cart is priced and checked before anything is sent or written;
+        # a cart without an intent raises IllegalStateError there.)
         return self._flows.sync(cart_id, options, retrieve=False, operation="update_payment_intent")
 
     # ---------------------------------------------------------------- checkout
@@ -283,7 +319,8 @@ class CartPaymentIntent:
         """Snapshot the cart into an unpaid order linked to the cart's intent.
 
         The intent is first brought up to date with the cart (one update call if
-        the cart changed since the last send). By default the cart is consumed
+        the cart changed since the last send; with a pricing port, the cart is
+        priced first, and the order holds the port's adjustments). By default the cart is consumed
         and its intent goes with the order; ``keep_cart=True`` keeps both on the
         cart (a second checkout then makes a second order on the same intent, of
         which only one can be paid: see docs/design.md, "One intent pays at most
@@ -291,8 +328,9 @@ class CartPaymentIntent:
         """
         if not isinstance(keep_cart, bool):
             raise ValidationError("keep_cart", "type", "must be a bool")
+        memo = PriceMemo()
         order = until(
-            lambda: self._flows.checkout_once(cart_id, keep_cart),
+            lambda: self._flows.checkout_once(cart_id, keep_cart, memo),
             f"cart {cart_id} during checkout",
             tries=RACE_RETRIES,
         )

@@ -3,7 +3,6 @@ the planted-bug tests share."""
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
@@ -25,11 +24,14 @@ def find(
     *,
     max_steps: int = 8,
     max_examples: int = 3000,
-    seconds: float = 60,
 ) -> list[str]:
     """Run the machine with ``features`` on the fake (memory store) until it
     fails; the failure must show one of ``symptoms`` and shrink to at most
-    ``max_steps`` host steps. Returns those steps."""
+    ``max_steps`` host steps. Returns those steps.
+
+    The budget is ``max_examples`` (the search is derandomized, so the count is
+    the same on any machine), never wall time: a loaded CI machine must not turn
+    a found bug into a red run. The time taken is in the run's report."""
     backend = replace(
         fake_backend("memory", tmp_path),
         label=f"planted/{label}",
@@ -46,10 +48,8 @@ def find(
         report_multiple_bugs=False,
         suppress_health_check=[HealthCheck.too_slow],
     )
-    started = time.perf_counter()
     with pytest.raises(AssertionError) as caught:
         run_machine(backend, config)
-    elapsed = time.perf_counter() - started
     message = str(caught.value)
     assert any(symptom in message for symptom in symptoms), message
     notes = "\n".join(getattr(caught.value, "__notes__", []))
@@ -59,5 +59,4 @@ def find(
         if "state." in line and not line.lstrip().startswith(OWN_STEPS)
     ]
     assert 1 <= len(steps) <= max_steps, notes
-    assert elapsed < seconds, f"finding {label} took {elapsed:.1f} s"
     return steps

@@ -14,6 +14,10 @@ from hypothesis import strategies as st
 
 __all__ = [
     "Payment",
+    "adjustment_actions",
+    "adjustment_amounts",
+    "adjustment_codes",
+    "adjustment_kinds",
     "any_text",
     "any_values",
     "cancel_reasons",
@@ -44,6 +48,13 @@ quantities = st.integers(min_value=1, max_value=3)
 new_quantities = st.integers(min_value=0, max_value=3)
 #: ``(sku, unit_amount, quantity)`` lines to fill a new cart with.
 line_items = st.lists(st.tuples(skus, unit_amounts, quantities), max_size=3)
+#: Issue 20's adjustments: a code may come back with another kind (refused).
+adjustment_kinds = st.sampled_from(["shipping", "tax", "fee", "discount"])
+#: What ``add_item`` does with the adjustments rule group on: add the item (one
+#: time in two), remove an adjustment, or add one of a kind.
+adjustment_actions = st.sampled_from(["item", "item", "item", "remove"]) | adjustment_kinds
+adjustment_codes = st.sampled_from(["ship", "promo", "wrap"])
+adjustment_amounts = st.integers(min_value=0, max_value=300).map(lambda n: n * 10)
 payments: st.SearchStrategy[Payment] = st.sampled_from(
     ["succeeds", "declined", "authentication", "processing"]
 )

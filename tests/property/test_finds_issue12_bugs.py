@@ -55,13 +55,13 @@ def refuse_a_paid_cart(original: Callable[..., Order | None]) -> Callable[..., O
     """Behaviour 2's plant: checkout refuses a cart whose intent took money
     ("create a new one") instead of making the order that owns it."""
 
-    def checkout_once(self: _flows.Flows, cart_id: str, keep_cart: bool) -> Order | None:
+    def checkout_once(self: _flows.Flows, cart_id: str, *rest: object) -> Order | None:
         _, record, _ = self.cart_view(cart_id)
         if record is not None and record.status in _lifecycle.MONEY_MOVING:
             raise IllegalStateError(
                 "intent", "checkout", record.status, entity_id=record.id, detail="create a new one"
             )
-        return original(self, cart_id, keep_cart)
+        return original(self, cart_id, *rest)
 
     return checkout_once
 

@@ -35,4 +35,4 @@ def test_the_machine_finds_an_unclaimed_intent(
     monkeypatch.setattr(_decisions, "bind_intent", _never_bind)
     # Only the kept carts of issue 12's rule groups: two orders on one intent need them.
     # Shrunk: a handful of steps (an order made and paid, then a second order or a cancel).
-    find(tmp_path, "rule-6", ["kept_carts"], SYMPTOMS, max_steps=6, seconds=30)
+    find(tmp_path, "rule-6", ["kept_carts"], SYMPTOMS, max_steps=6)

@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 from attrs import evolve
 
-from cartpay import Cart, IntentRecord, Order, Store
+from cartpay import Adjustment, Cart, CartPaymentIntent, IntentRecord, Order, Store
 from cartpay.stores.sqlite import SCHEMA_VERSION, SchemaVersionError, SQLiteStore
+from cartpay.testing import FakeStripeGateway
 from tests.stores.schema_v1 import FIXTURE, T0, records, write_postgres
 
 PAYMENTS = {
@@ -63,6 +64,37 @@ def assert_still_writable(store: Store) -> None:
         assert isinstance(tx.get_intent("pi_v1_live"), IntentRecord)
 
 
+SHIPPING = Adjustment("shipping", "ship", "Shipping", 500)
+DISCOUNT = Adjustment("discount", "SPRING", "Spring sale", 1000)
+
+
+def assert_adjustments_fit(store: Store) -> None:
+    """Issue 20 needs no schema step: the bodies of carts and orders written before
+    adjustments existed read as carts and orders without any (their totals as
+    they were), and the same rows take adjustments and give them back."""
+    with store.transaction() as tx:
+        cart = tx.get_cart("cart_v1_live")
+        order = tx.get_order("ord_v1_unpaid")
+        assert cart is not None and order is not None
+        assert cart.adjustments == () and cart.total == cart.subtotal == 6500
+        assert cart.sent is not None and cart.sent.adjustments == ()
+        assert order.adjustments == () and (order.total, order.subtotal) == (6500, 6500)
+        tx.update_cart(
+            evolve(cart, version=cart.version + 1, adjustments=(SHIPPING, DISCOUNT)),
+            expected_version=cart.version,
+        )
+        tx.insert_order(
+            evolve(order, id="ord_v2_adjusted", total=6000, adjustments=(SHIPPING, DISCOUNT))
+        )
+    with store.transaction() as tx:
+        cart = tx.get_cart("cart_v1_live")
+        order = tx.get_order("ord_v2_adjusted")
+        assert cart is not None and cart.adjustments == (SHIPPING, DISCOUNT)
+        assert cart.total == 6000
+        assert order is not None and order.adjustments == (SHIPPING, DISCOUNT)
+        assert order.total == 6000 and order.subtotal == 6500
+
+
 # ------------------------------------------------------------------ SQLite
 
 
@@ -91,9 +123,11 @@ def test_sqlite_v1_migrates_to_the_latest_version_with_nothing_lost(v1_copy: Pat
         assert store.schema_version() == SCHEMA_VERSION == 3
         assert_nothing_lost(store)
         assert_still_writable(store)
+        assert_adjustments_fit(store)
     finally:
         store.close()
-    assert _sqlite_payments(v1_copy) == PAYMENTS  # backfilled from the bodies
+    # backfilled from the bodies (and the order written with adjustments since)
+    assert _sqlite_payments(v1_copy) == PAYMENTS | {"ord_v2_adjusted": "unpaid"}
     with sqlite3.connect(v1_copy) as conn:
         indexes = {
             row[0] for row in conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'")
@@ -107,6 +141,30 @@ def test_sqlite_v1_migrates_to_the_latest_version_with_nothing_lost(v1_copy: Pat
         )
     assert {"orders_by_intent", "orders_unpaid", "intents_unclaimed", "intents_by_cart"} <= indexes
     assert "orders_by_intent" in plan
+
+
+def test_sqlite_old_cart_takes_adjustments_and_checks_out(v1_copy: Path) -> None:
+    """A cart an older cartpay wrote gets a shipping line and a discount, an intent
+    of its new total and an order listing them, on the migrated file."""
+    store = SQLiteStore(v1_copy)
+    try:
+        payments = CartPaymentIntent(gateway=FakeStripeGateway(), store=store)
+        payments.add_item("cart_v1_empty", sku="mug", name="Mug", unit_amount=4000)
+        payments.add_adjustment(
+            "cart_v1_empty", kind="shipping", code="ship", label="S", amount=500
+        )
+        payments.add_adjustment("cart_v1_empty", kind="discount", code="D", label="D", amount=1000)
+        assert payments.create_payment_intent("cart_v1_empty").amount == 3500
+        order = payments.checkout("cart_v1_empty")
+    finally:
+        store.close()
+    store = SQLiteStore(v1_copy)
+    try:
+        read = CartPaymentIntent(gateway=FakeStripeGateway(), store=store).get_order(order.id)
+        assert read == order and read.total == 3500
+        assert [a.code for a in read.adjustments] == ["ship", "D"]
+    finally:
+        store.close()
 
 
 def test_sqlite_reopening_a_migrated_database_changes_nothing(v1_copy: Path) -> None:
@@ -156,6 +214,7 @@ def test_postgres_v1_migrates_to_the_latest_version_with_nothing_lost(
         assert store.schema_version() == PG_VERSION == 3
         assert_nothing_lost(store)
         assert_still_writable(store)
+        assert_adjustments_fit(store)
     finally:
         store.close()
     with psycopg.connect(postgres_dsn) as conn:
@@ -168,7 +227,7 @@ def test_postgres_v1_migrates_to_the_latest_version_with_nothing_lost(
                 "SELECT indexname FROM pg_indexes WHERE schemaname = %s", (postgres_schema,)
             )
         }
-    assert dict(rows) == PAYMENTS
+    assert dict(rows) == PAYMENTS | {"ord_v2_adjusted": "unpaid"}
     assert {"orders_by_intent", "orders_unpaid", "intents_unclaimed", "intents_by_cart"} <= indexes
 
 

@@ -24,14 +24,18 @@ from cartpay.testing import FakeStripeGateway
 
 @frozen
 class World:
-    """A cart with an intent, a kept-cart order, a paid order, an empty cart, and a
-    cart whose intent follows it alone (no order holds it: updates go to it)."""
+    """A cart with an intent, a kept-cart order, a paid order, an empty cart, a
+    cart whose intent follows it alone (no order holds it: updates go to it)
+    with a shipping line, and two carts whose discounts (not sent yet) leave a
+    total below Stripe's minimum and below zero."""
 
     cart_id: str
     empty_cart_id: str
     order_id: str
     paid_order_id: str
     open_cart_id: str
+    low_cart_id: str
+    negative_cart_id: str
 
 
 @pytest.fixture
@@ -48,8 +52,20 @@ def world(payments: CartPaymentIntent) -> World:
     empty = payments.create_cart("eur")
     open_cart = payments.create_cart("usd")
     payments.add_item(open_cart.id, sku="cap", name="Cap", unit_amount=1500)
+    payments.add_adjustment(open_cart.id, kind="shipping", code="ship", label="Ship", amount=500)
     payments.create_payment_intent(open_cart.id)
-    return World(cart.id, empty.id, order.id, paid.id, open_cart.id)
+    low, negative = payments.create_cart("usd"), payments.create_cart("usd")
+    for each, discount in ((low, 1480), (negative, 1600)):
+        payments.add_item(each.id, sku="cap", name="Cap", unit_amount=1500)
+        payments.create_payment_intent(each.id)
+        payments.add_adjustment(each.id, kind="discount", code="D", label="D", amount=discount)
+    return World(cart.id, empty.id, order.id, paid.id, open_cart.id, low.id, negative.id)
+
+
+def adjust(**changes: Any) -> Call:
+    """``add_adjustment`` on the open cart with one argument changed."""
+    arguments = {"kind": "fee", "code": "wrap", "label": "Gift wrap", "amount": 300} | changes
+    return lambda p, w: p.add_adjustment(w.open_cart_id, **arguments)
 
 
 # The table feeds deliberately ill-typed input, so the façade and options are untyped here.
@@ -627,6 +643,76 @@ CASES: list[tuple[str, Call, type[CartpayError], str | None, str | None]] = [
         None,
         None,
     ),
+    # adjustments (issue 20)
+    ("adjustment of an unknown kind", adjust(kind="gift"), ValidationError, "kind", "choice"),
+    ("adjustment kind not a str", adjust(kind=None), ValidationError, "kind", "choice"),
+    (
+        "adjustment code of another kind",
+        adjust(kind="discount", code="ship"),
+        ValidationError,
+        "code",
+        "duplicate",
+    ),
+    ("adjustment of a float", adjust(amount=3.0), ValidationError, "amount", "integer"),
+    ("adjustment of a bool", adjust(amount=True), ValidationError, "amount", "integer"),
+    ("adjustment of a str", adjust(amount="300"), ValidationError, "amount", "integer"),
+    ("negative adjustment", adjust(amount=-300), ValidationError, "amount", "non_negative"),
+    (
+        "adjustment above the maximum",
+        adjust(amount=CARD_MAXIMUM + 1),
+        ValidationError,
+        "amount",
+        "maximum",
+    ),
+    ("adjustment code too long", adjust(code="c" * 101), ValidationError, "code", "max_length"),
+    ("empty adjustment code", adjust(code=""), ValidationError, "code", "non_empty"),
+    ("blank adjustment code", adjust(code="  "), ValidationError, "code", "non_empty"),
+    ("adjustment code not a str", adjust(code=7), ValidationError, "code", "type"),
+    ("adjustment code with NUL", adjust(code="a\x00"), ValidationError, "code", "no_nul"),
+    ("adjustment label too long", adjust(label="l" * 501), ValidationError, "label", "max_length"),
+    ("empty adjustment label", adjust(label=""), ValidationError, "label", "non_empty"),
+    (
+        "remove an adjustment the cart lacks",
+        lambda p, w: p.remove_adjustment(w.open_cart_id, "nope"),
+        ValidationError,
+        "code",
+        "in_cart",
+    ),
+    (
+        "remove an adjustment code not a str",
+        lambda p, w: p.remove_adjustment(w.open_cart_id, None),
+        ValidationError,
+        "code",
+        "type",
+    ),
+    (
+        "update to a total below the minimum",
+        lambda p, w: p.update_payment_intent(w.low_cart_id),
+        ValidationError,
+        "amount",
+        "minimum",
+    ),
+    (
+        "create at a total below the minimum",
+        lambda p, w: p.create_payment_intent(w.low_cart_id),
+        ValidationError,
+        "amount",
+        "minimum",
+    ),
+    (
+        "checkout at a total below the minimum",
+        lambda p, w: p.checkout(w.low_cart_id),
+        ValidationError,
+        "amount",
+        "minimum",
+    ),
+    (
+        "update to a total below zero",
+        lambda p, w: p.update_payment_intent(w.negative_cart_id),
+        ValidationError,
+        "amount",
+        "positive",
+    ),
     (
         "update a cart without intent",
         lambda p, w: p.update_payment_intent(w.empty_cart_id),
@@ -679,6 +765,8 @@ def test_there_are_at_least_25_cases() -> None:
         ({"wait": timedelta(seconds=-1)}, "wait", "non_negative"),
         ({"clock": 5}, "clock", "callable"),
         ({"new_id": "id"}, "new_id", "callable"),
+        ({"pricing": object()}, "pricing", "protocol"),
+        ({"pricing": lambda cart: []}, "pricing", "protocol"),
     ],
     ids=repr,
 )

@@ -87,6 +87,7 @@ def test_the_offline_demo_runs_on_a_sqlite_file_it_names(
         assert not after <= before, f"{label} repeats the step before it"
     assert out.count("transaction         purchase") == 1
     assert out.count("transaction         refund") == 1
+    assert "shipping standard: +4.95" in out and "discount WELCOME10: -10.00" in out
     # The order is in the file, for anyone who opens it afterwards.
     order_id = re.search(r"order (ord_\w+)", steps["4. checkout"])
     assert order_id is not None
@@ -96,5 +97,8 @@ def test_the_offline_demo_runs_on_a_sqlite_file_it_names(
             order = tx.get_order(order_id.group(1))
         assert order is not None
         assert (order.payment, order.refunded) == ("partially_refunded", 500)
+        # A shipping line and a discount code are in the total and on the order.
+        assert [a.code for a in order.adjustments] == ["standard", "WELCOME10"]
+        assert (order.subtotal, order.total) == (9750, 9750 + 495 - 1000)
     finally:
         store.close()

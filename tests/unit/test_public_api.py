@@ -6,6 +6,8 @@ import sys
 import cartpay
 
 EXPECTED = [
+    "Adjustment",
+    "AdjustmentKind",
     "AmountMismatchError",
     "AuthenticationError",
     "AuthenticationRequiredError",
@@ -38,6 +40,8 @@ EXPECTED = [
     "PaymentFailure",
     "PaymentGateway",
     "PendingOperation",
+    "Pricing",
+    "PricingError",
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",
@@ -69,7 +73,7 @@ def test_all_is_pinned_and_sorted() -> None:
 
 def test_every_error_is_a_cartpay_error() -> None:
     errors = [getattr(cartpay, n) for n in cartpay.__all__ if n.endswith("Error")]
-    assert len(errors) == 21, errors
+    assert len(errors) == 22, errors
     assert all(issubclass(e, cartpay.CartpayError) for e in errors)
 
 

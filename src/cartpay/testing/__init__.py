@@ -2,6 +2,8 @@
 
 * :class:`FakeStripeGateway` – an in-memory gateway with Stripe's semantics, and
   :class:`FakeRequest`, the record of one call made to it.
+* :class:`FakePricing` – a pricing port (tax rate, flat shipping, failures on
+  demand) for ``CartPaymentIntent(pricing=...)``.
 * :class:`FaultyGateway` – wraps a gateway and injects failures
   (:class:`InjectedFault`: what was raised, and whether the server acted).
 * :class:`LocalStripe` – starts localstripe as a subprocess
@@ -20,6 +22,7 @@ from typing import TYPE_CHECKING, Any
 from ._fake import FakeRequest, FakeStripeGateway
 from ._faulty import FaultyGateway, InjectedFault
 from ._localstripe import LocalStripe, LocalStripeError
+from ._pricing import FakePricing
 from ._stripe_mock import STRIPE_MOCK_LACKS, StripeMock, StripeMockError
 
 if TYPE_CHECKING:
@@ -27,6 +30,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STRIPE_MOCK_LACKS",
+    "FakePricing",
     "FakeRequest",
     "FakeStripeGateway",
     "FaultyGateway",
