@@ -35,6 +35,7 @@ __all__ = [
     "PendingOperation",
     "ReconcileReport",
     "RefundSnapshot",
+    "RefundStatus",
     "Transaction",
     "TransactionKind",
     "TransactionStatus",

@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta, timezone
 
 from attrs import evolve
+from typing_extensions import Self
 
 from . import _decisions, _delivery, _ledger, _lifecycle, _outcomes, _reconcile, _rules, _webhooks
 from ._claims import Claims, Ref
@@ -110,6 +111,17 @@ class CartPaymentIntent:
 
     def __repr__(self) -> str:
         return f"CartPaymentIntent(gateway={self.gateway!r}, store={self.store!r})"
+
+    def close(self) -> None:
+        """Close the store (its connections). The façade is not used after this.
+        ``with CartPaymentIntent(...) as payments:`` closes it when the block ends."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     # ------------------------------------------------------------------ carts
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from typing_extensions import Self
+
 from .._errors import ConcurrencyError
 from .._models import Cart, IntentRecord, Order
 from .._ports import ScanKey
@@ -228,6 +230,13 @@ class MemoryStore:
     def read(self) -> _Transaction:
         """A read under the same lock (memory has no cheaper snapshot)."""
         return _Transaction(self, commit=False)
+
+    def __enter__(self) -> Self:
+        """``with MemoryStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Nothing to release."""

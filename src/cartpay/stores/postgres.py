@@ -46,6 +46,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "PostgresStore needs psycopg 3 and psycopg_pool: pip install 'cartpay[postgres]'"
     ) from exc
 
+from typing_extensions import Self
+
 from .._converter import dumps, loads
 from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
@@ -449,6 +451,13 @@ class PostgresStore:
             raise translate_error(exc) from exc
         assert row is not None
         return int(row[0])
+
+    def __enter__(self) -> Self:
+        """``with PostgresStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the pool and its connections."""

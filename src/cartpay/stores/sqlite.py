@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Literal
 
+from typing_extensions import Self
+
 from .._converter import dumps, loads
 from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
@@ -533,6 +535,13 @@ class SQLiteStore:
         with self._translated(), self._connection() as conn:
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0])
+
+    def __enter__(self) -> Self:
+        """``with SQLiteStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close every connection (those in use close when their transaction ends)."""
