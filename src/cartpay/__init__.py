@@ -13,6 +13,8 @@ statuses. ``CartPaymentIntent`` is the façade; gateways and stores plug in::
 ``import cartpay`` does not import stripe.
 """
 
+import logging
+
 from ._errors import (
     AmountMismatchError,
     AuthenticationError,
@@ -69,6 +71,10 @@ from ._service import CartPaymentIntent
 
 #: The package version; pyproject.toml reads it from here (hatch dynamic version).
 __version__ = "0.1.0"
+
+# A library logs, the host decides where: nothing is printed unless it configures
+# logging (docs/howto/logging.md lists the lines and their extra keys).
+logging.getLogger("cartpay").addHandler(logging.NullHandler())
 
 __all__ = [
     "AmountMismatchError",

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import _decisions, _ledger, _outcomes
-from ._models import IntentSnapshot, RefundSnapshot, WebhookAction, WebhookResult
+from . import _decisions, _ledger, _logs, _outcomes
+from ._models import IntentSnapshot, Order, RefundSnapshot, WebhookAction, WebhookResult
 from ._ports import PaymentGateway, Store, StoreReads, StoreTransaction
 from ._records import retry, save
 from ._webhooks import Event, Route
@@ -28,18 +28,20 @@ def _apply_event(
     intent_id: str,
     snapshot: IntentSnapshot | None,
     refunds: Sequence[RefundSnapshot],
-) -> str | None:
-    """Apply to the order the intent pays (or the first live order linked to it)."""
+) -> tuple[Order, Order] | None:
+    """Apply to the order the intent pays (or the first live order linked to it);
+    the order before and after."""
     target = _decisions.event_target(tx.get_intent(intent_id), tx.orders_for_intent(intent_id))
     if target is None:
         if snapshot is not None:
             _outcomes.save_intent_status(tx, snapshot)
         return None
+    after = target
     if snapshot is not None:  # (saves the intent's status too, in the same write)
-        _outcomes.apply_in(tx, target.id, snapshot, refunds)
+        after, _ = _outcomes.apply_in(tx, target.id, snapshot, refunds)
     elif refunds:
-        save(tx, target, _ledger.apply_refunds(target, refunds))
-    return target.id
+        after = save(tx, target, _ledger.apply_refunds(target, refunds))
+    return target, after
 
 
 def deliver(
@@ -73,7 +75,12 @@ def deliver(
             return WebhookResult(event.id, event.type, action)
         if not tx.record_event(event.id, event.type, "applied"):
             return WebhookResult(event.id, event.type, "duplicate")
-        order_id = _apply_event(tx, intent_id, snapshot, refunds)
-        return WebhookResult(event.id, event.type, "applied", order_id)
+        changed[:] = [_apply_event(tx, intent_id, snapshot, refunds)]
+        order = changed[0][1] if changed[0] is not None else None
+        return WebhookResult(event.id, event.type, "applied", order.id if order else None)
 
-    return retry(store, work, f"event {event.id}: its order")
+    changed: list[tuple[Order, Order] | None] = [None]
+    result = retry(store, work, f"event {event.id}: its order")
+    if result.action == "applied" and changed[0] is not None:
+        _logs.order_outcome(*changed[0], via=f"webhook {event.id}")
+    return result

@@ -86,6 +86,7 @@ class _MemoryTransaction:
         for order in self._touched_orders:
             if order.intent_id is not None:
                 self._store._orders_by_intent.setdefault(order.intent_id, set()).add(order.id)
+            self._store._orders_by_cart.setdefault(order.cart_id, set()).add(order.id)
         self._store._events.update(self._events)
         for name, value in self._cursors.items():
             if value is None:
@@ -116,6 +117,15 @@ class _MemoryTransaction:
         found = [self._orders.get(order_id) for order_id in sorted(ids)]
         return sorted(
             (o for o in found if o is not None and o.intent_id == intent_id),
+            key=lambda o: (o.created_at or datetime.min, o.id),
+        )
+
+    def orders_for_cart(self, cart_id: str) -> list[Order]:
+        ids = set(self._store._orders_by_cart.get(cart_id, ()))
+        ids.update(o.id for o in self._touched_orders if o.cart_id == cart_id)
+        found = [self._orders.get(order_id) for order_id in sorted(ids)]
+        return sorted(
+            (o for o in found if o is not None and o.cart_id == cart_id),
             key=lambda o: (o.created_at or datetime.min, o.id),
         )
 
@@ -218,6 +228,7 @@ class MemoryStore:
         self._orders: dict[str, Order] = {}
         self._intents: dict[str, IntentRecord] = {}
         self._orders_by_intent: dict[str, set[str]] = {}
+        self._orders_by_cart: dict[str, set[str]] = {}
         self._events: dict[str, tuple[str, str]] = {}
         self._cursors: dict[str, str] = {}
 

@@ -57,7 +57,11 @@ from ._schema import MAX_LIMIT, SchemaVersionError, apply_migrations, migrations
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes a schema from version n to n + 1.
-MIGRATIONS = migrations(timestamp="timestamptz", payment_from_body="body::jsonb ->> 'payment'")
+MIGRATIONS = migrations(
+    timestamp="timestamptz",
+    payment_from_body="body::jsonb ->> 'payment'",
+    cart_id_from_body="body::jsonb ->> 'cart_id'",
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Errors after which the transaction is lost but a retry may succeed.
@@ -245,11 +249,21 @@ class _PostgresTransaction:
         )
         return [loads(body, Order) for body in bodies]
 
+    def orders_for_cart(self, cart_id: str) -> list[Order]:
+        if not _storable(cart_id):
+            return []
+        bodies = self._bodies(
+            "SELECT body FROM orders WHERE cart_id = %s ORDER BY created_at NULLS FIRST, id",
+            (cart_id,),
+        )
+        return [loads(body, Order) for body in bodies]
+
     def insert_order(self, order: Order) -> None:
         cursor = self._run(
-            """INSERT INTO orders (id, version, intent_id, status, payment, created_at, body)
-               VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-            (order.id, order.version, *_order_columns(order)),
+            """INSERT INTO orders
+                 (id, version, cart_id, intent_id, status, payment, created_at, body)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+            (order.id, order.version, order.cart_id, *_order_columns(order)),
         )
         self._inserted(cursor, "order", order.id)
         self._orders[order.id] = order
