@@ -166,8 +166,9 @@ def to_json(model: Any, *, include_client_secret: bool = False) -> dict[str, Any
 
     >>> from cartpay import Cart, LineItem
     >>> cart = Cart("cart_1", "usd", items=(LineItem("tee", "T-shirt", 2500, 2),))
-    >>> to_json(cart)["total"], to_json(cart)["items"][0]["amount"]
-    (5000, 5000)
+    >>> data = to_json(cart)
+    >>> data["total"], data["created_at"], "version" in data
+    (5000, None, False)
 
     Raises ``TypeError`` for anything that is not a model of :data:`SHAPES`.
     """
