@@ -1,4 +1,4 @@
-"""Named tasks for people and CI. ``python3 -m nox`` runs lint, typecheck and tests.
+"""Named tasks for people and CI. ``python3 -m nox`` runs lint, typecheck, tests and docs.
 
 The ``tests`` session starts a throwaway PostgreSQL cluster (``.ci/postgres-up``)
 when ``CARTPAY_TEST_POSTGRES_DSN`` is unset and it can, and stops it and removes
@@ -18,7 +18,7 @@ from contextlib import contextmanager
 
 import nox
 
-nox.options.sessions = ["lint", "typecheck", "tests"]
+nox.options.sessions = ["lint", "typecheck", "tests", "docs"]
 nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
@@ -136,6 +136,26 @@ def demo(session: nox.Session) -> None:
         interrupt_timeout=_INTERRUPT_TIMEOUT,
         terminate_timeout=_TERMINATE_TIMEOUT,
     )
+
+
+@nox.session
+def docs(session: nox.Session) -> None:
+    """The docs site (mkdocs.yml) built strict: any warning fails. Site in .nox/site."""
+    session.install("-e", ".[docs]")
+    # (MkDocs' notice about its 2.0 plans is no warning about these docs)
+    session.run("mkdocs", "build", "--strict", env={"NO_MKDOCS_2_WARNING": "1"})
+
+
+@nox.session
+def build(session: nox.Session) -> None:
+    """The sdist and wheel (``python -m build``), checked by ``twine check --strict``.
+    Not a default session: it fetches the build backend; run it before a release."""
+    session.install("build>=1.2", "twine>=5")
+    with tempfile.TemporaryDirectory(prefix="cartpay-dist-") as out:
+        session.run("python", "-m", "build", "--outdir", out)
+        built = sorted(os.path.join(out, name) for name in os.listdir(out))
+        session.run("twine", "check", "--strict", *built)
+        session.log("built: " + ", ".join(os.path.basename(b) for b in built))
 
 
 @nox.session

@@ -13,6 +13,8 @@ statuses. ``CartPaymentIntent`` is the façade; gateways and stores plug in::
 ``import cartpay`` does not import stripe.
 """
 
+import logging
+
 from ._api_version import STRIPE_API_VERSION
 from ._errors import (
     AmountMismatchError,
@@ -37,7 +39,9 @@ from ._errors import (
     WebhookError,
     WebhookPayloadError,
     WebhookSignatureError,
+    http_status,
 )
+from ._json import from_json, to_json
 from ._models import (
     Adjustment,
     AdjustmentKind,
@@ -49,18 +53,27 @@ from ._models import (
     IntentParams,
     IntentRecord,
     IntentSnapshot,
+    IntentStatus,
     LineItem,
     NextAction,
+    OperationName,
     Order,
+    OrderStatus,
     OrphanedIntent,
     PaymentFailure,
+    PaymentStatus,
     PendingOperation,
     ReconcileReport,
     RefundSnapshot,
+    RefundStatus,
     Transaction,
+    TransactionKind,
+    TransactionStatus,
+    WebhookAction,
     WebhookResult,
 )
 from ._money import Currency, format_amount, get_currency, parse_amount
+from ._options import CaptureMethod
 from ._ports import IntentChanges, PaymentGateway, Pricing, Store, StoreReads, StoreTransaction
 from ._service import CartPaymentIntent
 from ._webhooks import WEBHOOK_EVENTS
@@ -68,12 +81,17 @@ from ._webhooks import WEBHOOK_EVENTS
 #: The package version; pyproject.toml reads it from here (hatch dynamic version).
 __version__ = "0.1.0"
 
+# A library logs, the host decides where: nothing is printed unless it configures
+# logging (docs/howto/logging.md lists the lines and their extra keys).
+logging.getLogger("cartpay").addHandler(logging.NullHandler())
+
 __all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_public_api.py
     "Adjustment",
     "AdjustmentKind",
     "AmountMismatchError",
     "AuthenticationError",
     "AuthenticationRequiredError",
+    "CaptureMethod",
     "CardDeclinedError",
     "Cart",
     "CartPaymentIntent",
@@ -93,21 +111,26 @@ __all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_publ
     "IntentParams",
     "IntentRecord",
     "IntentSnapshot",
+    "IntentStatus",
     "InvalidRequestError",
     "LineItem",
     "NextAction",
     "NotFoundError",
+    "OperationName",
     "OperationPendingError",
     "Order",
+    "OrderStatus",
     "OrphanedIntent",
     "PaymentFailure",
     "PaymentGateway",
+    "PaymentStatus",
     "PendingOperation",
     "Pricing",
     "PricingError",
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",
+    "RefundStatus",
     "STRIPE_API_VERSION",
     "SchemaVersionError",
     "Store",
@@ -115,13 +138,19 @@ __all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_publ
     "StoreReads",
     "StoreTransaction",
     "Transaction",
+    "TransactionKind",
+    "TransactionStatus",
     "ValidationError",
     "WEBHOOK_EVENTS",
+    "WebhookAction",
     "WebhookError",
     "WebhookPayloadError",
     "WebhookResult",
     "WebhookSignatureError",
     "format_amount",
+    "from_json",
     "get_currency",
+    "http_status",
     "parse_amount",
+    "to_json",
 ]

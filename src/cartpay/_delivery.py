@@ -9,10 +9,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from . import _decisions, _ledger, _outcomes
+from . import _decisions, _ledger, _logs, _outcomes
 from ._models import (
     DisputeSnapshot,
     IntentSnapshot,
+    Order,
     RefundSnapshot,
     WebhookAction,
     WebhookResult,
@@ -35,22 +36,23 @@ def _apply_event(
     snapshot: IntentSnapshot | None,
     refunds: Sequence[RefundSnapshot],
     disputes: Sequence[DisputeSnapshot] = (),
-) -> str | None:
-    """Apply to the order the intent pays (or the first live order linked to it).
-    (A dispute of an intent no order holds is not kept: reconcile reports that
-    money as orphaned.)"""
+) -> tuple[Order, Order] | None:
+    """Apply to the order the intent pays (or the first live order linked to it);
+    the order before and after. (A dispute of an intent no order holds is not
+    kept: reconcile reports that money as orphaned.)"""
     target = _decisions.event_target(tx.get_intent(intent_id), tx.orders_for_intent(intent_id))
     if target is None:
         if snapshot is not None:
             _outcomes.save_intent_status(tx, snapshot)
         return None
+    after = target
     if snapshot is not None:  # (saves the intent's status too, in the same write)
-        _outcomes.apply_in(tx, target.id, snapshot, refunds)
+        after, _ = _outcomes.apply_in(tx, target.id, snapshot, refunds)
     elif refunds:
-        save(tx, target, _ledger.apply_refunds(target, refunds))
+        after = save(tx, target, _ledger.apply_refunds(target, refunds))
     elif disputes:
-        save(tx, target, _ledger.apply_disputes(target, disputes))
-    return target.id
+        after = save(tx, target, _ledger.apply_disputes(target, disputes))
+    return target, after
 
 
 def deliver(
@@ -92,7 +94,12 @@ def deliver(
             return WebhookResult(event.id, event.type, action)
         if not tx.record_event(event.id, event.type, "applied"):
             return WebhookResult(event.id, event.type, "duplicate")
-        order_id = _apply_event(tx, intent_id, snapshot, refunds, disputes)
-        return WebhookResult(event.id, event.type, "applied", order_id)
+        changed[:] = [_apply_event(tx, intent_id, snapshot, refunds, disputes)]
+        order = changed[0][1] if changed[0] is not None else None
+        return WebhookResult(event.id, event.type, "applied", order.id if order else None)
 
-    return retry(store, work, f"event {event.id}: its order")
+    changed: list[tuple[Order, Order] | None] = [None]
+    result = retry(store, work, f"event {event.id}: its order")
+    if result.action == "applied" and changed[0] is not None:
+        _logs.order_outcome(*changed[0], via=f"webhook {event.id}")
+    return result

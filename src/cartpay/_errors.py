@@ -351,3 +351,67 @@ class WebhookSignatureError(WebhookError):
 
 class WebhookPayloadError(WebhookError):
     """The payload is not JSON, not an event, or from the other mode (live/test)."""
+
+
+#: The HTTP status a web endpoint answers for each error, the most specific
+#: class first found along the error's class tree (:func:`http_status`). One
+#: table for every host: the docs' error table is rendered from it
+#: (``python -m cartpay tables``) and the web integrations answer from it.
+HTTP_STATUSES: dict[type[CartpayError], tuple[int, str]] = {
+    CartpayError: (500, "an error cartpay did not expect: log it"),
+    ValidationError: (422, "the request's data breaks a rule: the client fixes its input"),
+    NotFoundError: (404, "no such cart or order"),
+    IllegalStateError: (409, "the cart's or order's state forbids the operation now"),
+    ConcurrencyError: (409, "another request holds the record: the same call may be repeated"),
+    OperationPendingError: (409, "an earlier call with other arguments is still unsettled"),
+    IntentAlreadyUsedError: (409, "the payment already pays another order"),
+    AmountMismatchError: (409, "the payment's amount differs from the order's: nothing was booked"),
+    PricingError: (502, "the pricing port failed: nothing was sent, the cart is unchanged"),
+    SchemaVersionError: (500, "the database was written by a newer cartpay: deploy it"),
+    StoreError: (503, "the database failed the transaction: nothing was written"),
+    GatewayError: (502, "Stripe refused or failed the call"),
+    CardDeclinedError: (402, "the card was declined: the customer pays another way"),
+    AuthenticationRequiredError: (
+        402,
+        "the bank wants the customer to authenticate: bring them back to pay",
+    ),
+    IdempotencyError: (500, "a key was reused with other parameters: a bug to report"),
+    RateLimitedError: (503, "Stripe's rate limit: the same call may be repeated later"),
+    GatewayUnavailableError: (503, "Stripe could not be reached: the same call may be repeated"),
+    AuthenticationError: (500, "the API key is wrong or lacks a permission: fix the setup"),
+    InvalidRequestError: (400, "Stripe rejected a parameter, e.g. the payment method sent"),
+    WebhookError: (400, "a webhook delivery was rejected: Stripe retries it"),
+    WebhookSignatureError: (400, "forged, stale, altered or unsigned delivery"),
+    WebhookPayloadError: (400, "not JSON, not an event, or the other mode's event"),
+}
+
+
+def http_status(error: BaseException) -> int:
+    """The HTTP status to answer for ``error`` (:data:`HTTP_STATUSES`): 422 for a
+    ``ValidationError``, 404 ``NotFoundError``, 409 for state and concurrency
+    conflicts, 402 ``CardDeclinedError``, 400 ``WebhookError``, 503 for what may
+    pass later (the store, Stripe unreachable or rate-limited), 502 for other
+    gateway errors, 500 for anything else, including any exception that is not a
+    ``CartpayError``.
+
+    >>> http_status(NotFoundError("order", "ord_1"))
+    404
+    >>> http_status(CardDeclinedError("declined", code="card_declined"))
+    402
+    >>> http_status(KeyError("x"))
+    500
+    """
+    for cls in type(error).__mro__:
+        found = HTTP_STATUSES.get(cls)
+        if found is not None:
+            return found[0]
+    return 500
+
+
+def render_http_table() -> str:
+    """:data:`HTTP_STATUSES` as a Markdown table (class, status, meaning), in the
+    order of the error tree."""
+    lines = ["| error | HTTP status | meaning |", "| --- | --- | --- |"]
+    for cls, (status, meaning) in HTTP_STATUSES.items():
+        lines.append(f"| `{cls.__name__}` | {status} | {meaning} |")
+    return "\n".join(lines) + "\n"

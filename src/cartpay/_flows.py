@@ -25,7 +25,7 @@ from typing import Literal, TypeVar
 
 from attrs import evolve, frozen
 
-from . import _decisions, _lifecycle, _outcomes
+from . import _decisions, _lifecycle, _logs, _outcomes
 from ._claims import Claims, Ref
 from ._errors import (
     CardDeclinedError,
@@ -242,7 +242,13 @@ class Flows:
             lambda: self.gateway.create_intent(params, idempotency_key=pending.key),
         )
         cart = _outcomes.record_created(self.store, cart_id, pending, snap, now=self.clock)
-        log.info("intent created", extra={"cart_id": cart.id, "intent_id": snap.id})
+        log.info(
+            "intent %s created for cart %s: %s",
+            snap.id,
+            cart.id,
+            _logs.money(snap.amount, snap.currency),
+            extra=_logs.ids(cart=cart.id, intent=snap.id),
+        )
         current = intent_params(cart, cart.options, ceilings=self.ceilings)
         return snap if cart.sent is not None and not intent_changes(cart.sent, current) else None
 
@@ -289,7 +295,14 @@ class Flows:
             _outcomes.record_intent_status(self.store, self.gateway.retrieve_intent(intent_id))
             return None
         _outcomes.record_sent(self.store, cart.id, pending.key, params, snap)
-        log.info("intent updated", extra={"cart_id": cart.id, "intent_id": intent_id})
+        log.info(
+            "intent %s updated for cart %s: %s (%s)",
+            intent_id,
+            cart.id,
+            _logs.money(snap.amount, snap.currency),
+            ", ".join(sorted(changes)) or "nothing changed",
+            extra=_logs.ids(cart=cart.id, intent=intent_id),
+        )
         return snap
 
     def settle_cart(self, cart: Cart, deadline: float) -> None:
@@ -505,9 +518,9 @@ class Flows:
             )
         except CardDeclinedError:
             snap = self.gateway.retrieve_intent(intent_id)
-            _outcomes.apply(self.store, order.id, snap, clear=pending.key)
+            _outcomes.apply(self.store, order.id, snap, clear=pending.key, via="confirm_payment")
             raise
-        return _outcomes.apply(self.store, order.id, snap, clear=pending.key)
+        return _outcomes.apply(self.store, order.id, snap, clear=pending.key, via="confirm_payment")
 
     def order_operation(
         self,
@@ -565,7 +578,13 @@ class Flows:
                 return None
             pending = claim[1]
             result = self.claims.call(ref, pending, lambda: call(intent_id, pending))
-            log.info("order %s", operation, extra={"order_id": order.id, "intent_id": intent_id})
+            log.info(
+                "order %s: %s done on intent %s",
+                order.id,
+                operation,
+                intent_id,
+                extra=_logs.ids(cart=order.cart_id, order=order.id, intent=intent_id),
+            )
             return record(current.id, pending, result), pending
 
         return until(attempt, f"order {order.id}")
@@ -591,7 +610,9 @@ class Flows:
         }
 
         def record(order_id: str, pending: PendingOperation, snap: IntentSnapshot) -> Order:
-            return _outcomes.apply(self.store, order_id, snap, clear=pending.key)
+            return _outcomes.apply(
+                self.store, order_id, snap, clear=pending.key, via=f"{operation}_order"
+            )
 
         done, _ = self.order_operation(
             order, operation, call=calls[operation], record=record, amount=amount, reason=reason
@@ -615,12 +636,21 @@ class Flows:
         snap = self.gateway.retrieve_intent(intent_id)
         refunds = self.gateway.list_refunds(intent_id) if pending.operation == "refund" else ()
         happened = _decisions.operation_happened(pending, order, snap, refunds)
-        after = _outcomes.apply(self.store, order.id, snap, refunds=refunds, clear=pending.key)
+        after = _outcomes.apply(
+            self.store,
+            order.id,
+            snap,
+            refunds=refunds,
+            clear=pending.key,
+            via=f"settling an unknown {pending.operation}",
+        )
         log.info(
-            "settled an unknown %s: %s",
+            "order %s: settled an unknown %s on intent %s: %s",
+            order.id,
             pending.operation,
+            intent_id,
             "it took effect" if happened else "it did not",
-            extra={"order_id": order.id, "intent_id": intent_id},
+            extra=_logs.ids(cart=order.cart_id, order=order.id, intent=intent_id),
         )
         return after, pending, happened
 

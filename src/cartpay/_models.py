@@ -42,6 +42,7 @@ __all__ = [
     "PendingOperation",
     "ReconcileReport",
     "RefundSnapshot",
+    "RefundStatus",
     "Transaction",
     "TransactionKind",
     "TransactionStatus",

@@ -11,7 +11,7 @@ from datetime import datetime
 
 from attrs import evolve
 
-from . import _decisions, _ledger
+from . import _decisions, _ledger, _logs
 from ._claims import cleared
 from ._errors import CartpayError, ConcurrencyError
 from ._models import (
@@ -64,12 +64,18 @@ def apply(
     *,
     refunds: Sequence[RefundSnapshot] = (),
     clear: str | None = None,
+    via: str = "a read of the intent",
 ) -> Order:
     """Record what ``snap`` means for the order in one transaction; raises after
-    committing when the snapshot must be refused (a flagged order)."""
-    order, problem = retry(
-        store, lambda tx: apply_in(tx, order_id, snap, refunds, clear=clear), f"order {order_id}"
-    )
+    committing when the snapshot must be refused (a flagged order). The payment
+    outcome is logged once committed (``via``: what brought the news)."""
+
+    def work(tx: StoreTransaction) -> tuple[Order, Order, CartpayError | None]:
+        before = read_order(tx, order_id)
+        return (before, *apply_in(tx, order_id, snap, refunds, clear=clear))
+
+    before, order, problem = retry(store, work, f"order {order_id}")
+    _logs.order_outcome(before, order, via=via)
     if problem is not None:
         raise problem
     return order
@@ -78,11 +84,23 @@ def apply(
 def apply_refund(store: Store, order_id: str, refund: RefundSnapshot, *, clear: str) -> Order:
     """Record a refund the gateway answered with, clearing its claim ``clear``."""
 
-    def work(tx: StoreTransaction) -> Order:
+    def work(tx: StoreTransaction) -> tuple[Order, Order]:
         order = read_order(tx, order_id)
-        return save(tx, order, _ledger.apply_refunds(cleared(order, clear), [refund]))
+        return order, save(tx, order, _ledger.apply_refunds(cleared(order, clear), [refund]))
 
-    return retry(store, work, f"order {order_id}")
+    before, after = retry(store, work, f"order {order_id}")
+    _logs.log.info(
+        "order %s: refund %s of %s is %s",
+        order_id,
+        refund.id,
+        _logs.money(refund.amount, refund.currency),
+        refund.status,
+        extra=_logs.ids(
+            cart=after.cart_id, order=order_id, intent=after.intent_id, refund=refund.id
+        ),
+    )
+    _logs.order_outcome(before, after, via="refund_order")
+    return after
 
 
 def save_intent_status(tx: StoreTransaction, snap: IntentSnapshot) -> None:

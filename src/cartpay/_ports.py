@@ -171,6 +171,12 @@ class StoreReads(Protocol):
         oldest first (by ``created_at``, none first, then id)."""
         ...
 
+    def orders_for_cart(self, cart_id: str) -> list[Order]:
+        """Every order checked out from the cart ``cart_id`` (``Order.cart_id``),
+        cancelled ones included, also once the cart is gone; oldest first (by
+        ``created_at``, none first, then id)."""
+        ...
+
     def get_intent(self, intent_id: str) -> IntentRecord | None:
         """The intent record with ``intent_id``, or ``None``."""
         ...

@@ -9,20 +9,32 @@ webhook delivery (``_delivery``) and reconciliation (``_reconcile``).
 
 from __future__ import annotations
 
-import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, timedelta, timezone
 
 from attrs import evolve
+from typing_extensions import Self
 
-from . import _decisions, _delivery, _ledger, _lifecycle, _outcomes, _reconcile, _rules, _webhooks
+from . import (
+    _decisions,
+    _delivery,
+    _ledger,
+    _lifecycle,
+    _logs,
+    _outcomes,
+    _reconcile,
+    _rules,
+    _webhooks,
+)
 from ._api_version import STRIPE_API_VERSION
 from ._claims import Claims, Ref
 from ._errors import (
     IllegalStateError,
+    NotFoundError,
     ValidationError,
+    WebhookError,
     WebhookPayloadError,
     WebhookSignatureError,
 )
@@ -39,7 +51,7 @@ from ._models import (
     new_adjustment,
     new_line_item,
 )
-from ._money import check_amount, check_ceilings, check_currency
+from ._money import check_amount, check_ceilings, check_currency, format_amount
 from ._options import IntentOptions, may_redirect
 from ._params import amount_maximum, idempotency_key
 from ._ports import PaymentGateway, Pricing, Store, StoreTransaction
@@ -47,7 +59,7 @@ from ._records import RACE_RETRIES, read_cart, read_order, retry, until
 
 __all__ = ["CartPaymentIntent"]
 
-log = logging.getLogger("cartpay")
+log = _logs.log
 
 
 def _utcnow() -> datetime:
@@ -154,6 +166,17 @@ class CartPaymentIntent:
     def __repr__(self) -> str:
         return f"CartPaymentIntent(gateway={self.gateway!r}, store={self.store!r})"
 
+    def close(self) -> None:
+        """Close the store (its connections). The façade is not used after this.
+        ``with CartPaymentIntent(...) as payments:`` closes it when the block ends."""
+        self.store.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
     # ------------------------------------------------------------------ carts
 
     def create_cart(self, currency: str, *, options: IntentOptions | None = None) -> Cart:
@@ -168,7 +191,7 @@ class CartPaymentIntent:
         )
         with self.store.transaction() as tx:
             tx.insert_cart(cart)
-        log.info("cart created", extra={"cart_id": cart.id})
+        log.info("cart %s created (%s)", cart.id, currency, extra=_logs.ids(cart=cart.id))
         return cart
 
     def get_cart(self, cart_id: str) -> Cart:
@@ -325,17 +348,52 @@ class CartPaymentIntent:
         cart (a second checkout then makes a second order on the same intent, of
         which only one can be paid: see docs/design.md, "One intent pays at most
         one order").
+
+        Safe to retry: a checkout of a cart that checkout consumed returns the
+        order it made (the newest order made from the cart, see
+        :meth:`orders_for_cart`), so a double click, a network retry or
+        concurrent checkouts of one cart get one order. A cart that never made
+        an order raises ``NotFoundError`` once it is gone.
         """
         if not isinstance(keep_cart, bool):
             raise ValidationError("keep_cart", "type", "must be a bool")
         memo = PriceMemo()
-        order = until(
-            lambda: self._flows.checkout_once(cart_id, keep_cart, memo),
-            f"cart {cart_id} during checkout",
-            tries=RACE_RETRIES,
+        try:
+            order = until(
+                lambda: self._flows.checkout_once(cart_id, keep_cart, memo),
+                f"cart {cart_id} during checkout",
+                tries=RACE_RETRIES,
+            )
+        except NotFoundError as exc:
+            if (exc.kind, exc.id) != ("cart", cart_id):
+                raise
+            made = self.orders_for_cart(cart_id)
+            if not made:
+                raise
+            order = made[-1]
+            log.info(
+                "checkout of cart %s again: its order %s",
+                cart_id,
+                order.id,
+                extra=_logs.ids(cart=cart_id, order=order.id, intent=order.intent_id),
+            )
+            return order
+        log.info(
+            "checked out cart %s: order %s for %s",
+            cart_id,
+            order.id,
+            format_amount(order.total, order.currency),
+            extra=_logs.ids(cart=cart_id, order=order.id, intent=order.intent_id),
         )
-        log.info("checked out", extra={"cart_id": cart_id, "order_id": order.id})
         return order
+
+    def orders_for_cart(self, cart_id: str) -> list[Order]:
+        """The orders checked out from the cart ``cart_id``, oldest first, also once
+        the cart is gone (``[]`` for a cart that made none, or an unknown id)."""
+        if not isinstance(cart_id, str):
+            raise ValidationError("cart_id", "type", "must be a str")
+        with self.store.read() as tx:
+            return tx.orders_for_cart(cart_id)
 
     def get_order(self, order_id: str) -> Order:
         with self.store.read() as tx:
@@ -445,7 +503,9 @@ class CartPaymentIntent:
             and not self._claims.busy(order)
         )
         clear = pending.key if settles and pending is not None else None
-        return _outcomes.apply(self.store, order.id, snap, refunds=refunds, clear=clear)
+        return _outcomes.apply(
+            self.store, order.id, snap, refunds=refunds, clear=clear, via="confirm_order"
+        )
 
     def capture_order(self, order_id: str, amount: int | None = None) -> Order:
         """Capture an authorized order: all of it, or ``amount`` (the rest is released)."""
@@ -582,20 +642,49 @@ class CartPaymentIntent:
         if not isinstance(signature_header, str) or not signature_header:
             raise WebhookSignatureError("the Stripe-Signature header is missing")
         payload = bytes(payload)
-        self.gateway.verify_webhook(payload, signature_header, tolerance=self.webhook_tolerance)
-        event = _webhooks.parse_event(payload)
-        livemode = (
-            self.livemode if self.livemode is not None else getattr(self.gateway, "livemode", None)
-        )
-        if isinstance(livemode, bool) and event.livemode != livemode:
-            mode = "live" if event.livemode else "test"
-            raise WebhookPayloadError(f"event {event.id} is from {mode} mode; this endpoint is not")
+        try:
+            self.gateway.verify_webhook(payload, signature_header, tolerance=self.webhook_tolerance)
+            event = _webhooks.parse_event(payload)
+            livemode = (
+                self.livemode
+                if self.livemode is not None
+                else getattr(self.gateway, "livemode", None)
+            )
+            if isinstance(livemode, bool) and event.livemode != livemode:
+                mode = "live" if event.livemode else "test"
+                raise WebhookPayloadError(
+                    f"event {event.id} is from {mode} mode; this endpoint is not"
+                )
+        except WebhookError as exc:
+            # The error's own text: it never holds the header, the payload or a secret.
+            log.warning(
+                "webhook rejected (%s): %s",
+                "signature" if isinstance(exc, WebhookSignatureError) else "payload",
+                exc,
+                extra=_logs.ids(outcome="rejected"),
+            )
+            raise
         route = _webhooks.route_event(event)
         refresh = self.refresh_on_webhook
         if event.api_version is not None and event.api_version != STRIPE_API_VERSION:
             self._note_other_version(event.api_version, event.id)
             route, refresh = _webhooks.untrusted(route), True
-        return _delivery.deliver(self.store, self.gateway, event, route, refresh=refresh)
+        result = _delivery.deliver(self.store, self.gateway, event, route, refresh=refresh)
+        log.info(
+            "webhook %s %s: %s%s",
+            event.id,
+            event.type,
+            result.action,
+            f" to order {result.order_id}" if result.order_id else "",
+            extra=_logs.ids(
+                order=result.order_id,
+                intent=route.intent_id,
+                event=event.id,
+                event_type=event.type,
+                outcome=result.action,
+            ),
+        )
+        return result
 
     def reconcile(
         self,
@@ -667,8 +756,15 @@ class CartPaymentIntent:
             cancel_order=lambda order_id: self.cancel_order(order_id, reason="abandoned"),
             policy=_reconcile.Policy(cutoff, limit, abandoned, refund_orphans, expiring),
         )
-        extra = {"checked": len(report.checked), "repaired": len(report.repaired)}
-        log.info("reconciled", extra=extra)
+        log.info(
+            "reconciled: %d orders checked, %d repaired, %d orphaned intents, %d actions,"
+            " %d errors",
+            len(report.checked),
+            len(report.repaired),
+            len(report.orphaned),
+            len(report.actions),
+            len(report.errors),
+        )
         return report
 
     # ---------------------------------------------------------------- helpers

@@ -540,6 +540,10 @@ class PaymentsMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ reading
 
+    def cart_gone(self, cart_id: str) -> bool:
+        with self.store.inner.transaction() as tx:
+            return tx.get_cart(cart_id) is None
+
     def order(self, order_id: str) -> Order | None:
         with self.store.inner.transaction() as tx:
             return tx.get_order(order_id)
@@ -753,6 +757,10 @@ class PaymentsMachine(RuleBasedStateMachine):
     def checkout(self, cart: str, keep_cart: bool) -> object:
         keep_cart = keep_cart and self.has("kept_carts")
         order = self.call("checkout", lambda: self.payments.checkout(cart, keep_cart=keep_cart))
+        if order is not None and self.cart_gone(cart):
+            # Issue 16: a retried checkout of a consumed cart returns the order it made.
+            again = self.call("checkout", lambda: self.payments.checkout(cart))
+            assert again is None or again.id == order.id, f"retry of {cart}: {again} != {order}"
         return multiple() if order is None else order.id
 
     @precondition(lambda self: self.has("kept_carts"))

@@ -90,6 +90,11 @@ def checkout(payments: CartPaymentIntent, cart_id: str) -> str:
     return payments.checkout(cart_id, keep_cart=True).id
 
 
+def checkout_consuming(payments: CartPaymentIntent, cart_id: str) -> str:
+    """The id of the order a consuming checkout of the cart returns."""
+    return payments.checkout(cart_id).id
+
+
 def confirm_order_once(payments: CartPaymentIntent, order_id: str) -> str:
     """The order's payment status, or ``intent_used`` (docs/design.md, rule 6)."""
     try:

@@ -22,6 +22,7 @@ from tests.stores.store_workers import (
     Step,
     StoreSpec,
     checkout,
+    checkout_consuming,
     confirm_order,
     confirm_order_once,
     create_intent,
@@ -146,6 +147,21 @@ def test_concurrent_creates_make_one_intent(race: Race) -> None:
     with race.payments.store.transaction() as tx:
         record = tx.get_intent(intent_ids[0])
     assert record is not None and record.cart_id == cart_id and record.amount == 5000
+
+
+def test_concurrent_checkouts_of_one_cart_make_one_order(race: Race) -> None:
+    """Issue 16: a double click, a retry or racing checkouts get the one order (no 404)."""
+    cart_id = _cart(race.payments)
+    intent_id = race.payments.create_payment_intent(cart_id).id
+
+    results = race.run(checkout_consuming, [cart_id] * WORKERS)
+
+    made = race.payments.orders_for_cart(cart_id)
+    assert [o.id for o in made] == [results[0]]
+    assert results == [made[0].id] * WORKERS
+    assert made[0].intent_id == intent_id
+    assert race.payments.checkout(cart_id) == made[0]  # and a retry later on
+    assert race.gateway.count("create_intent") == 1
 
 
 def test_concurrent_checkouts_of_a_kept_cart_pay_once(race: Race) -> None:

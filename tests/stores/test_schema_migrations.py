@@ -43,6 +43,12 @@ def assert_nothing_lost(store: Store) -> None:
             "ord_v1_paid",
         ]
         assert [o.id for o in tx.unpaid_orders_before(T0, limit=10)] == ["ord_v1_unpaid"]
+        # v4's cart_id column, backfilled from the bodies
+        for order in data.orders:
+            assert order in tx.orders_for_cart(order.cart_id)
+        assert sum(len(tx.orders_for_cart(c)) for c in {o.cart_id for o in data.orders}) == len(
+            data.orders
+        )
         assert [
             i.id for i in tx.unclaimed_intents(["requires_payment_method", "processing"], limit=10)
         ] == [
@@ -120,7 +126,7 @@ def test_the_fixture_is_at_version_1(v1_copy: Path) -> None:
 def test_sqlite_v1_migrates_to_the_latest_version_with_nothing_lost(v1_copy: Path) -> None:
     store = SQLiteStore(v1_copy)
     try:
-        assert store.schema_version() == SCHEMA_VERSION == 3
+        assert store.schema_version() == SCHEMA_VERSION == 4
         assert_nothing_lost(store)
         assert_still_writable(store)
         assert_adjustments_fit(store)
@@ -211,7 +217,7 @@ def test_postgres_v1_migrates_to_the_latest_version_with_nothing_lost(
     write_postgres(postgres_dsn, postgres_schema)
     store = PostgresStore(postgres_dsn, schema=postgres_schema)
     try:
-        assert store.schema_version() == PG_VERSION == 3
+        assert store.schema_version() == PG_VERSION == 4
         assert_nothing_lost(store)
         assert_still_writable(store)
         assert_adjustments_fit(store)
@@ -255,7 +261,7 @@ def test_postgres_instances_opening_together_migrate_once(
     try:
         assert failures == [] and len(opened) == 4
         assert_nothing_lost(opened[0])
-        assert all(store.schema_version() == 3 for store in opened)
+        assert all(store.schema_version() == 4 for store in opened)
     finally:
         for store in opened:
             store.close()

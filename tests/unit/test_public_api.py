@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
+
+import pytest
 
 import cartpay
 
@@ -11,6 +14,7 @@ EXPECTED = [
     "AmountMismatchError",
     "AuthenticationError",
     "AuthenticationRequiredError",
+    "CaptureMethod",
     "CardDeclinedError",
     "Cart",
     "CartPaymentIntent",
@@ -30,21 +34,26 @@ EXPECTED = [
     "IntentParams",
     "IntentRecord",
     "IntentSnapshot",
+    "IntentStatus",
     "InvalidRequestError",
     "LineItem",
     "NextAction",
     "NotFoundError",
+    "OperationName",
     "OperationPendingError",
     "Order",
+    "OrderStatus",
     "OrphanedIntent",
     "PaymentFailure",
     "PaymentGateway",
+    "PaymentStatus",
     "PendingOperation",
     "Pricing",
     "PricingError",
     "RateLimitedError",
     "ReconcileReport",
     "RefundSnapshot",
+    "RefundStatus",
     "STRIPE_API_VERSION",
     "SchemaVersionError",
     "Store",
@@ -52,15 +61,21 @@ EXPECTED = [
     "StoreReads",
     "StoreTransaction",
     "Transaction",
+    "TransactionKind",
+    "TransactionStatus",
     "ValidationError",
     "WEBHOOK_EVENTS",
+    "WebhookAction",
     "WebhookError",
     "WebhookPayloadError",
     "WebhookResult",
     "WebhookSignatureError",
     "format_amount",
+    "from_json",
     "get_currency",
+    "http_status",
     "parse_amount",
+    "to_json",
 ]
 
 
@@ -123,3 +138,55 @@ def test_every_error_pickles() -> None:
         assert str(copy) == str(error)
         assert copy.__dict__ == error.__dict__
         assert copy.retryable == error.retryable
+
+
+def test_the_literal_types_of_public_fields_are_exported() -> None:
+    from typing import get_args
+
+    assert "paid" in get_args(cartpay.PaymentStatus)
+    assert "cancelled" in get_args(cartpay.OrderStatus)
+    assert "requires_capture" in get_args(cartpay.IntentStatus)
+    assert "refund" in get_args(cartpay.TransactionKind)
+    assert "duplicate" in get_args(cartpay.WebhookAction)
+    assert "manual" in get_args(cartpay.CaptureMethod)
+
+
+def test_the_facade_and_the_stores_close_as_context_managers(tmp_path: Path) -> None:
+    from cartpay.stores.memory import MemoryStore
+    from cartpay.stores.sqlite import SQLiteStore
+    from cartpay.testing import FakeStripeGateway
+
+    with SQLiteStore(str(tmp_path / "a.sqlite3")) as store:
+        with cartpay.CartPaymentIntent(gateway=FakeStripeGateway(), store=store) as payments:
+            cart = payments.create_cart("usd")
+        with pytest.raises(cartpay.StoreError):  # closed with the façade
+            store.read().__enter__()
+    with SQLiteStore(str(tmp_path / "a.sqlite3")) as again:  # what was written stays
+        with again.read() as tx:
+            assert tx.get_cart(cart.id) == cart
+    with MemoryStore() as memory:  # nothing to release: still usable
+        with memory.transaction() as tx:
+            tx.insert_cart(cart)
+    memory.close()
+    with memory.read() as tx:
+        assert tx.get_cart(cart.id) == cart
+
+
+def test_http_status_table_covers_every_error() -> None:
+    from cartpay._errors import HTTP_STATUSES
+
+    errors = {getattr(cartpay, n) for n in cartpay.__all__ if n.endswith("Error")}
+    assert errors == set(HTTP_STATUSES)
+    assert cartpay.http_status(cartpay.ValidationError("f", "r", "m")) == 422
+    assert cartpay.http_status(cartpay.NotFoundError("order", "o")) == 404
+    assert cartpay.http_status(cartpay.IntentAlreadyUsedError("pi", "o2", "o1")) == 409
+    assert cartpay.http_status(cartpay.CardDeclinedError("no")) == 402
+    assert cartpay.http_status(cartpay.GatewayUnavailableError("down")) == 503
+    assert cartpay.http_status(cartpay.AuthenticationError("key")) == 500
+    assert cartpay.http_status(cartpay.WebhookSignatureError("forged")) == 400
+    assert cartpay.http_status(RuntimeError("boom")) == 500
+
+    class Custom(cartpay.IllegalStateError):
+        pass
+
+    assert cartpay.http_status(Custom("order", "pay", "cancelled")) == 409

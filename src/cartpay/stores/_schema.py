@@ -11,10 +11,13 @@ from typing import Any
 from .._errors import SchemaVersionError
 
 
-def migrations(*, timestamp: str, payment_from_body: str) -> tuple[tuple[str, ...], ...]:
+def migrations(
+    *, timestamp: str, payment_from_body: str, cart_id_from_body: str
+) -> tuple[tuple[str, ...], ...]:
     """The forward migrations of both SQL stores (``result[n]`` takes a database from
     version n to n + 1), in one dialect: ``timestamp`` is its column type for
-    times, ``payment_from_body`` its expression reading ``payment`` from a body."""
+    times, ``payment_from_body`` and ``cart_id_from_body`` its expressions reading
+    ``payment`` and ``cart_id`` from a body."""
     return (
         # v1: the plain tables.
         (
@@ -61,6 +64,13 @@ def migrations(*, timestamp: str, payment_from_body: str) -> tuple[tuple[str, ..
         ),
         # v3: where scans that run in pieces go on (reconcile's progress).
         ("CREATE TABLE cursors (name TEXT PRIMARY KEY, value TEXT NOT NULL)",),
+        # v4: the orders made from a cart (a retried checkout finds its order;
+        # orders_for_cart). An order's cart never changes: written on insert only.
+        (
+            "ALTER TABLE orders ADD COLUMN cart_id TEXT",
+            f"UPDATE orders SET cart_id = {cart_id_from_body}",  # noqa: S608
+            "CREATE INDEX orders_by_cart ON orders (cart_id, created_at, id)",
+        ),
     )
 
 

@@ -12,6 +12,8 @@ from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Generic, TypeVar
 
+from typing_extensions import Self
+
 from .._errors import ConcurrencyError
 from .._models import Cart, IntentRecord, Order
 from .._ports import ScanKey
@@ -84,6 +86,7 @@ class _MemoryTransaction:
         for order in self._touched_orders:
             if order.intent_id is not None:
                 self._store._orders_by_intent.setdefault(order.intent_id, set()).add(order.id)
+            self._store._orders_by_cart.setdefault(order.cart_id, set()).add(order.id)
         self._store._events.update(self._events)
         for name, value in self._cursors.items():
             if value is None:
@@ -114,6 +117,15 @@ class _MemoryTransaction:
         found = [self._orders.get(order_id) for order_id in sorted(ids)]
         return sorted(
             (o for o in found if o is not None and o.intent_id == intent_id),
+            key=lambda o: (o.created_at or datetime.min, o.id),
+        )
+
+    def orders_for_cart(self, cart_id: str) -> list[Order]:
+        ids = set(self._store._orders_by_cart.get(cart_id, ()))
+        ids.update(o.id for o in self._touched_orders if o.cart_id == cart_id)
+        found = [self._orders.get(order_id) for order_id in sorted(ids)]
+        return sorted(
+            (o for o in found if o is not None and o.cart_id == cart_id),
             key=lambda o: (o.created_at or datetime.min, o.id),
         )
 
@@ -216,6 +228,7 @@ class MemoryStore:
         self._orders: dict[str, Order] = {}
         self._intents: dict[str, IntentRecord] = {}
         self._orders_by_intent: dict[str, set[str]] = {}
+        self._orders_by_cart: dict[str, set[str]] = {}
         self._events: dict[str, tuple[str, str]] = {}
         self._cursors: dict[str, str] = {}
 
@@ -228,6 +241,13 @@ class MemoryStore:
     def read(self) -> _Transaction:
         """A read under the same lock (memory has no cheaper snapshot)."""
         return _Transaction(self, commit=False)
+
+    def __enter__(self) -> Self:
+        """``with MemoryStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Nothing to release."""

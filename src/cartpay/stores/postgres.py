@@ -46,6 +46,8 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
         "PostgresStore needs psycopg 3 and psycopg_pool: pip install 'cartpay[postgres]'"
     ) from exc
 
+from typing_extensions import Self
+
 from .._converter import dumps, loads
 from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
@@ -55,7 +57,11 @@ from ._schema import MAX_LIMIT, SchemaVersionError, apply_migrations, migrations
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes a schema from version n to n + 1.
-MIGRATIONS = migrations(timestamp="timestamptz", payment_from_body="body::jsonb ->> 'payment'")
+MIGRATIONS = migrations(
+    timestamp="timestamptz",
+    payment_from_body="body::jsonb ->> 'payment'",
+    cart_id_from_body="body::jsonb ->> 'cart_id'",
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 # Errors after which the transaction is lost but a retry may succeed.
@@ -243,11 +249,21 @@ class _PostgresTransaction:
         )
         return [loads(body, Order) for body in bodies]
 
+    def orders_for_cart(self, cart_id: str) -> list[Order]:
+        if not _storable(cart_id):
+            return []
+        bodies = self._bodies(
+            "SELECT body FROM orders WHERE cart_id = %s ORDER BY created_at NULLS FIRST, id",
+            (cart_id,),
+        )
+        return [loads(body, Order) for body in bodies]
+
     def insert_order(self, order: Order) -> None:
         cursor = self._run(
-            """INSERT INTO orders (id, version, intent_id, status, payment, created_at, body)
-               VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
-            (order.id, order.version, *_order_columns(order)),
+            """INSERT INTO orders
+                 (id, version, cart_id, intent_id, status, payment, created_at, body)
+               VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
+            (order.id, order.version, order.cart_id, *_order_columns(order)),
         )
         self._inserted(cursor, "order", order.id)
         self._orders[order.id] = order
@@ -449,6 +465,13 @@ class PostgresStore:
             raise translate_error(exc) from exc
         assert row is not None
         return int(row[0])
+
+    def __enter__(self) -> Self:
+        """``with PostgresStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close the pool and its connections."""

@@ -40,6 +40,8 @@ from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Literal
 
+from typing_extensions import Self
+
 from .._converter import dumps, loads
 from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
@@ -49,7 +51,11 @@ from ._schema import MAX_LIMIT, SchemaVersionError, apply_migrations, migrations
 __all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.
-MIGRATIONS = migrations(timestamp="TEXT", payment_from_body="json_extract(body, '$.payment')")
+MIGRATIONS = migrations(
+    timestamp="TEXT",
+    payment_from_body="json_extract(body, '$.payment')",
+    cart_id_from_body="json_extract(body, '$.cart_id')",
+)
 SCHEMA_VERSION = len(MIGRATIONS)
 
 
@@ -149,11 +155,18 @@ class _SQLiteTransaction:
         return self._orders[order_id]
 
     def orders_for_intent(self, intent_id: str) -> list[Order]:
-        if not _storable(intent_id):
+        return self._orders_where("intent_id", intent_id)
+
+    def orders_for_cart(self, cart_id: str) -> list[Order]:
+        return self._orders_where("cart_id", cart_id)
+
+    def _orders_where(self, column: Literal["intent_id", "cart_id"], key: str) -> list[Order]:
+        if not _storable(key):
             return []
         rows = self._conn.execute(
-            "SELECT id, body FROM orders WHERE intent_id = ? ORDER BY created_at NULLS FIRST, id",
-            (intent_id,),
+            f"SELECT id, body FROM orders WHERE {column} = ?"  # noqa: S608 - a fixed name
+            " ORDER BY created_at NULLS FIRST, id",
+            (key,),
         )
         found = []
         for order_id, body in rows:
@@ -165,9 +178,10 @@ class _SQLiteTransaction:
 
     def insert_order(self, order: Order) -> None:
         cursor = self._conn.execute(
-            """INSERT INTO orders (id, version, intent_id, status, payment, created_at, body)
-               VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING""",
-            (order.id, order.version, *_order_columns(order)),
+            """INSERT INTO orders
+                 (id, version, cart_id, intent_id, status, payment, created_at, body)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING""",
+            (order.id, order.version, order.cart_id, *_order_columns(order)),
         )
         _inserted(cursor, "order", order.id)
         self._orders[order.id] = order
@@ -533,6 +547,13 @@ class SQLiteStore:
         with self._translated(), self._connection() as conn:
             row = conn.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0])
+
+    def __enter__(self) -> Self:
+        """``with SQLiteStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
 
     def close(self) -> None:
         """Close every connection (those in use close when their transaction ends)."""

@@ -85,10 +85,11 @@ def full_order(
     intent_id: str | None = "pi_1",
     created_at: datetime | None = T0,
     status: str = "processing",
+    cart_id: str = "cart_1",
 ) -> Order:
     return Order(
         order_id,
-        "cart_1",
+        cart_id,
         "usd",
         6500,
         ITEMS,
@@ -275,6 +276,30 @@ class StoreContract:
             assert tx.orders_for_intent("pi_1") == [first, tie]
             assert tx.orders_for_intent("pi_2") == [other, moved]
             assert tx.orders_for_intent("pi_none") == []
+
+    def test_orders_for_cart_in_creation_order_also_once_the_cart_is_gone(
+        self, store: Store
+    ) -> None:
+        cart = full_cart()
+        later = full_order("ord_a", created_at=T0 + timedelta(seconds=5))
+        first = full_order("ord_b", created_at=T0, intent_id="pi_2")
+        other = full_order("ord_c", cart_id="cart_2")
+        with store.transaction() as tx:
+            tx.insert_cart(cart)
+            tx.insert_order(later)
+            tx.insert_order(other)
+        with store.transaction() as tx:
+            tx.insert_order(first)  # seen in the transaction that wrote it
+            assert [o.id for o in tx.orders_for_cart("cart_1")] == ["ord_b", "ord_a"]
+            tx.delete_cart(cart.id, expected_version=cart.version)
+        cancelled = evolve(later, status="cancelled", version=later.version + 1)
+        with store.transaction() as tx:
+            tx.update_order(cancelled, expected_version=later.version)
+        with store.read() as reads:
+            assert reads.orders_for_cart("cart_1") == [first, cancelled]
+            assert reads.orders_for_cart("cart_2") == [other]
+            assert reads.orders_for_cart("cart_none") == []
+            assert reads.orders_for_cart("\ud800") == []  # no row can have that id
 
     def test_unpaid_orders_before_the_cutoff(self, store: Store) -> None:
         plus_two = timezone(timedelta(hours=2))
