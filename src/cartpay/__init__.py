@@ -35,6 +35,7 @@ from ._errors import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from ._http import http_status
 from ._models import (
     Cart,
     IntentHandle,
@@ -104,5 +105,6 @@ __all__ = [
     "WebhookSignatureError",
     "format_amount",
     "get_currency",
+    "http_status",
     "parse_amount",
 ]

@@ -50,6 +50,7 @@ EXPECTED = [
     "WebhookSignatureError",
     "format_amount",
     "get_currency",
+    "http_status",
     "parse_amount",
 ]
 
