@@ -5,8 +5,13 @@ must refuse, and the check that a refused request wrote nothing."""
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from cartpay import CartPaymentIntent
 from cartpay.stores.memory import MemoryStore
@@ -114,3 +119,26 @@ def assert_paid(delivery: Delivery) -> None:
     assert (order.status, order.payment) == ("complete", "paid"), order
     with delivery.payments.store.read() as reads:
         assert reads.has_event(delivery.event_id)
+
+
+@contextmanager
+def served(app: Any) -> Iterator[str]:
+    """``app`` (ASGI) served by uvicorn in a thread on a free port, lifespan and all;
+    yields its base URL and stops it on the way out."""
+    import uvicorn
+
+    sock = socket.socket()
+    sock.bind(("127.0.0.1", 0))
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 15
+        while not server.started:
+            assert thread.is_alive() and time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.02)
+        yield f"http://127.0.0.1:{sock.getsockname()[1]}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=15)
+        sock.close()
