@@ -29,8 +29,9 @@ DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 def _tutorial_app() -> str:
     blocks = re.findall(r"```python\n(.*?)```", (DOCS / "fastapi.md").read_text(), re.DOTALL)
-    (app,) = [b for b in blocks if b.startswith('"""app.py')]
-    return app
+    apps: list[str] = [b for b in blocks if b.startswith('"""app.py')]
+    assert len(apps) == 1
+    return apps[0]
 
 
 def _call(method: str, url: str, body: dict[str, Any] | None = None) -> tuple[int, Any]:
