@@ -79,11 +79,13 @@ def create_app(payments: CartPaymentIntent | None = None) -> Flask:
     """A Flask app with the blueprint (``flask --app`` calls it with no argument: the
     façade is then built from the environment)."""
     app = Flask(__name__)
-    app.register_blueprint(cartpay_blueprint(payments or _payments_from_environment()))
+    app.register_blueprint(cartpay_blueprint(payments or payments_from_environment()))
     return app
 
 
-def _payments_from_environment() -> CartPaymentIntent:
+def payments_from_environment() -> CartPaymentIntent:
+    """The façade from the settings ``python -m cartpay dev`` prints (or real test keys),
+    on ``cartpay.sqlite3``."""
     import stripe
 
     from cartpay.gateways.stripe import StripeGateway
