@@ -128,7 +128,7 @@ def test_a_signed_delivery_is_applied_once_off_the_event_loop() -> None:
     # The sync façade ran in the thread pool, not on the loop that ran on_result (two
     # threads alive at once: their idents differ; across requests they may be reused).
     assert len(handled) == len(seen) == 2
-    assert all(worker != loop for worker, (_, loop) in zip(handled, seen))
+    assert all(worker != loop for worker, (_, loop) in zip(handled, seen, strict=True))
 
 
 def test_the_async_twin_is_awaited_on_the_loop() -> None:
