@@ -23,6 +23,23 @@ nox.options.reuse_existing_virtualenvs = True
 nox.options.error_on_missing_interpreters = False
 
 
+#: What the tests install besides the package: the framework extras, and for the
+#: Flask example, FastAPI's TestClient (httpx2, which Starlette 1.x asks for), the
+#: example shop's server and the browser test's driver bindings (the browser itself
+#: is Debian's chromium and chromium-driver: .ci/run installs them).
+TEST_INSTALL = (
+    "-e",
+    ".[test,fastapi,django]",
+    "flask>=3",
+    # Starlette's TestClient: httpx2 (Pydantic's maintained httpx, which Starlette
+    # 1.x asks for) where it installs, httpx before Python 3.11.
+    "httpx2; python_version >= '3.11'",
+    "httpx; python_version < '3.11'",
+    "uvicorn>=0.29",
+    "selenium>=4.20",
+)
+
+
 @nox.session
 def lint(session: nox.Session) -> None:
     """ruff: lint and formatting."""
@@ -39,7 +56,7 @@ def lint(session: nox.Session) -> None:
 @nox.session
 def typecheck(session: nox.Session) -> None:
     """mypy --strict on src and tests."""
-    session.install("-e", ".[test]", "mypy>=1.10", "nox")
+    session.install(*TEST_INSTALL, "mypy>=1.10", "nox", "django-stubs")
     session.run("mypy", "--strict")
     session.run("mypy", "--strict", ".ci/leftovers")  # a second __main__: checked on its own
 
@@ -95,8 +112,8 @@ def _interrupt(signum: int, frame: object) -> None:
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The whole pytest suite: unit, contract, integration, stores, property."""
-    session.install("-e", ".[test]")
+    """The whole pytest suite: unit, contract, integration, stores, web, property."""
+    session.install(*TEST_INSTALL)
     with _postgres(session) as env:
         session.run(
             "pytest",

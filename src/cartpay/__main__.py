@@ -12,6 +12,7 @@ from contextlib import contextmanager
 from types import FrameType
 
 from . import __version__
+from ._cli_dev import DEFAULT_WEBHOOK_URL
 from ._demo import DEFAULT_DB, run_demo
 
 #: The commands and what each does, as ``--help`` lists them (plain text).
@@ -20,6 +21,7 @@ COMMANDS = {
     "tables": "print the lifecycle tables as Markdown (docs/lifecycle.md)",
     "reconcile": "synchronise stuck orders from Stripe and report orphaned intents",
     "endpoint": "create (or check) a Stripe webhook endpoint with exactly cartpay's events",
+    "dev": "run a local Stripe (localstripe) for developing a shop and print its settings",
 }
 
 _EPILOG = """\
@@ -29,6 +31,7 @@ examples:
   python -m cartpay tables > docs/lifecycle.md
   python -m cartpay reconcile --db cartpay.sqlite3
   python -m cartpay endpoint create --url https://shop.example/stripe/webhook
+  python -m cartpay dev --webhook-url http://127.0.0.1:8000/stripe/webhook
 
 'python -m cartpay COMMAND --help' describes a command's options.
 """
@@ -103,6 +106,17 @@ def build_parser(prog: str = "python -m cartpay") -> argparse.ArgumentParser:
         default="STRIPE_SECRET_KEY",
         help="environment variable holding the API key",
     )
+    dev = commands.add_parser("dev", help=COMMANDS["dev"], description=COMMANDS["dev"])
+    dev.add_argument(
+        "--webhook-url",
+        default=DEFAULT_WEBHOOK_URL,
+        help="where localstripe sends every event, signed (default: %(default)s)",
+    )
+    dev.add_argument("--port", type=int, help="localstripe's port (default: a free one)")
+    dev.add_argument(
+        "--webhook-secret", help="the signing secret to use (default: a new random whsec_ value)"
+    )
+    dev.add_argument("--env-file", help="also write the settings to this file (NAME=value lines)")
     return parser
 
 
@@ -131,6 +145,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         except KeyboardInterrupt:
             print("demo interrupted", file=sys.stderr)
             return 130
+    if args.command == "dev":
+        from ._cli_dev import run_dev
+
+        with _sigterm_as_interrupt():  # localstripe is stopped on SIGTERM as on Ctrl-C
+            return run_dev(
+                webhook_url=args.webhook_url,
+                port=args.port,
+                webhook_secret=args.webhook_secret,
+                env_file=args.env_file,
+            )
     if args.command == "tables":
         from ._lifecycle import render_tables
 

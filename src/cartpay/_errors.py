@@ -368,7 +368,7 @@ HTTP_STATUSES: dict[type[CartpayError], tuple[int, str]] = {
     AmountMismatchError: (409, "the payment's amount differs from the order's: nothing was booked"),
     PricingError: (502, "the pricing port failed: nothing was sent, the cart is unchanged"),
     SchemaVersionError: (500, "the database was written by a newer cartpay: deploy it"),
-    StoreError: (503, "the database failed the transaction: nothing was written"),
+    StoreError: (500, "the database failed: nothing was written (503 when retryable)"),
     GatewayError: (502, "Stripe refused or failed the call"),
     CardDeclinedError: (402, "the card was declined: the customer pays another way"),
     AuthenticationRequiredError: (
@@ -390,9 +390,11 @@ def http_status(error: BaseException) -> int:
     """The HTTP status to answer for ``error`` (:data:`HTTP_STATUSES`): 422 for a
     ``ValidationError``, 404 ``NotFoundError``, 409 for state and concurrency
     conflicts, 402 ``CardDeclinedError``, 400 ``WebhookError``, 503 for what may
-    pass later (the store, Stripe unreachable or rate-limited), 502 for other
+    pass later (a retryable store error, Stripe unreachable or rate-limited), 502 for other
     gateway errors, 500 for anything else, including any exception that is not a
-    ``CartpayError``.
+    ``CartpayError``. A retryable error whose entry is a server error answers 503
+    (clients, and Stripe for webhooks, try again later); a retryable 4xx
+    (``ConcurrencyError``: 409) keeps its status.
 
     >>> http_status(NotFoundError("order", "ord_1"))
     404
@@ -404,8 +406,11 @@ def http_status(error: BaseException) -> int:
     for cls in type(error).__mro__:
         found = HTTP_STATUSES.get(cls)
         if found is not None:
-            return found[0]
-    return 500
+            status = found[0]
+            break
+    else:
+        return 500
+    return 503 if status >= 500 and getattr(error, "retryable", False) else status
 
 
 def render_http_table() -> str:

@@ -105,3 +105,61 @@ def test_a_process_the_run_left_running_fails_it(tmp_path: Path) -> None:
     finally:
         other.kill()
         other.wait()
+
+
+def test_a_missing_web_framework_or_browser_fails_a_run_that_requires_it(
+    tmp_path: Path,
+) -> None:
+    """Hidden frameworks (a package that refuses to import, first on the path) and a
+    missing browser: the web suites skip, and the guard turns each skip into a failure."""
+    for name in ("fastapi", "django", "flask"):
+        (tmp_path / name).mkdir()
+        (tmp_path / name / "__init__.py").write_text("raise ImportError('hidden by the test')\n")
+    env = dict(
+        os.environ,
+        PYTHONPATH=os.pathsep.join([str(tmp_path), str(ROOT / "src")]),
+        CARTPAY_REQUIRE_SUITES="fastapi,django,flask,browser",
+        CARTPAY_CHROMIUM=str(tmp_path / "no-chromium"),
+    )
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/web/test_suites_present.py",
+        ],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    for marker in ("fastapi", "django", "flask"):
+        assert f"({marker})" in done.stdout, done.stdout
+    # The browser suite's own skip (no browser) is a required skip too.
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-q",
+            "-p",
+            "no:cacheprovider",
+            "tests/web/test_shop_browser.py",
+            "-k",
+            "declined",
+        ],
+        cwd=ROOT,
+        env=dict(env, PYTHONPATH=str(ROOT / "src")),
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 1, done.stdout
+    assert "SKIPPED BUT REQUIRED" in done.stdout and "browser" in done.stdout
