@@ -1,3 +1,4 @@
+# mypy: disable-error-code="func-returns-value"
 """Webhook delivery: dedupe → apply, after the façade verified and parsed it.
 
 The event id is recorded in the same transaction as the event's effects
@@ -10,17 +11,28 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from . import _decisions, _ledger, _outcomes
-from ._models import IntentSnapshot, RefundSnapshot, WebhookAction, WebhookResult
-from ._ports import PaymentGateway, Store, StoreReads, StoreTransaction
+from ._effects import Flow, Read
+from ._models import (
+    IntentRecord,
+    IntentSnapshot,
+    Order,
+    RefundSnapshot,
+    WebhookAction,
+    WebhookResult,
+)
+from ._ports import PaymentGateway, StoreReads, StoreTransaction
 from ._records import retry, save
 from ._webhooks import Event, Route
 
 __all__ = ["deliver"]
 
 
-def knows_intent(tx: StoreReads, intent_id: str) -> bool:
+def knows_intent(tx: StoreReads, intent_id: str) -> Flow[bool]:
     """Whether cartpay created the intent (or an order refers to it)."""
-    return tx.get_intent(intent_id) is not None or bool(tx.orders_for_intent(intent_id))
+    if (yield tx.get_intent(intent_id)) is not None:
+        return True
+    orders: list[Order] = yield tx.orders_for_intent(intent_id)
+    return bool(orders)
 
 
 def _apply_event(
@@ -28,23 +40,24 @@ def _apply_event(
     intent_id: str,
     snapshot: IntentSnapshot | None,
     refunds: Sequence[RefundSnapshot],
-) -> str | None:
+) -> Flow[str | None]:
     """Apply to the order the intent pays (or the first live order linked to it)."""
-    target = _decisions.event_target(tx.get_intent(intent_id), tx.orders_for_intent(intent_id))
+    record: IntentRecord | None = yield tx.get_intent(intent_id)
+    target = _decisions.event_target(record, (yield tx.orders_for_intent(intent_id)))
     if target is None:
         if snapshot is not None:
-            _outcomes.save_intent_status(tx, snapshot)
+            yield from _outcomes.save_intent_status(tx, snapshot)
         return None
     if snapshot is not None:  # (saves the intent's status too, in the same write)
-        _outcomes.apply_in(tx, target.id, snapshot, refunds)
+        yield from _outcomes.apply_in(tx, target.id, snapshot, refunds)
     elif refunds:
-        save(tx, target, _ledger.apply_refunds(target, refunds))
+        yield from save(tx, target, _ledger.apply_refunds(target, refunds))
     return target.id
 
 
 def deliver(
-    store: Store, gateway: PaymentGateway, event: Event, route: Route, *, refresh: bool
-) -> WebhookResult:
+    store: object, gateway: PaymentGateway, event: Event, route: Route, *, refresh: bool
+) -> Flow[WebhookResult]:
     """Dedupe and apply one verified ``event``. ``refresh``: re-read the intent from
     the gateway instead of trusting the event's copy."""
     snapshot = route.intent
@@ -55,25 +68,31 @@ def deliver(
     if route.kind == "ignore" or route.intent_id is None:
         known = False
     elif (route.kind == "intent" and refresh) or (route.kind == "refunds" and not refunds):
-        with store.read() as tx:
-            if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
-                return WebhookResult(event.id, event.type, "duplicate")
-            known = knows_intent(tx, route.intent_id)
-        if known and route.kind == "intent":
-            snapshot = gateway.retrieve_intent(route.intent_id)
-        elif known:
-            refunds = list(gateway.list_refunds(route.intent_id))
-
-    def work(tx: StoreTransaction) -> WebhookResult:
         intent_id = route.intent_id
-        knows = known if known is not None else knows_intent(tx, intent_id or "")
+
+        def look(tx: StoreReads) -> Flow[bool | None]:
+            if (yield tx.has_event(event.id)):  # a re-delivery: no Stripe call for it
+                return None
+            return (yield from knows_intent(tx, intent_id))
+
+        known = yield Read(store, look)
+        if known is None:
+            return WebhookResult(event.id, event.type, "duplicate")
+        if known and route.kind == "intent":
+            snapshot = yield gateway.retrieve_intent(route.intent_id)
+        elif known:
+            refunds = list((yield gateway.list_refunds(route.intent_id)))
+
+    def work(tx: StoreTransaction) -> Flow[WebhookResult]:
+        intent_id = route.intent_id
+        knows = known if known is not None else (yield from knows_intent(tx, intent_id or ""))
         if not knows or intent_id is None:
-            recorded = tx.record_event(event.id, event.type, "ignored")
+            recorded = yield tx.record_event(event.id, event.type, "ignored")
             action: WebhookAction = "ignored" if recorded else "duplicate"
             return WebhookResult(event.id, event.type, action)
-        if not tx.record_event(event.id, event.type, "applied"):
+        if not (yield tx.record_event(event.id, event.type, "applied")):
             return WebhookResult(event.id, event.type, "duplicate")
-        order_id = _apply_event(tx, intent_id, snapshot, refunds)
+        order_id = yield from _apply_event(tx, intent_id, snapshot, refunds)
         return WebhookResult(event.id, event.type, "applied", order_id)
 
-    return retry(store, work, f"event {event.id}: its order")
+    return (yield from retry(store, work, f"event {event.id}: its order"))
