@@ -13,6 +13,7 @@ statuses. ``CartPaymentIntent`` is the façade; gateways and stores plug in::
 ``import cartpay`` does not import stripe.
 """
 
+from ._async_service import AsyncCartPaymentIntent
 from ._errors import (
     AmountMismatchError,
     AuthenticationError,
@@ -53,7 +54,17 @@ from ._models import (
     WebhookResult,
 )
 from ._money import Currency, format_amount, get_currency, parse_amount
-from ._ports import IntentChanges, PaymentGateway, Store, StoreReads, StoreTransaction
+from ._ports import (
+    AsyncPaymentGateway,
+    AsyncStore,
+    AsyncStoreReads,
+    AsyncStoreTransaction,
+    IntentChanges,
+    PaymentGateway,
+    Store,
+    StoreReads,
+    StoreTransaction,
+)
 from ._service import CartPaymentIntent
 
 #: The package version; pyproject.toml reads it from here (hatch dynamic version).
@@ -61,6 +72,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AmountMismatchError",
+    "AsyncCartPaymentIntent",
+    "AsyncPaymentGateway",
+    "AsyncStore",
+    "AsyncStoreReads",
+    "AsyncStoreTransaction",
     "AuthenticationError",
     "CardDeclinedError",
     "Cart",

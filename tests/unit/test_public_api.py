@@ -7,6 +7,11 @@ import cartpay
 
 EXPECTED = [
     "AmountMismatchError",
+    "AsyncCartPaymentIntent",
+    "AsyncPaymentGateway",
+    "AsyncStore",
+    "AsyncStoreReads",
+    "AsyncStoreTransaction",
     "AuthenticationError",
     "CardDeclinedError",
     "Cart",

@@ -20,7 +20,11 @@ from cartpay import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway
+
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
 
 SECRET = "whsec_unit"
 
@@ -363,17 +367,17 @@ def test_livemode_mismatch(
 
 
 def test_tolerance_is_configurable(
-    fake: FakeStripeGateway, payments: CartPaymentIntent, good: bytes
+    fake: FakeStripeGateway, store: MemoryStore, payments: CartPaymentIntent, good: bytes
 ) -> None:
-    relaxed = CartPaymentIntent(gateway=fake, store=payments.store, webhook_tolerance=3600)
+    relaxed = CartPaymentIntent(gateway=fake, store=store, webhook_tolerance=3600)
     header = sign(good, timestamp=int(time.time()) - 1800)
     assert relaxed.handle_webhook(good, header).action == "applied"
 
 
 def test_refresh_on_webhook_uses_the_freshest_state(
-    fake: FakeStripeGateway, payments: CartPaymentIntent, confirmed_remotely: Order
+    fake: FakeStripeGateway, store: MemoryStore, confirmed_remotely: Order
 ) -> None:
-    fresh = CartPaymentIntent(gateway=fake, store=payments.store, refresh_on_webhook=True)
+    fresh = CartPaymentIntent(gateway=fake, store=store, refresh_on_webhook=True)
     created = events_for(fake, confirmed_remotely.intent_id or "")[0]
     assert json.loads(created[0])["type"] == "payment_intent.created"
     fresh.handle_webhook(*created)
