@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from cartpay import AsyncCartPaymentIntent, AsyncStore, Order
+from cartpay.gateways.stripe import AsyncStripeGateway
 from cartpay.stores.memory import AsyncMemoryStore
 from cartpay.stores.sqlite import AsyncSQLiteStore
 from cartpay.testing import AsyncFakeStripeGateway
@@ -128,3 +129,19 @@ def test_many_tasks_checking_out_one_cart_make_one_order(
     orders = {r.id for r in results if isinstance(r, Order)}
     assert len(orders) == 1, results
     assert creates == 1  # one intent, whatever the race
+
+
+@pytest.mark.localstripe
+def test_the_plugins_async_gateways_pay_an_order(
+    async_stripe_gateway: AsyncStripeGateway, async_fake_gateway: AsyncFakeStripeGateway
+) -> None:
+    """The pytest plugin's async fixtures: the real SDK against localstripe, and the fake."""
+
+    async def main() -> list[str]:
+        paid: list[str] = []
+        for gateway in (async_stripe_gateway, async_fake_gateway):
+            payments = AsyncCartPaymentIntent(gateway=gateway, store=AsyncMemoryStore())
+            paid.append((await _checkout(payments, "tee")).payment)
+        return paid
+
+    assert asyncio.run(main()) == ["paid", "paid"]
