@@ -458,6 +458,20 @@ def _check_pool_sizes(min_size: int, max_size: int) -> None:
         raise ValidationError("max_size", "at_least_min_size", "must be 1 or more and >= min_size")
 
 
+def _migrated(conninfo: str, min_size: int, max_size: int, schema: str | None) -> str:
+    """Check a store's settings (before any connection) and migrate its schema with
+    one short connection; the schema's name."""
+    _check_pool_sizes(min_size, max_size)
+    if schema is not None and (not isinstance(schema, str) or not schema.strip()):
+        raise ValidationError("schema", "non_empty", "must be a schema name (or None)")
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            migrate(conn, schema or "public")
+    except _DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return schema or "public"
+
+
 class PostgresStore:
     """The Store port on PostgreSQL through a connection pool. Thread- and process-safe.
 
@@ -476,13 +490,8 @@ class PostgresStore:
         max_size: int = 10,
         schema: str | None = None,
     ) -> None:
-        _check_pool_sizes(min_size, max_size)
-        if schema is not None and (not isinstance(schema, str) or not schema.strip()):
-            raise ValidationError("schema", "non_empty", "must be a schema name (or None)")
-        self._schema = schema or "public"
+        self._schema = _migrated(conninfo, min_size, max_size, schema)
         try:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
-                migrate(conn, self._schema)
             self._pool = ConnectionPool(
                 conninfo,
                 min_size=min_size,
@@ -562,15 +571,7 @@ class AsyncPostgresStore:
         max_size: int = 10,
         schema: str | None = None,
     ) -> None:
-        _check_pool_sizes(min_size, max_size)
-        if schema is not None and (not isinstance(schema, str) or not schema.strip()):
-            raise ValidationError("schema", "non_empty", "must be a schema name (or None)")
-        self._schema = schema or "public"
-        try:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
-                migrate(conn, self._schema)
-        except _DRIVER_ERRORS as exc:
-            raise translate_error(exc) from exc
+        self._schema = _migrated(conninfo, min_size, max_size, schema)
         self._pool = AsyncConnectionPool(
             conninfo,
             min_size=min_size,
