@@ -9,12 +9,16 @@ markers fails the run, so CI cannot pass without the real components.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import signal
 import threading
+from collections.abc import Iterator
 from types import FrameType
 
 import pytest
+
+from .twins import TWINS, Twin, event_loop
 
 
 def _interrupt(signum: int, frame: FrameType | None) -> None:
@@ -26,6 +30,25 @@ def pytest_configure(config: pytest.Config) -> None:
     # fixtures are torn down (localstripe stopped) instead of left running.
     if threading.current_thread() is threading.main_thread():
         signal.signal(signal.SIGTERM, _interrupt)
+
+
+@pytest.fixture
+def twin(request: pytest.FixtureRequest) -> Twin:
+    """Which façade a test drives: ``sync`` unless its module is marked ``twins``
+    (then each test runs on both)."""
+    return getattr(request, "param", "sync")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "twin" in metafunc.fixturenames and metafunc.definition.get_closest_marker("twins"):
+        metafunc.parametrize("twin", TWINS, indirect=True)
+
+
+@pytest.fixture
+def loop() -> Iterator[asyncio.AbstractEventLoop]:
+    """An event loop for the test's async twin (see tests/twins.py)."""
+    with event_loop() as opened:
+        yield opened
 
 
 _required = {m for m in os.environ.get("CARTPAY_REQUIRE_SUITES", "").split(",") if m}

@@ -16,6 +16,7 @@ statuses. ``CartPaymentIntent`` is the façade; gateways and stores plug in::
 import logging
 
 from ._api_version import STRIPE_API_VERSION
+from ._async_service import AsyncCartPaymentIntent
 from ._errors import (
     AmountMismatchError,
     AuthenticationError,
@@ -74,7 +75,19 @@ from ._models import (
 )
 from ._money import Currency, format_amount, get_currency, parse_amount
 from ._options import CaptureMethod
-from ._ports import IntentChanges, PaymentGateway, Pricing, Store, StoreReads, StoreTransaction
+from ._ports import (
+    AsyncPaymentGateway,
+    AsyncPricing,
+    AsyncStore,
+    AsyncStoreReads,
+    AsyncStoreTransaction,
+    IntentChanges,
+    PaymentGateway,
+    Pricing,
+    Store,
+    StoreReads,
+    StoreTransaction,
+)
 from ._service import CartPaymentIntent
 from ._webhooks import WEBHOOK_EVENTS
 
@@ -89,6 +102,12 @@ __all__ = [  # noqa: RUF022 - plain sorted order, pinned by tests/unit/test_publ
     "Adjustment",
     "AdjustmentKind",
     "AmountMismatchError",
+    "AsyncCartPaymentIntent",
+    "AsyncPaymentGateway",
+    "AsyncPricing",
+    "AsyncStore",
+    "AsyncStoreReads",
+    "AsyncStoreTransaction",
     "AuthenticationError",
     "AuthenticationRequiredError",
     "CaptureMethod",

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="func-returns-value"
 """Claims: the pending operation recorded before every gateway call.
 
 Every call that makes Stripe act follows claim → call → record
@@ -27,9 +28,10 @@ from typing import Generic, Literal, TypeVar, cast
 
 from attrs import evolve, frozen
 
+from ._effects import Flow, Sleep, Transaction
 from ._errors import CartpayError, ConcurrencyError, GatewayError, OperationPendingError
 from ._models import Cart, Order, PendingOperation
-from ._ports import Store, StoreReads, StoreTransaction
+from ._ports import StoreReads, StoreTransaction
 from ._records import read_cart, read_order, retry, save
 
 __all__ = ["Claims", "Ref", "released", "replays"]
@@ -55,12 +57,14 @@ class Ref(Generic[C]):
     def order(order_id: str) -> Ref[Order]:
         return Ref("order", order_id)
 
-    def get(self, tx: StoreReads) -> C | None:
-        found = tx.get_cart(self.id) if self.kind == "cart" else tx.get_order(self.id)
+    def get(self, tx: StoreReads) -> Flow[C | None]:
+        found = yield (tx.get_cart(self.id) if self.kind == "cart" else tx.get_order(self.id))
         return cast("C | None", found)
 
-    def read(self, tx: StoreReads) -> C:
-        found = read_cart(tx, self.id) if self.kind == "cart" else read_order(tx, self.id)
+    def read(self, tx: StoreReads) -> Flow[C]:
+        found = yield from (
+            read_cart(tx, self.id) if self.kind == "cart" else read_order(tx, self.id)
+        )
         return cast("C", found)
 
     def __str__(self) -> str:
@@ -116,7 +120,7 @@ class Claims:
     another caller's claim on the same record before ``ConcurrencyError``."""
 
     def __init__(
-        self, store: Store, *, clock: Callable[[], datetime], lease: timedelta, wait: timedelta
+        self, store: object, *, clock: Callable[[], datetime], lease: timedelta, wait: timedelta
     ) -> None:
         self.store = store
         self.clock = clock
@@ -138,74 +142,80 @@ class Claims:
         deadline: float,
         *,
         fresh: Callable[[C], bool],
-        also: Callable[[StoreTransaction, C], None] | None = None,
-    ) -> tuple[C, PendingOperation] | None:
+        also: Callable[[StoreTransaction, C], Flow[None]] | None = None,
+    ) -> Flow[tuple[C, PendingOperation] | None]:
         """Record ``wanted`` (or replay an expired claim of the same operation) on
         the record, if it is still as the caller read it (``fresh``) and nobody
         holds it. ``also`` writes what must change with the claim, in the same
         transaction. ``None``: re-read and decide again (after a short wait when
         another caller holds the record; ``ConcurrencyError`` past ``deadline``)."""
-        busy = False
+
+        def work(tx: StoreTransaction) -> Flow[tuple[bool, C | None, PendingOperation | None]]:
+            current = yield from ref.read(tx)
+            pending = current.pending
+            busy = self.busy(current)
+            if busy or not fresh(current):
+                return busy, None, pending
+            if pending is not None and not replays(pending, wanted):
+                # An unknown outcome is settled before another claim is made
+                # (the flows do so first; this is the guard).
+                raise OperationPendingError(
+                    str(ref),
+                    pending.operation,
+                    amount=pending.amount,
+                    reason=pending.reason,
+                    payment_method=pending.payment_method,
+                )
+            base = pending if pending is not None else wanted
+            pending = evolve(base, lease_until=self.clock() + self.lease)
+            claimed = yield from save(tx, current, evolve(current, pending=pending))
+            if also is not None:
+                yield from also(tx, current)
+            return busy, claimed, pending
+
         try:
-            with self.store.transaction() as tx:
-                current = ref.read(tx)
-                pending = current.pending
-                busy = self.busy(current)
-                if busy or not fresh(current):
-                    claimed = None
-                else:
-                    if pending is not None and not replays(pending, wanted):
-                        # An unknown outcome is settled before another claim is made
-                        # (the flows do so first; this is the guard).
-                        raise OperationPendingError(
-                            str(ref),
-                            pending.operation,
-                            amount=pending.amount,
-                            reason=pending.reason,
-                            payment_method=pending.payment_method,
-                        )
-                    base = pending if pending is not None else wanted
-                    pending = evolve(base, lease_until=self.clock() + self.lease)
-                    claimed = save(tx, current, evolve(current, pending=pending))
-                    if also is not None:
-                        also(tx, current)
+            busy, claimed, pending = yield Transaction(self.store, work)
         except ConcurrencyError:  # another caller claimed it first: re-read
             return None
         if busy:
-            self.pause(ref, deadline)
+            yield from self.pause(ref, deadline)
         if claimed is None or pending is None:
             return None
         return claimed, pending
 
-    def pause(self, ref: Ref[C], deadline: float) -> None:
+    def pause(self, ref: Ref[C], deadline: float) -> Flow[None]:
         """Wait a moment for another caller's claim on ``ref``; ``ConcurrencyError``
         once ``deadline`` has passed."""
         if time.monotonic() >= deadline:
             raise ConcurrencyError(f"{ref} has an operation in progress; try again")
-        time.sleep(0.01)
+        yield Sleep(0.01)
 
-    def call(self, ref: Ref[C], pending: PendingOperation, call: Callable[[], T]) -> T:
-        """Run the gateway ``call`` made under ``pending``; on failure release the
+    def call(self, ref: Ref[C], pending: PendingOperation, call: Callable[[], T]) -> Flow[T]:
+        """Make the gateway ``call`` under ``pending`` (``call()`` is yielded: its
+        answer, or the awaitable of an async gateway); on failure release the
         claim: for good when the error is definite (not ``retryable``), as an
         expired lease when the outcome is unknown, so the next caller replays it."""
         try:
-            return call()
+            answer: T = yield call()
+            return answer
         except CartpayError as exc:
             stored = isinstance(exc, GatewayError) and (exc.http_status or 0) >= 500
-            self.release(ref, pending.key, definite=not exc.retryable, rotate=stored)
+            yield from self.release(ref, pending.key, definite=not exc.retryable, rotate=stored)
             raise
-        except BaseException:
-            self.release(ref, pending.key, definite=False)
+        except GeneratorExit:  # the flow was dropped unfinished: nothing can run now
+            raise
+        except BaseException:  # (an async caller's cancellation included)
+            yield from self.release(ref, pending.key, definite=False)
             raise
 
-    def release(self, ref: Ref[C], key: str, *, definite: bool, rotate: bool = False) -> None:
-        def work(tx: StoreTransaction) -> None:
-            current = ref.get(tx)
+    def release(self, ref: Ref[C], key: str, *, definite: bool, rotate: bool = False) -> Flow[None]:
+        def work(tx: StoreTransaction) -> Flow[None]:
+            current = yield from ref.get(tx)
             after = released(current, key, definite=definite, now=self.clock(), rotate=rotate)
             if current is not None and after is not None:
-                save(tx, current, after)
+                yield from save(tx, current, after)
 
         try:
-            retry(self.store, work, str(ref))
+            yield from retry(self.store, work, str(ref))
         except Exception:  # the claim expires by itself; never hide the call's error
             log.warning("could not release the claim on %s", ref, exc_info=True)

@@ -1,3 +1,4 @@
+# mypy: disable-error-code="func-returns-value"
 """Webhook delivery: dedupe → apply, after the façade verified and parsed it.
 
 The event id is recorded in the same transaction as the event's effects
@@ -7,27 +8,32 @@ delivery that loses a version race rolls back whole and runs again.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from . import _decisions, _ledger, _logs, _outcomes
+from ._effects import Flow, Read
 from ._models import (
     DisputeSnapshot,
+    IntentRecord,
     IntentSnapshot,
     Order,
     RefundSnapshot,
     WebhookAction,
     WebhookResult,
 )
-from ._ports import PaymentGateway, Store, StoreReads, StoreTransaction
+from ._ports import PaymentGateway, StoreReads, StoreTransaction
 from ._records import retry, save
 from ._webhooks import Event, Route
 
 __all__ = ["deliver"]
 
 
-def knows_intent(tx: StoreReads, intent_id: str) -> bool:
+def knows_intent(tx: StoreReads, intent_id: str) -> Flow[bool]:
     """Whether cartpay created the intent (or an order refers to it)."""
-    return tx.get_intent(intent_id) is not None or bool(tx.orders_for_intent(intent_id))
+    if (yield tx.get_intent(intent_id)) is not None:
+        return True
+    orders: list[Order] = yield tx.orders_for_intent(intent_id)
+    return bool(orders)
 
 
 def _apply_event(
@@ -36,28 +42,37 @@ def _apply_event(
     snapshot: IntentSnapshot | None,
     refunds: Sequence[RefundSnapshot],
     disputes: Sequence[DisputeSnapshot] = (),
-) -> tuple[Order, Order] | None:
+) -> Flow[tuple[Order, Order] | None]:
     """Apply to the order the intent pays (or the first live order linked to it);
     the order before and after. (A dispute of an intent no order holds is not
     kept: reconcile reports that money as orphaned.)"""
-    target = _decisions.event_target(tx.get_intent(intent_id), tx.orders_for_intent(intent_id))
+    record: IntentRecord | None = yield tx.get_intent(intent_id)
+    target = _decisions.event_target(record, (yield tx.orders_for_intent(intent_id)))
     if target is None:
         if snapshot is not None:
-            _outcomes.save_intent_status(tx, snapshot)
+            yield from _outcomes.save_intent_status(tx, snapshot)
         return None
     after = target
     if snapshot is not None:  # (saves the intent's status too, in the same write)
-        after, _ = _outcomes.apply_in(tx, target.id, snapshot, refunds)
+        after, _ = yield from _outcomes.apply_in(tx, target.id, snapshot, refunds)
     elif refunds:
-        after = save(tx, target, _ledger.apply_refunds(target, refunds))
+        after = yield from save(tx, target, _ledger.apply_refunds(target, refunds))
     elif disputes:
-        after = save(tx, target, _ledger.apply_disputes(target, disputes))
+        after = yield from save(tx, target, _ledger.apply_disputes(target, disputes))
     return target, after
 
 
+def _seen(event: Event) -> Callable[[StoreReads], Flow[bool]]:
+    def look(tx: StoreReads) -> Flow[bool]:
+        seen: bool = yield tx.has_event(event.id)
+        return seen
+
+    return look
+
+
 def deliver(
-    store: Store, gateway: PaymentGateway, event: Event, route: Route, *, refresh: bool
-) -> WebhookResult:
+    store: object, gateway: PaymentGateway, event: Event, route: Route, *, refresh: bool
+) -> Flow[WebhookResult]:
     """Dedupe and apply one verified ``event``. ``refresh``: re-read the intent (or
     the dispute) from the gateway instead of trusting the event's copy. A dispute
     whose copy does not name its intent is re-read whatever ``refresh`` says."""
@@ -66,10 +81,9 @@ def deliver(
     disputes: Sequence[DisputeSnapshot] = [route.dispute] if route.dispute else []
     intent_id = route.intent_id
     if route.kind == "disputes" and route.dispute_id and (refresh or route.dispute is None):
-        with store.read() as tx:
-            if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
-                return WebhookResult(event.id, event.type, "duplicate")
-        dispute = gateway.retrieve_dispute(route.dispute_id)
+        if (yield Read(store, _seen(event))):  # a re-delivery: no Stripe call for it
+            return WebhookResult(event.id, event.type, "duplicate")
+        dispute: DisputeSnapshot = yield gateway.retrieve_dispute(route.dispute_id)
         disputes, intent_id = [dispute], dispute.payment_intent_id
     # Whether cartpay knows the intent is looked up in the main transaction,
     # unless a gateway call (never made inside one) depends on it.
@@ -77,29 +91,35 @@ def deliver(
     if route.kind == "ignore" or intent_id is None:
         known = False
     elif (route.kind == "intent" and refresh) or (route.kind == "refunds" and not refunds):
-        with store.read() as tx:
-            if tx.has_event(event.id):  # a re-delivery: no Stripe call for it
-                return WebhookResult(event.id, event.type, "duplicate")
-            known = knows_intent(tx, intent_id)
-        if known and route.kind == "intent":
-            snapshot = gateway.retrieve_intent(intent_id)
-        elif known:
-            refunds = list(gateway.list_refunds(intent_id))
+        asked = intent_id
 
-    def work(tx: StoreTransaction) -> WebhookResult:
-        knows = known if known is not None else knows_intent(tx, intent_id or "")
+        def look(tx: StoreReads) -> Flow[bool | None]:
+            if (yield tx.has_event(event.id)):  # a re-delivery: no Stripe call for it
+                return None
+            return (yield from knows_intent(tx, asked))
+
+        known = yield Read(store, look)
+        if known is None:
+            return WebhookResult(event.id, event.type, "duplicate")
+        if known and route.kind == "intent":
+            snapshot = yield gateway.retrieve_intent(intent_id)
+        elif known:
+            refunds = list((yield gateway.list_refunds(intent_id)))
+
+    def work(tx: StoreTransaction) -> Flow[WebhookResult]:
+        knows = known if known is not None else (yield from knows_intent(tx, intent_id or ""))
         if not knows or intent_id is None:
-            recorded = tx.record_event(event.id, event.type, "ignored")
+            recorded = yield tx.record_event(event.id, event.type, "ignored")
             action: WebhookAction = "ignored" if recorded else "duplicate"
             return WebhookResult(event.id, event.type, action)
-        if not tx.record_event(event.id, event.type, "applied"):
+        if not (yield tx.record_event(event.id, event.type, "applied")):
             return WebhookResult(event.id, event.type, "duplicate")
-        changed[:] = [_apply_event(tx, intent_id, snapshot, refunds, disputes)]
+        changed[:] = [(yield from _apply_event(tx, intent_id, snapshot, refunds, disputes))]
         order = changed[0][1] if changed[0] is not None else None
         return WebhookResult(event.id, event.type, "applied", order.id if order else None)
 
     changed: list[tuple[Order, Order] | None] = [None]
-    result = retry(store, work, f"event {event.id}: its order")
+    result: WebhookResult = yield from retry(store, work, f"event {event.id}: its order")
     if result.action == "applied" and changed[0] is not None:
         _logs.order_outcome(*changed[0], via=f"webhook {event.id}")
     return result

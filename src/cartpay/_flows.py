@@ -1,3 +1,4 @@
+# mypy: disable-error-code="func-returns-value"
 """The façade's flows: claim → call → record for each gateway operation.
 
 :class:`Flows` is the I/O shell over the pure decisions: it reads the records,
@@ -13,12 +14,15 @@ on the cart only if the cart is still at the version that was priced, and the
 claim that follows is made only at the version that was stored, so the amount
 sent is always the one computed from the cart as it is saved (else: price
 again).
+
+Every method that does I/O is a flow (:mod:`cartpay._effects`), run by either
+façade; the pricing port's answer is yielded like a gateway call's, so an
+async façade may be given a sync or an async port (docs/async.md).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Literal, TypeVar
@@ -27,6 +31,7 @@ from attrs import evolve, frozen
 
 from . import _decisions, _lifecycle, _logs, _outcomes
 from ._claims import Claims, Ref
+from ._effects import Flow, Read, Sleep
 from ._errors import (
     CardDeclinedError,
     CartpayError,
@@ -51,7 +56,7 @@ from ._models import (
 )
 from ._options import IntentOptions
 from ._params import idempotency_key, intent_changes, intent_params
-from ._ports import PaymentGateway, Pricing, Store, StoreTransaction
+from ._ports import PaymentGateway, Pricing, StoreReads, StoreTransaction
 from ._records import read_cart, read_intent, read_order, retry, save, until
 
 __all__ = ["Flows"]
@@ -97,7 +102,7 @@ class Flows:
     def __init__(
         self,
         gateway: PaymentGateway,
-        store: Store,
+        store: object,
         claims: Claims,
         *,
         clock: Callable[[], datetime],
@@ -113,13 +118,13 @@ class Flows:
         self.ceilings: Mapping[str, int] = dict(ceilings or {})
         self.pricing = pricing
 
-    def read_order(self, order_id: str) -> Order:
-        with self.store.read() as tx:
-            return read_order(tx, order_id)
+    def read_order(self, order_id: str) -> Flow[Order]:
+        order: Order = yield Read(self.store, lambda tx: read_order(tx, order_id))
+        return order
 
     # ---------------------------------------------------------------- pricing
 
-    def priced(self, cart: Cart, options: IntentOptions | None, memo: PriceMemo) -> Cart:
+    def priced(self, cart: Cart, options: IntentOptions | None, memo: PriceMemo) -> Flow[Cart]:
         """``cart`` carrying the adjustments the pricing port gives it now (in
         memory: :meth:`save_priced` stores them). The port sees the cart with
         the ``options`` of this call. Raises ``PricingError`` when the port
@@ -130,7 +135,9 @@ class Flows:
         if memo.covers(asked):
             return cart
         try:
-            adjustments = _decisions.priced_adjustments(cart, self.pricing.price(asked))
+            # (An async port's answer is an awaitable: the async driver awaits it.)
+            answer = yield self.pricing.price(asked)
+            adjustments = _decisions.priced_adjustments(cart, answer)
         except PricingError:
             raise
         except CartpayError as exc:
@@ -142,34 +149,36 @@ class Flows:
         memo.last = memo.key(asked, adjustments)
         return evolve(cart, adjustments=adjustments)
 
-    def save_priced(self, read: Cart, priced: Cart) -> Cart | None:
+    def save_priced(self, read: Cart, priced: Cart) -> Flow[Cart | None]:
         """Store ``priced``'s adjustments on the cart if it is still as ``read``
         (the version that was priced) and no operation holds it; returns the cart
         as stored, or ``None``: it changed meanwhile, price again."""
         if priced.adjustments == read.adjustments:
             return read
 
-        def work(tx: StoreTransaction) -> Cart | None:
-            current = read_cart(tx, read.id)
+        def work(tx: StoreTransaction) -> Flow[Cart | None]:
+            current = yield from read_cart(tx, read.id)
             if current.version != read.version or self.claims.busy(current):
                 return None
-            return save(tx, current, evolve(current, adjustments=priced.adjustments))
+            return (yield from save(tx, current, evolve(current, adjustments=priced.adjustments)))
 
-        return retry(self.store, work, f"cart {read.id}")
+        return (yield from retry(self.store, work, f"cart {read.id}"))
 
     # ------------------------------------------------------- the cart's intent
 
     def sync(
         self, cart_id: str, options: IntentOptions | None, *, retrieve: bool, operation: str
-    ) -> IntentHandle:
+    ) -> Flow[IntentHandle]:
         """Bring the cart's intent up to date with the cart: create, update or
         nothing (:func:`cartpay._decisions.intent_step`). ``retrieve``: read the
         intent for its client secret when nothing needs sending."""
         deadline = self.claims.deadline()
         memo = PriceMemo()
-        return until(
-            lambda: self.sync_once(cart_id, options, retrieve, operation, deadline, memo),
-            f"cart {cart_id}",
+        return (
+            yield from until(
+                lambda: self.sync_once(cart_id, options, retrieve, operation, deadline, memo),
+                f"cart {cart_id}",
+            )
         )
 
     def sync_once(
@@ -180,12 +189,12 @@ class Flows:
         operation: str,
         deadline: float,
         memo: PriceMemo | None = None,
-    ) -> IntentHandle | None:
-        cart, record, orders = self.cart_view(cart_id)
+    ) -> Flow[IntentHandle | None]:
+        cart, record, orders = yield from self.cart_view(cart_id)
         if cart.pending is not None:
-            self.settle_cart(cart, deadline)
+            yield from self.settle_cart(cart, deadline)
             return None
-        priced = self.priced(cart, options, memo or PriceMemo())
+        priced = yield from self.priced(cart, options, memo or PriceMemo())
         wanted = intent_params(priced, options or cart.options, ceilings=self.ceilings)
         if operation == "update_payment_intent" and cart.payment_intent_id is None:
             raise IllegalStateError(
@@ -196,31 +205,34 @@ class Flows:
                 detail="call create_payment_intent first",
             )
         step = _decisions.intent_step(priced, record, orders, wanted, operation=operation)
-        saved = self.save_priced(cart, priced)
+        saved = yield from self.save_priced(cart, priced)
         if saved is None:
             return None  # the cart changed since it was priced: price it again
         cart = saved
         if step == "create":
-            return self.create(cart, wanted, deadline)
+            return (yield from self.create(cart, wanted, deadline))
         if step == "update":
-            return self.update(cart, wanted, deadline)
+            return (yield from self.update(cart, wanted, deadline))
         assert cart.payment_intent_id is not None and cart.sent is not None
         if not retrieve:
             status = record.status if record is not None else "requires_payment_method"
             return IntentHandle(
                 cart.payment_intent_id, None, status, cart.sent.amount, cart.currency
             )
-        snap = self.gateway.retrieve_intent(cart.payment_intent_id)
+        snap: IntentSnapshot = yield self.gateway.retrieve_intent(cart.payment_intent_id)
         if record is not None and snap.status != record.status:
-            _outcomes.record_intent_status(self.store, snap)  # it moved on: decide again
+            # It moved on: decide again.
+            yield from _outcomes.record_intent_status(self.store, snap)
             return None
         return IntentHandle.from_snapshot(snap)
 
-    def create(self, cart: Cart, wanted: IntentParams, deadline: float) -> IntentHandle | None:
+    def create(
+        self, cart: Cart, wanted: IntentParams, deadline: float
+    ) -> Flow[IntentHandle | None]:
         """Claim and make a new intent for the cart (a new generation when it had one)."""
         generation = cart.generation + (1 if cart.payment_intent_id else 0)
         key = idempotency_key("cart", cart.id, f"g{generation}", "create")
-        claim = self.claims.claim(
+        claim = yield from self.claims.claim(
             Ref.cart(cart.id),
             self.operation("create", key, params=wanted),
             deadline,
@@ -228,20 +240,22 @@ class Flows:
         )
         if claim is None:
             return None  # another caller changed or holds the cart: decide again
-        snap = self.send_create(cart.id, claim[1])
+        snap = yield from self.send_create(cart.id, claim[1])
         return IntentHandle.from_snapshot(snap) if snap is not None else None
 
-    def send_create(self, cart_id: str, pending: PendingOperation) -> IntentSnapshot | None:
+    def send_create(self, cart_id: str, pending: PendingOperation) -> Flow[IntentSnapshot | None]:
         """Make the claimed create (``pending.params``, its own key) and record it.
         ``None`` when the cart moved on meanwhile (decide again)."""
         params = pending.params
         assert params is not None
-        snap = self.claims.call(
+        snap = yield from self.claims.call(
             Ref.cart(cart_id),
             pending,
             lambda: self.gateway.create_intent(params, idempotency_key=pending.key),
         )
-        cart = _outcomes.record_created(self.store, cart_id, pending, snap, now=self.clock)
+        cart = yield from _outcomes.record_created(
+            self.store, cart_id, pending, snap, now=self.clock
+        )
         log.info(
             "intent %s created for cart %s: %s",
             snap.id,
@@ -252,11 +266,13 @@ class Flows:
         current = intent_params(cart, cart.options, ceilings=self.ceilings)
         return snap if cart.sent is not None and not intent_changes(cart.sent, current) else None
 
-    def update(self, cart: Cart, wanted: IntentParams, deadline: float) -> IntentHandle | None:
+    def update(
+        self, cart: Cart, wanted: IntentParams, deadline: float
+    ) -> Flow[IntentHandle | None]:
         """Claim and send the changes between what the cart's intent was last sent
         and ``wanted``."""
         key = idempotency_key("cart", cart.id, f"g{cart.generation}", "update", f"v{cart.version}")
-        claim = self.claims.claim(
+        claim = yield from self.claims.claim(
             Ref.cart(cart.id),
             self.operation("update", key, params=wanted),
             deadline,
@@ -265,20 +281,21 @@ class Flows:
         )
         if claim is None:
             return None
-        snap = self.send_update(cart, claim[1])
+        snap = yield from self.send_update(cart, claim[1])
         return IntentHandle.from_snapshot(snap) if snap is not None else None
 
     @staticmethod
-    def not_held(tx: StoreTransaction, cart: Cart) -> None:
+    def not_held(tx: StoreTransaction, cart: Cart) -> Flow[None]:
         """Inside the update's claim: the intent is still the cart's alone (an order
         checked out or paying with it since the cart was read makes it held)."""
         intent_id = cart.payment_intent_id
-        if intent_id is not None and _decisions.is_held(
-            tx.get_intent(intent_id), tx.orders_for_intent(intent_id)
-        ):
+        if intent_id is None:
+            return
+        record: IntentRecord | None = yield tx.get_intent(intent_id)
+        if _decisions.is_held(record, (yield tx.orders_for_intent(intent_id))):
             raise ConcurrencyError(f"cart {cart.id}'s intent was just checked out")
 
-    def send_update(self, cart: Cart, pending: PendingOperation) -> IntentSnapshot | None:
+    def send_update(self, cart: Cart, pending: PendingOperation) -> Flow[IntentSnapshot | None]:
         """Send the claimed update (its own parameters and key) and record it. When
         Stripe says the intent can no longer change (the browser paid meanwhile),
         record what it is now and return ``None``: decide again."""
@@ -286,15 +303,16 @@ class Flows:
         assert intent_id is not None and sent is not None and params is not None
         changes = intent_changes(sent, params)
         try:
-            snap = self.claims.call(
+            snap = yield from self.claims.call(
                 Ref.cart(cart.id),
                 pending,
                 lambda: self.gateway.update_intent(intent_id, changes, idempotency_key=pending.key),
             )
         except IllegalStateError:
-            _outcomes.record_intent_status(self.store, self.gateway.retrieve_intent(intent_id))
+            now = yield self.gateway.retrieve_intent(intent_id)
+            yield from _outcomes.record_intent_status(self.store, now)
             return None
-        _outcomes.record_sent(self.store, cart.id, pending.key, params, snap)
+        yield from _outcomes.record_sent(self.store, cart.id, pending.key, params, snap)
         log.info(
             "intent %s updated for cart %s: %s (%s)",
             intent_id,
@@ -305,30 +323,30 @@ class Flows:
         )
         return snap
 
-    def settle_cart(self, cart: Cart, deadline: float) -> None:
+    def settle_cart(self, cart: Cart, deadline: float) -> Flow[None]:
         """The cart's claim: wait while another caller holds it; replay it, with its
         own key and parameters, when its outcome is unknown (expired). The caller
         then decides again on what is known now."""
         pending = cart.pending
         assert pending is not None
-        claim = self.claims.claim(
+        claim = yield from self.claims.claim(
             Ref.cart(cart.id), pending, deadline, fresh=lambda c: c.version == cart.version
         )
         if claim is None:
             return
         if pending.operation == "create":
-            self.send_create(cart.id, claim[1])
+            yield from self.send_create(cart.id, claim[1])
         else:
-            self.send_update(cart, claim[1])
+            yield from self.send_update(cart, claim[1])
 
     # ---------------------------------------------------------------- checkout
 
     def checkout_once(
         self, cart_id: str, keep_cart: bool, memo: PriceMemo | None = None
-    ) -> Order | None:
-        cart, record, orders = self.cart_view(cart_id)
+    ) -> Flow[Order | None]:
+        cart, record, orders = yield from self.cart_view(cart_id)
         if cart.pending is not None:
-            self.settle_cart(cart, self.claims.deadline())
+            yield from self.settle_cart(cart, self.claims.deadline())
             return None
         if cart.payment_intent_id is None or cart.sent is None:
             raise IllegalStateError(
@@ -343,8 +361,8 @@ class Flows:
             and record.status in _lifecycle.MONEY_MOVING
             and not _decisions.is_held(record, orders)
         ):
-            return self.checkout_paid(cart, record, keep_cart)
-        priced = self.priced(cart, None, memo or PriceMemo())
+            return (yield from self.checkout_paid(cart, record, keep_cart))
+        priced = yield from self.priced(cart, None, memo or PriceMemo())
         wanted = intent_params(priced, cart.options, ceilings=self.ceilings)
         step = _decisions.intent_step(priced, record, orders, wanted, operation="checkout")
         held = _decisions.is_held(record, orders)
@@ -358,16 +376,16 @@ class Flows:
                 entity_id=cart.payment_intent_id,
                 detail="the cart's intent can no longer take a payment; create a new one",
             )
-        saved = self.save_priced(cart, priced)
+        saved = yield from self.save_priced(cart, priced)
         if saved is None:
             return None  # the cart changed since it was priced: price it again
         cart = saved
         if step == "update":
-            self.update(cart, wanted, self.claims.deadline())
+            yield from self.update(cart, wanted, self.claims.deadline())
             return None
         if step == "create":
             # A kept cart that changed: it gets an intent of its own, the order keeps its.
-            self.create(cart, wanted, self.claims.deadline())
+            yield from self.create(cart, wanted, self.claims.deadline())
             return None
         # The order is what the intent's amount stands for: the cart as it was
         # stored (and priced) at the version insert_order checks.
@@ -382,15 +400,17 @@ class Flows:
             options=wanted.options,  # what its intent was sent (may a confirm redirect?)
             adjustments=cart.adjustments,
         )
-        return self.insert_order(cart, order, keep_cart)
+        return (yield from self.insert_order(cart, order, keep_cart))
 
-    def checkout_paid(self, cart: Cart, record: IntentRecord, keep_cart: bool) -> Order | None:
+    def checkout_paid(
+        self, cart: Cart, record: IntentRecord, keep_cart: bool
+    ) -> Flow[Order | None]:
         """Checkout of a cart whose intent took a payment before it (the browser
         paid, and its news came first): the order owns the intent and is what the
         amount paid for; lines added since stay in the cart, which gets a new intent."""
-        snap = record.snapshot or self.gateway.retrieve_intent(record.id)
+        snap = record.snapshot or (yield self.gateway.retrieve_intent(record.id))
         # Refunds made before the order existed (their events found no order).
-        refunds = self.gateway.list_refunds(record.id) if snap.status == "succeeded" else ()
+        refunds = (yield self.gateway.list_refunds(record.id)) if snap.status == "succeeded" else ()
         parts = _decisions.paid_order_parts(cart, snap)
         order = Order(
             self.new_id("ord"),
@@ -411,12 +431,14 @@ class Flows:
             if keep_cart
             else evolve(cart, items=parts.rest, adjustments=parts.rest_adjustments)
         )
-        return self.insert_order(
-            cart,
-            applied.order,
-            keep_cart or bool(parts.rest),
-            kept=left,
-            intent=(record, applied.intent),
+        return (
+            yield from self.insert_order(
+                cart,
+                applied.order,
+                keep_cart or bool(parts.rest),
+                kept=left,
+                intent=(record, applied.intent),
+            )
         )
 
     def insert_order(
@@ -427,30 +449,30 @@ class Flows:
         *,
         kept: Cart | None = None,
         intent: tuple[IntentRecord, IntentRecord | None] | None = None,
-    ) -> Order | None:
+    ) -> Flow[Order | None]:
         """Insert the order made from ``cart`` (as read) if the cart is still so, and
         delete the cart or keep it (as ``kept``, else as it is, noting the order)."""
 
-        def work(tx: StoreTransaction) -> Order | None:
-            current = read_cart(tx, cart.id)
+        def work(tx: StoreTransaction) -> Flow[Order | None]:
+            current = yield from read_cart(tx, cart.id)
             if current.version != cart.version or self.claims.busy(current):
                 return None  # the cart moved on (or an operation holds it): look again
             if order.intent_id is not None and intent is None:
-                record = tx.get_intent(order.intent_id)
+                record: IntentRecord | None = yield tx.get_intent(order.intent_id)
                 if record is not None and record.status in _lifecycle.MONEY_MOVING:
                     return None  # a payment's news came in meanwhile: look again
-            tx.insert_order(order)
+            yield tx.insert_order(order)
             if intent is not None and intent[1] is not None:
-                save(tx, read_intent(tx, intent[0].id), intent[1])
+                yield from save(tx, (yield from read_intent(tx, intent[0].id)), intent[1])
             if keep_cart:
-                save(tx, current, evolve(kept or current, last_order_id=order.id))
+                yield from save(tx, current, evolve(kept or current, last_order_id=order.id))
             else:
-                tx.delete_cart(cart.id, expected_version=cart.version)
+                yield tx.delete_cart(cart.id, expected_version=cart.version)
             return order
 
-        done = retry(self.store, work, f"cart {cart.id}")
+        done = yield from retry(self.store, work, f"cart {cart.id}")
         if done is None:
-            time.sleep(0.01)
+            yield Sleep(0.01)
         return done
 
     def confirm_once(
@@ -461,13 +483,16 @@ class Flows:
         deadline: float,
         *,
         off_session: bool = False,
-    ) -> Order | None:
-        with self.store.read() as tx:  # what the checks need, in one read
-            order = read_order(tx, order_id)
-            record = tx.get_intent(order.intent_id) if order.intent_id else None
-            cart = tx.get_cart(order.cart_id)
+    ) -> Flow[Order | None]:
+        def look(tx: StoreReads) -> Flow[tuple[Order, IntentRecord | None, Cart | None]]:
+            order = yield from read_order(tx, order_id)
+            record = (yield tx.get_intent(order.intent_id)) if order.intent_id else None
+            return order, record, (yield tx.get_cart(order.cart_id))
+
+        # What the checks need, in one read.
+        order, record, cart = yield Read(self.store, look)
         if order.pending is not None:  # an earlier call's: wait, or learn its outcome
-            settled = self.settle_order(order, deadline)
+            settled = yield from self.settle_order(order, deadline)
             if settled is None:
                 return None
             after, pending, happened = settled
@@ -486,14 +511,14 @@ class Flows:
         key = idempotency_key("order", order.id, "confirm", f"v{order.version}")
         ref = Ref.order(order.id)
 
-        def bind(tx: StoreTransaction, current: Order) -> None:
+        def bind(tx: StoreTransaction, current: Order) -> Flow[None]:
             # The claim binds the intent to this order, in the same transaction.
-            intent = tx.get_intent(current.intent_id) if current.intent_id else None
+            intent = (yield tx.get_intent(current.intent_id)) if current.intent_id else None
             bound = _decisions.bind_intent(intent, current)
             if intent is not None and bound is not None:
-                save(tx, intent, bound)
+                yield from save(tx, intent, bound)
 
-        claim = self.claims.claim(
+        claim = yield from self.claims.claim(
             ref,
             self.operation("confirm", key, payment_method=payment_method),
             deadline,
@@ -505,7 +530,7 @@ class Flows:
         _, pending = claim
         method = pending.payment_method or payment_method
         try:
-            snap = self.claims.call(
+            snap = yield from self.claims.call(
                 ref,
                 pending,
                 lambda: self.gateway.confirm_intent(
@@ -517,10 +542,16 @@ class Flows:
                 ),
             )
         except CardDeclinedError:
-            snap = self.gateway.retrieve_intent(intent_id)
-            _outcomes.apply(self.store, order.id, snap, clear=pending.key, via="confirm_payment")
+            snap = yield self.gateway.retrieve_intent(intent_id)
+            yield from _outcomes.apply(
+                self.store, order.id, snap, clear=pending.key, via="confirm_payment"
+            )
             raise
-        return _outcomes.apply(self.store, order.id, snap, clear=pending.key, via="confirm_payment")
+        return (
+            yield from _outcomes.apply(
+                self.store, order.id, snap, clear=pending.key, via="confirm_payment"
+            )
+        )
 
     def order_operation(
         self,
@@ -528,21 +559,21 @@ class Flows:
         operation: OperationName,
         *,
         call: Callable[[str, PendingOperation], S],
-        record: Callable[[str, PendingOperation, S], Order],
+        record: Callable[[str, PendingOperation, S], Flow[Order]],
         amount: int | None = None,
         reason: str | None = None,
         check: Callable[[Order], None] | None = None,
-    ) -> tuple[Order, PendingOperation]:
+    ) -> Flow[tuple[Order, PendingOperation]]:
         """Claim ``operation`` on the order (``order``: as the caller just read it),
         ``call`` the gateway under the claim, ``record`` the answer. Returns the
         order and the claim that was run (an earlier claim's replay, perhaps)."""
         deadline = self.claims.deadline()
         first: list[Order] = [order]
 
-        def attempt() -> tuple[Order, PendingOperation] | None:
-            current = first.pop() if first else self.read_order(order.id)
+        def attempt() -> Flow[tuple[Order, PendingOperation] | None]:
+            current = first.pop() if first else (yield from self.read_order(order.id))
             if current.pending is not None:  # an earlier call's: wait, or learn its outcome
-                settled = self.settle_order(current, deadline)
+                settled = yield from self.settle_order(current, deadline)
                 if settled is None:
                     return None
                 after, pending, happened = settled
@@ -571,13 +602,13 @@ class Flows:
             wanted = self.operation(
                 operation, key, amount=amount, reason=reason, known_refunds=known
             )
-            claim = self.claims.claim(
+            claim = yield from self.claims.claim(
                 ref, wanted, deadline, fresh=lambda o: o.version == current.version
             )
             if claim is None:
                 return None
             pending = claim[1]
-            result = self.claims.call(ref, pending, lambda: call(intent_id, pending))
+            result = yield from self.claims.call(ref, pending, lambda: call(intent_id, pending))
             log.info(
                 "order %s: %s done on intent %s",
                 order.id,
@@ -585,9 +616,9 @@ class Flows:
                 intent_id,
                 extra=_logs.ids(cart=order.cart_id, order=order.id, intent=intent_id),
             )
-            return record(current.id, pending, result), pending
+            return (yield from record(current.id, pending, result)), pending
 
-        return until(attempt, f"order {order.id}")
+        return (yield from until(attempt, f"order {order.id}"))
 
     def intent_operation(
         self,
@@ -596,7 +627,7 @@ class Flows:
         *,
         amount: int | None = None,
         reason: str | None = None,
-    ) -> Order:
+    ) -> Flow[Order]:
         """:meth:`order_operation` for a call that answers with the intent
         (capture, cancel): the snapshot is applied to the order."""
         gateway = self.gateway
@@ -609,19 +640,19 @@ class Flows:
             ),
         }
 
-        def record(order_id: str, pending: PendingOperation, snap: IntentSnapshot) -> Order:
+        def record(order_id: str, pending: PendingOperation, snap: IntentSnapshot) -> Flow[Order]:
             return _outcomes.apply(
                 self.store, order_id, snap, clear=pending.key, via=f"{operation}_order"
             )
 
-        done, _ = self.order_operation(
+        done, _ = yield from self.order_operation(
             order, operation, call=calls[operation], record=record, amount=amount, reason=reason
         )
         return done
 
     def settle_order(
         self, order: Order, deadline: float
-    ) -> tuple[Order, PendingOperation, bool] | None:
+    ) -> Flow[tuple[Order, PendingOperation, bool] | None]:
         """The order's claim: wait while another caller holds it (``None``); when its
         outcome is unknown (expired), learn it from the intent (and its refunds),
         record what the intent shows and drop the claim. Returns the order, the
@@ -630,13 +661,15 @@ class Flows:
         assert pending is not None
         ref = Ref.order(order.id)
         if self.claims.busy(order):
-            self.claims.pause(ref, deadline)
+            yield from self.claims.pause(ref, deadline)
             return None
         intent_id = self.intent_of(order)
-        snap = self.gateway.retrieve_intent(intent_id)
-        refunds = self.gateway.list_refunds(intent_id) if pending.operation == "refund" else ()
+        snap = yield self.gateway.retrieve_intent(intent_id)
+        refunds = (
+            (yield self.gateway.list_refunds(intent_id)) if pending.operation == "refund" else ()
+        )
         happened = _decisions.operation_happened(pending, order, snap, refunds)
-        after = _outcomes.apply(
+        after = yield from _outcomes.apply(
             self.store,
             order.id,
             snap,
@@ -658,24 +691,29 @@ class Flows:
         """A claim to make (its lease is set when it is recorded)."""
         return PendingOperation(name, key, self.clock(), **sends)  # type: ignore[arg-type]
 
-    def change(self, ref: Ref[C], change: Callable[[C], C]) -> C:
+    def change(self, ref: Ref[C], change: Callable[[C], C]) -> Flow[C]:
         """Apply ``change`` to the record in one transaction (re-run on a lost race)."""
 
-        def work(tx: StoreTransaction) -> C:
-            current = ref.read(tx)
-            return save(tx, current, change(current))
+        def work(tx: StoreTransaction) -> Flow[C]:
+            current = yield from ref.read(tx)
+            return (yield from save(tx, current, change(current)))
 
-        return retry(self.store, work, str(ref))
+        return (yield from retry(self.store, work, str(ref)))
 
-    def cart_view(self, cart_id: str) -> tuple[Cart, IntentRecord | None, list[Order]]:
+    def cart_view(self, cart_id: str) -> Flow[tuple[Cart, IntentRecord | None, list[Order]]]:
         """The cart, its intent's record and the orders checked out with that
         intent, read in one snapshot."""
-        with self.store.read() as tx:
-            cart = read_cart(tx, cart_id)
+
+        def look(tx: StoreReads) -> Flow[tuple[Cart, IntentRecord | None, list[Order]]]:
+            cart = yield from read_cart(tx, cart_id)
             intent_id = cart.payment_intent_id
             if intent_id is None:
                 return cart, None, []
-            return cart, tx.get_intent(intent_id), tx.orders_for_intent(intent_id)
+            record = yield tx.get_intent(intent_id)
+            return cart, record, (yield tx.orders_for_intent(intent_id))
+
+        view: tuple[Cart, IntentRecord | None, list[Order]] = yield Read(self.store, look)
+        return view
 
     @staticmethod
     def intent_of(order: Order) -> str:

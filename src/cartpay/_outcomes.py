@@ -1,7 +1,8 @@
+# mypy: disable-error-code="func-returns-value"
 """Recording outcomes: the third step of claim → call → record, and what a webhook
 event or a read from Stripe writes. Each function is one unit of work
 (:func:`cartpay._records.retry`): read, decide (:mod:`cartpay._decisions`,
-:mod:`cartpay._ledger`), save.
+:mod:`cartpay._ledger`), save. All are flows (:mod:`cartpay._effects`).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ from attrs import evolve
 
 from . import _decisions, _ledger, _logs
 from ._claims import cleared
+from ._effects import Flow
 from ._errors import CartpayError, ConcurrencyError
 from ._models import (
     Cart,
@@ -23,7 +25,7 @@ from ._models import (
     PendingOperation,
     RefundSnapshot,
 )
-from ._ports import Store, StoreTransaction
+from ._ports import StoreTransaction
 from ._records import read_cart, read_order, retry, save
 
 __all__ = [
@@ -45,50 +47,53 @@ def apply_in(
     refunds: Sequence[RefundSnapshot] = (),
     *,
     clear: str | None = None,
-) -> tuple[Order, CartpayError | None]:
+) -> Flow[tuple[Order, CartpayError | None]]:
     """Inside ``tx``: apply ``snap`` (and ``refunds``) to the order and the intent's
     record, clearing the claim ``clear``. Returns the order and the error to raise
     once committed (a flagged order)."""
-    order = read_order(tx, order_id)
-    record = tx.get_intent(snap.id)
+    order = yield from read_order(tx, order_id)
+    record: IntentRecord | None = yield tx.get_intent(snap.id)
     applied = _decisions.apply_snapshot(cleared(order, clear), record, snap, refunds)
     if record is not None and applied.intent is not None:
-        save(tx, record, applied.intent)
-    return save(tx, order, applied.order), applied.problem
+        yield from save(tx, record, applied.intent)
+    return (yield from save(tx, order, applied.order)), applied.problem
 
 
 def apply(
-    store: Store,
+    store: object,
     order_id: str,
     snap: IntentSnapshot,
     *,
     refunds: Sequence[RefundSnapshot] = (),
     clear: str | None = None,
     via: str = "a read of the intent",
-) -> Order:
+) -> Flow[Order]:
     """Record what ``snap`` means for the order in one transaction; raises after
     committing when the snapshot must be refused (a flagged order). The payment
     outcome is logged once committed (``via``: what brought the news)."""
 
-    def work(tx: StoreTransaction) -> tuple[Order, Order, CartpayError | None]:
-        before = read_order(tx, order_id)
-        return (before, *apply_in(tx, order_id, snap, refunds, clear=clear))
+    def work(tx: StoreTransaction) -> Flow[tuple[Order, Order, CartpayError | None]]:
+        before = yield from read_order(tx, order_id)
+        return (before, *(yield from apply_in(tx, order_id, snap, refunds, clear=clear)))
 
-    before, order, problem = retry(store, work, f"order {order_id}")
+    before, order, problem = yield from retry(store, work, f"order {order_id}")
     _logs.order_outcome(before, order, via=via)
     if problem is not None:
         raise problem
     return order
 
 
-def apply_refund(store: Store, order_id: str, refund: RefundSnapshot, *, clear: str) -> Order:
+def apply_refund(
+    store: object, order_id: str, refund: RefundSnapshot, *, clear: str
+) -> Flow[Order]:
     """Record a refund the gateway answered with, clearing its claim ``clear``."""
 
-    def work(tx: StoreTransaction) -> tuple[Order, Order]:
-        order = read_order(tx, order_id)
-        return order, save(tx, order, _ledger.apply_refunds(cleared(order, clear), [refund]))
+    def work(tx: StoreTransaction) -> Flow[tuple[Order, Order]]:
+        order = yield from read_order(tx, order_id)
+        after = yield from save(tx, order, _ledger.apply_refunds(cleared(order, clear), [refund]))
+        return order, after
 
-    before, after = retry(store, work, f"order {order_id}")
+    before, after = yield from retry(store, work, f"order {order_id}")
     _logs.log.info(
         "order %s: refund %s of %s is %s",
         order_id,
@@ -103,41 +108,41 @@ def apply_refund(store: Store, order_id: str, refund: RefundSnapshot, *, clear: 
     return after
 
 
-def save_intent_status(tx: StoreTransaction, snap: IntentSnapshot) -> None:
+def save_intent_status(tx: StoreTransaction, snap: IntentSnapshot) -> Flow[None]:
     """Inside ``tx``: the intent's record takes the snapshot's status (monotonic)."""
-    record = tx.get_intent(snap.id)
+    record: IntentRecord | None = yield tx.get_intent(snap.id)
     after = _decisions.with_status(record, snap)
     if record is not None and after is not None:
-        save(tx, record, after)
+        yield from save(tx, record, after)
 
 
-def record_intent_status(store: Store, snap: IntentSnapshot) -> None:
+def record_intent_status(store: object, snap: IntentSnapshot) -> Flow[None]:
     """:func:`save_intent_status` in its own transaction."""
-    retry(store, lambda tx: save_intent_status(tx, snap), f"intent {snap.id}")
+    yield from retry(store, lambda tx: save_intent_status(tx, snap), f"intent {snap.id}")
 
 
 def record_created(
-    store: Store,
+    store: object,
     cart_id: str,
     pending: PendingOperation,
     snap: IntentSnapshot,
     *,
     now: Callable[[], datetime],
-) -> Cart:
+) -> Flow[Cart]:
     """Record the intent a create made: the cart follows it (a new generation when
     it replaces one), remembers what was sent, and the intent gets its record."""
     assert pending.params is not None
     params = pending.params
 
-    def work(tx: StoreTransaction) -> Cart | None:
-        cart = read_cart(tx, cart_id)
+    def work(tx: StoreTransaction) -> Flow[Cart | None]:
+        cart = yield from read_cart(tx, cart_id)
         if cart.payment_intent_id == snap.id:
             return cart
         if cart.pending is None or cart.pending.key != pending.key:
             return None
-        if tx.get_intent(snap.id) is None:
+        if (yield tx.get_intent(snap.id)) is None:
             kept = snap.without_secrets()  # never stored
-            tx.insert_intent(
+            yield tx.insert_intent(
                 IntentRecord(
                     snap.id, cart.id, snap.status, snap.amount, snap.currency, now(), snapshot=kept
                 )
@@ -150,43 +155,44 @@ def record_created(
             options=params.options,  # options given to the call stay
             pending=None,
         )
-        return save(tx, cart, updated)
+        return (yield from save(tx, cart, updated))
 
-    cart = retry(store, work, f"cart {cart_id}")
+    cart = yield from retry(store, work, f"cart {cart_id}")
     if cart is None:
         raise ConcurrencyError(f"cart {cart_id}'s create was taken over; try again")
     return cart
 
 
 def record_sent(
-    store: Store, cart_id: str, key: str, sent: IntentParams, snap: IntentSnapshot
-) -> None:
+    store: object, cart_id: str, key: str, sent: IntentParams, snap: IntentSnapshot
+) -> Flow[None]:
     """Record an update the gateway applied: the cart remembers what was sent (the
     fingerprint the next update diffs against) and its claim ``key`` is cleared."""
 
-    def work(tx: StoreTransaction) -> bool:
-        cart = tx.get_cart(cart_id)
+    def work(tx: StoreTransaction) -> Flow[bool]:
+        cart: Cart | None = yield tx.get_cart(cart_id)
         if cart is None or cart.pending is None or cart.pending.key != key:
             return False
-        save(tx, cart, evolve(cart, sent=sent, options=sent.options, pending=None))
-        save_intent_status(tx, snap)
+        yield from save(tx, cart, evolve(cart, sent=sent, options=sent.options, pending=None))
+        yield from save_intent_status(tx, snap)
         return True
 
     try:
-        if retry(store, work, f"cart {cart_id}"):
+        if (yield from retry(store, work, f"cart {cart_id}")):
             return
     except ConcurrencyError:
         pass
-    record_intent_status(store, snap)
+    yield from record_intent_status(store, snap)
 
 
-def record_refund_on_holders(store: Store, refund: RefundSnapshot) -> None:
+def record_refund_on_holders(store: object, refund: RefundSnapshot) -> Flow[None]:
     """Record ``refund`` on the live orders that hold its intent, if any (one made
     while the refund was on its way)."""
 
-    def work(tx: StoreTransaction) -> None:
-        for order in tx.orders_for_intent(refund.payment_intent_id):
+    def work(tx: StoreTransaction) -> Flow[None]:
+        orders: list[Order] = yield tx.orders_for_intent(refund.payment_intent_id)
+        for order in orders:
             if order.status != "cancelled":
-                save(tx, order, _ledger.apply_refunds(order, [refund]))
+                yield from save(tx, order, _ledger.apply_refunds(order, [refund]))
 
-    retry(store, work, f"intent {refund.payment_intent_id}")
+    yield from retry(store, work, f"intent {refund.payment_intent_id}")

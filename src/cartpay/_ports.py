@@ -11,8 +11,8 @@ records the outcome in another, with version checks.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Awaitable, Iterable, Sequence
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from datetime import datetime
 from typing import Protocol
 
@@ -30,6 +30,11 @@ from ._models import (
 )
 
 __all__ = [
+    "AsyncPaymentGateway",
+    "AsyncPricing",
+    "AsyncStore",
+    "AsyncStoreReads",
+    "AsyncStoreTransaction",
     "IntentChanges",
     "PaymentGateway",
     "Pricing",
@@ -294,3 +299,112 @@ class Pricing(Protocol):
         to keep (a promotion code the customer entered) with those computed.
         Any exception becomes a ``PricingError``: nothing is sent or written."""
         ...
+
+
+class AsyncPricing(Protocol):
+    """:class:`Pricing` as a coroutine, for an async façade whose pricing awaits
+    (a tax service over HTTP). An async façade takes either port: a plain
+    :class:`Pricing` is called on the loop (keep it quick, or make it async)."""
+
+    def price(self, cart: Cart) -> Awaitable[Iterable[Adjustment]]:
+        """What :meth:`Pricing.price` returns, awaited."""
+        ...
+
+
+# ------------------------------------------------------------- the async twins
+#
+# The same ports for asyncio hosts: each method means what its sync twin's
+# docstring says, as a coroutine (verify_webhook, local work, stays a plain call).
+
+
+class AsyncPaymentGateway(Protocol):
+    """:class:`PaymentGateway` with coroutine methods (``verify_webhook`` is sync)."""
+
+    async def create_intent(
+        self, params: IntentParams, *, idempotency_key: str
+    ) -> IntentSnapshot: ...
+
+    async def retrieve_intent(self, intent_id: str) -> IntentSnapshot: ...
+
+    async def update_intent(
+        self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
+    ) -> IntentSnapshot: ...
+
+    async def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str,
+        return_url: str | None = None,
+        off_session: bool = False,
+        idempotency_key: str,
+    ) -> IntentSnapshot: ...
+
+    async def capture_intent(
+        self, intent_id: str, *, amount: int | None, idempotency_key: str
+    ) -> IntentSnapshot: ...
+
+    async def cancel_intent(
+        self, intent_id: str, *, reason: str | None, idempotency_key: str
+    ) -> IntentSnapshot: ...
+
+    async def create_refund(
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
+    ) -> RefundSnapshot: ...
+
+    async def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]: ...
+
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot: ...
+
+    def verify_webhook(self, payload: bytes, signature_header: str, *, tolerance: int) -> None: ...
+
+
+class AsyncStoreReads(Protocol):
+    """:class:`StoreReads` with coroutine methods."""
+
+    async def get_cart(self, cart_id: str) -> Cart | None: ...
+    async def get_order(self, order_id: str) -> Order | None: ...
+    async def orders_for_intent(self, intent_id: str) -> list[Order]: ...
+    async def orders_for_cart(self, cart_id: str) -> list[Order]: ...
+    async def get_intent(self, intent_id: str) -> IntentRecord | None: ...
+    async def unpaid_orders_before(
+        self, cutoff: datetime, *, limit: int, after: ScanKey | None = None
+    ) -> list[Order]: ...
+    async def unclaimed_intents(
+        self, statuses: Sequence[str], *, limit: int, after: ScanKey | None = None
+    ) -> list[IntentRecord]: ...
+    async def get_cursor(self, name: str) -> str | None: ...
+    async def has_event(self, event_id: str) -> bool: ...
+
+
+class AsyncStoreTransaction(AsyncStoreReads, Protocol):
+    """:class:`StoreTransaction` with coroutine methods."""
+
+    async def insert_cart(self, cart: Cart) -> None: ...
+    async def update_cart(self, cart: Cart, *, expected_version: int) -> None: ...
+    async def delete_cart(self, cart_id: str, *, expected_version: int) -> None: ...
+    async def insert_order(self, order: Order) -> None: ...
+    async def update_order(self, order: Order, *, expected_version: int) -> None: ...
+    async def insert_intent(self, intent: IntentRecord) -> None: ...
+    async def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None: ...
+    async def record_event(self, event_id: str, event_type: str, action: str) -> bool: ...
+    async def set_cursor(self, name: str, value: str | None) -> None: ...
+
+
+class AsyncStore(Protocol):
+    """:class:`Store` for asyncio: ``async with store.transaction() as tx`` and
+    ``async with store.read() as tx``, with the same guarantees. A transaction may
+    wait for another (a lock, a connection) but never blocks the event loop."""
+
+    def transaction(self) -> AbstractAsyncContextManager[AsyncStoreTransaction]: ...
+
+    def read(self) -> AbstractAsyncContextManager[AsyncStoreReads]: ...
+
+    async def close(self) -> None: ...

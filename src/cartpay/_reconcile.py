@@ -1,3 +1,4 @@
+# mypy: disable-error-code="func-returns-value"
 """Reconciliation: repair what missed webhooks left behind, and apply the host's
 policy for what was abandoned (docs/money.md, "Reconcile").
 
@@ -15,6 +16,7 @@ from datetime import datetime
 from attrs import frozen
 
 from . import _lifecycle, _outcomes
+from ._effects import Flow, Read, Transaction
 from ._errors import CartpayError
 from ._models import (
     ExpiringAuthorization,
@@ -22,9 +24,10 @@ from ._models import (
     Order,
     OrphanedIntent,
     ReconcileReport,
+    RefundSnapshot,
 )
 from ._params import idempotency_key
-from ._ports import PaymentGateway, ScanKey, Store
+from ._ports import PaymentGateway, ScanKey, StoreReads, StoreTransaction
 
 __all__ = ["Policy", "reconcile"]
 
@@ -61,38 +64,48 @@ def _cursor(created_at: datetime | None, row_id: str) -> str:
     return f"{created_at.isoformat()}|{row_id}"
 
 
-def _next_page(store: Store, policy: Policy) -> tuple[list[Order], list[IntentRecord]]:
+def _next_page(
+    tx: StoreTransaction, policy: Policy
+) -> Flow[tuple[list[Order], list[IntentRecord]]]:
     """The next orders and intents to look at; moves the cursors on (or back to the
     start once a scan reaches its end)."""
-    with store.transaction() as tx:
-        orders = tx.unpaid_orders_before(
-            policy.cutoff, limit=policy.limit, after=_key(tx.get_cursor(ORDERS_CURSOR))
-        )
-        intents = tx.unclaimed_intents(
-            sorted(_lifecycle.REFRESHED),
-            limit=policy.limit,
-            after=_key(tx.get_cursor(INTENTS_CURSOR)),
-        )
-        full = len(orders) == policy.limit
-        tx.set_cursor(
-            ORDERS_CURSOR, _cursor(orders[-1].created_at, orders[-1].id) if full else None
-        )
-        full = len(intents) == policy.limit
-        last = intents[-1] if intents else None
-        tx.set_cursor(INTENTS_CURSOR, _cursor(last.created_at, last.id) if full and last else None)
+    orders: list[Order] = yield tx.unpaid_orders_before(
+        policy.cutoff, limit=policy.limit, after=_key((yield tx.get_cursor(ORDERS_CURSOR)))
+    )
+    intents: list[IntentRecord] = yield tx.unclaimed_intents(
+        sorted(_lifecycle.REFRESHED),
+        limit=policy.limit,
+        after=_key((yield tx.get_cursor(INTENTS_CURSOR))),
+    )
+    full = len(orders) == policy.limit
+    yield tx.set_cursor(
+        ORDERS_CURSOR, _cursor(orders[-1].created_at, orders[-1].id) if full else None
+    )
+    full = len(intents) == policy.limit
+    last = intents[-1] if intents else None
+    yield tx.set_cursor(
+        INTENTS_CURSOR, _cursor(last.created_at, last.id) if full and last else None
+    )
     return orders, intents
 
 
+def _holders(tx: StoreReads, record: IntentRecord) -> Flow[tuple[bool, bool]]:
+    """Whether a live order holds the intent, and whether its cart is gone."""
+    holders: list[Order] = yield tx.orders_for_intent(record.id)
+    cart_gone = (yield tx.get_cart(record.cart_id)) is None
+    return any(o.status != "cancelled" for o in holders), cart_gone
+
+
 def reconcile(
-    store: Store,
+    store: object,
     gateway: PaymentGateway,
     *,
-    confirm_order: Callable[[str], Order],
-    cancel_order: Callable[[str], Order],
+    confirm_order: Callable[[str], Flow[Order]],
+    cancel_order: Callable[[str], Flow[Order]],
     policy: Policy,
-) -> ReconcileReport:
+) -> Flow[ReconcileReport]:
     """One reconcile run (see the module docstring and ``Policy``)."""
-    orders, intents = _next_page(store, policy)
+    orders, intents = yield Transaction(store, lambda tx: _next_page(tx, policy))
     checked: list[str] = []
     repaired: list[str] = []
     errors: list[tuple[str, str]] = []
@@ -103,7 +116,7 @@ def reconcile(
         try:
             # (Disputes are not touched here: they are only on paid orders, and
             # re-reading an intent never changes a dispute transaction.)
-            after = confirm_order(order.id)
+            after = yield from confirm_order(order.id)
             soon = _expiring(after, policy)
             if soon is not None:
                 expiring.append(soon)
@@ -115,7 +128,7 @@ def reconcile(
                 repaired.append(order.id)
                 actions.append((order.id, f"repaired: {after.status}/{after.payment}"))
             if _abandoned(after, policy):
-                cancel_order(order.id)
+                yield from cancel_order(order.id)
                 actions.append((order.id, "cancelled: abandoned, no money taken"))
         except CartpayError as exc:
             errors.append((order.id, f"{type(exc).__name__}: {exc}"))
@@ -123,14 +136,12 @@ def reconcile(
     for record in intents:
         if record.created_at > policy.cutoff:
             continue
-        with store.read() as tx:
-            held = any(o.status != "cancelled" for o in tx.orders_for_intent(record.id))
-            cart_gone = tx.get_cart(record.cart_id) is None
+        held, cart_gone = yield Read(store, lambda tx: _holders(tx, record))  # noqa: B023
         if held:
             continue
         try:
-            snap = gateway.retrieve_intent(record.id)
-            _outcomes.record_intent_status(store, snap)
+            snap = yield gateway.retrieve_intent(record.id)
+            yield from _outcomes.record_intent_status(store, snap)
             old = (
                 policy.abandoned_before is not None and record.created_at < policy.abandoned_before
             )
@@ -139,11 +150,14 @@ def reconcile(
                     OrphanedIntent(record.cart_id, record.id, snap.amount, snap.currency)
                 )
                 if policy.refund_orphans and (old or cart_gone):
-                    actions.append((record.id, _give_back(store, gateway, record, snap.status)))
+                    gave = yield from _give_back(store, gateway, record, snap.status)
+                    actions.append((record.id, gave))
             elif snap.status in _lifecycle.EARLY and (old or cart_gone):
                 key = idempotency_key("intent", record.id, "abandon")
-                done = gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
-                _outcomes.record_intent_status(store, done)
+                done = yield gateway.cancel_intent(
+                    record.id, reason="abandoned", idempotency_key=key
+                )
+                yield from _outcomes.record_intent_status(store, done)
                 actions.append((record.id, "cancelled: abandoned, no money taken"))
         except CartpayError as exc:
             errors.append((record.id, f"{type(exc).__name__}: {exc}"))
@@ -186,22 +200,26 @@ def _abandoned(order: Order, policy: Policy) -> bool:
     )
 
 
-def _give_back(store: Store, gateway: PaymentGateway, record: IntentRecord, status: str) -> str:
+def _give_back(
+    store: object, gateway: PaymentGateway, record: IntentRecord, status: str
+) -> Flow[str]:
     """Money no order owns goes back: an authorization is released, a payment
     refunded (a payment still processing is only reported). Looked at again just
     before, and after: a checkout that made an order for it meanwhile keeps it,
     or, past that moment, its order shows the refund."""
-    with store.read() as tx:
-        if any(o.status != "cancelled" for o in tx.orders_for_intent(record.id)):
-            return "kept: an order was made for it meanwhile"
+    held, _ = yield Read(store, lambda tx: _holders(tx, record))
+    if held:
+        return "kept: an order was made for it meanwhile"
     if status == "requires_capture":
         key = idempotency_key("intent", record.id, "orphan", "cancel")
-        snap = gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
-        _outcomes.record_intent_status(store, snap)
+        snap = yield gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
+        yield from _outcomes.record_intent_status(store, snap)
         return "released: an authorization no order owns"
     if status == "succeeded":
         key = idempotency_key("intent", record.id, "orphan", "refund")
-        refund = gateway.create_refund(record.id, amount=None, reason=None, idempotency_key=key)
-        _outcomes.record_refund_on_holders(store, refund)
+        refund: RefundSnapshot = yield gateway.create_refund(
+            record.id, amount=None, reason=None, idempotency_key=key
+        )
+        yield from _outcomes.record_refund_on_holders(store, refund)
         return f"refunded: {refund.amount} {refund.currency} no order owns ({refund.id})"
     return "reported: a payment no order owns is still processing"

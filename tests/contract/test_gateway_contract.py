@@ -11,6 +11,7 @@ the day the backend gains the behaviour the xfail turns into a failure to remove
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import hmac
 import itertools
@@ -18,6 +19,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
+from typing import Any, cast
 
 import pytest
 import stripe
@@ -32,9 +34,14 @@ from cartpay import (
 )
 from cartpay._models import IntentOptions, IntentParams, IntentSnapshot
 from cartpay._ports import PaymentGateway
-from cartpay.gateways.stripe import StripeGateway
-from cartpay.testing import FakeStripeGateway, LocalStripe
+from cartpay.gateways.stripe import AsyncStripeGateway, StripeGateway
+from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway, LocalStripe
 from cartpay.testing.plugin import TEST_API_KEY, TEST_WEBHOOK_SECRET
+
+from ..twins import Blocking, Twin
+
+#: Every case runs on both gateways of a backend, sync and async (tests/twins.py).
+pytestmark = pytest.mark.twins
 
 LOCALSTRIPE_LACKS: Mapping[str, str] = {
     "idempotency": "localstripe ignores Idempotency-Key: a replay creates a second intent "
@@ -119,12 +126,21 @@ class Backend:
         pytest.param("stripe_live", marks=pytest.mark.stripe_live),
     ]
 )
-def backend(request: pytest.FixtureRequest) -> Backend:
+def backend(request: pytest.FixtureRequest, twin: Twin, loop: asyncio.AbstractEventLoop) -> Backend:
+    """The gateway under contract; for the async twin, its async counterpart
+    (AsyncFakeStripeGateway, AsyncStripeGateway) behind blocking calls."""
+    found = _backend(request, twin)
+    if twin == "async":
+        found.gateway = cast(PaymentGateway, Blocking(found.gateway, loop))
+    return found
+
+
+def _backend(request: pytest.FixtureRequest, twin: Twin) -> Backend:
     if request.param == "fake":
         fake = FakeStripeGateway(webhook_secret=TEST_WEBHOOK_SECRET)
         return Backend(
             "fake",
-            fake,
+            fake if twin == "sync" else AsyncFakeStripeGateway(fake),  # type: ignore[arg-type]
             TEST_WEBHOOK_SECRET,
             declining_pm="pm_card_chargeDeclined",
             dispute=fake.dispute,
@@ -135,23 +151,26 @@ def backend(request: pytest.FixtureRequest) -> Backend:
         client = stripe.StripeClient(
             TEST_API_KEY, base_addresses={"api": server.url}, max_network_retries=0
         )
-        gateway = StripeGateway(
-            client,
-            webhook_secret=TEST_WEBHOOK_SECRET,
-            max_network_retries=0,
-            attach_then_confirm=True,
-            redirects=False,
-        )
+        settings: dict[str, Any] = {
+            "webhook_secret": TEST_WEBHOOK_SECRET,
+            "max_network_retries": 0,
+            "attach_then_confirm": True,
+            "redirects": False,
+        }
+        lister = StripeGateway(client, **settings)  # (lists disputes, in both runs)
+        gateway = lister if twin == "sync" else AsyncStripeGateway(client, **settings)
         return Backend(
             "localstripe",
-            gateway,
+            gateway,  # type: ignore[arg-type]
             TEST_WEBHOOK_SECRET,
             declining_pm="pm_card_chargeCustomerFail",
             lacks=LOCALSTRIPE_LACKS,
             return_url=None,
-            dispute=lambda intent_id: _find_dispute(gateway, intent_id, wait=0.0),
+            dispute=lambda intent_id: _find_dispute(lister, intent_id, wait=0.0),
         )
     live: StripeGateway = request.getfixturevalue("stripe_live_gateway")
+    if twin == "async":
+        pytest.skip("the async twin of the live gateway is left to the sync run (rate limits)")
     return Backend(
         "stripe_live",
         live,

@@ -23,6 +23,7 @@ from cartpay import (
     _flows,
     _lifecycle,
 )
+from cartpay._effects import Flow
 from cartpay._models import (
     IntentRecord,
     IntentSnapshot,
@@ -51,17 +52,20 @@ def test_finds_a_stale_event_flagging_a_paid_order(
 # ------------------------------------------- waiting for the rest of the fix
 
 
-def refuse_a_paid_cart(original: Callable[..., Order | None]) -> Callable[..., Order | None]:
+def refuse_a_paid_cart(
+    original: Callable[..., Flow[Order | None]],
+) -> Callable[..., Flow[Order | None]]:
     """Behaviour 2's plant: checkout refuses a cart whose intent took money
-    ("create a new one") instead of making the order that owns it."""
+    ("create a new one") instead of making the order that owns it. (The flows
+    are generators run by the façade's driver: cartpay._effects.)"""
 
-    def checkout_once(self: _flows.Flows, cart_id: str, *rest: object) -> Order | None:
-        _, record, _ = self.cart_view(cart_id)
+    def checkout_once(self: _flows.Flows, cart_id: str, *rest: object) -> Flow[Order | None]:
+        _, record, _ = yield from self.cart_view(cart_id)
         if record is not None and record.status in _lifecycle.MONEY_MOVING:
             raise IllegalStateError(
                 "intent", "checkout", record.status, entity_id=record.id, detail="create a new one"
             )
-        return original(self, cart_id, *rest)
+        return (yield from original(self, cart_id, *rest))
 
     return checkout_once
 

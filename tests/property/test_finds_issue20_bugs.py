@@ -15,6 +15,7 @@ import pytest
 from attrs import evolve
 
 from cartpay import _flows, _params
+from cartpay._effects import Flow
 from cartpay._models import Cart, IntentOptions, IntentParams, Order
 
 from .planting import find
@@ -40,13 +41,16 @@ def test_finds_an_amount_sent_without_the_discount(
     find(tmp_path, "discount-ignored", ["adjustments"], ("but its items and adjustments",))
 
 
-def _checkout_unpriced(original: Callable[..., Order | None]) -> Callable[..., Order | None]:
-    """The plant: checkout uses the adjustments the cart has, not the port's."""
+def _checkout_unpriced(
+    original: Callable[..., Flow[Order | None]],
+) -> Callable[..., Flow[Order | None]]:
+    """The plant: checkout uses the adjustments the cart has, not the port's.
+    (The flows are generators run by the façade's driver: cartpay._effects.)"""
 
-    def checkout_once(self: _flows.Flows, *args: object) -> Order | None:
+    def checkout_once(self: _flows.Flows, *args: object) -> Flow[Order | None]:
         pricing, self.pricing = self.pricing, None
         try:
-            return original(self, *args)
+            return (yield from original(self, *args))
         finally:
             self.pricing = pricing
 

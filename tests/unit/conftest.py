@@ -1,12 +1,16 @@
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Callable
+from typing import cast
 
 import pytest
 
-from cartpay import Cart, CartPaymentIntent, IntentOptions, Order
-from cartpay.stores.memory import MemoryStore
-from cartpay.testing import FakeStripeGateway
+from cartpay import AsyncCartPaymentIntent, Cart, CartPaymentIntent, IntentOptions, Order
+from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
+from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway
+
+from ..twins import Blocking, Twin
 
 
 @pytest.fixture
@@ -20,8 +24,19 @@ def store() -> MemoryStore:
 
 
 @pytest.fixture
-def payments(fake: FakeStripeGateway, store: MemoryStore) -> CartPaymentIntent:
-    return CartPaymentIntent(return_url="https://shop.test/return", gateway=fake, store=store)
+def payments(
+    fake: FakeStripeGateway, store: MemoryStore, twin: Twin, loop: asyncio.AbstractEventLoop
+) -> CartPaymentIntent:
+    """The façade over ``fake`` and ``store``; for the async twin, an
+    AsyncCartPaymentIntent over the same fake and tables, behind blocking calls."""
+    if twin == "sync":
+        return CartPaymentIntent(return_url="https://shop.test/return", gateway=fake, store=store)
+    twin_payments = AsyncCartPaymentIntent(
+        return_url="https://shop.test/return",
+        gateway=AsyncFakeStripeGateway(fake),
+        store=AsyncMemoryStore(store),
+    )
+    return cast(CartPaymentIntent, Blocking(twin_payments, loop))
 
 
 @pytest.fixture

@@ -37,6 +37,9 @@ from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway, FaultyGateway
 from cartpay.testing._faulty import FaultKind
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 # ----------------------------------------------------------------- helpers
 
 

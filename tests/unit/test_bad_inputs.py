@@ -21,6 +21,9 @@ from cartpay import (
 from cartpay._money import CARD_MAXIMUM
 from cartpay.testing import FakeStripeGateway
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 
 @frozen
 class World:

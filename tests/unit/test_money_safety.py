@@ -51,6 +51,9 @@ from cartpay.stores.memory import MemoryStore
 from cartpay.stores.sqlite import SQLiteStore
 from cartpay.testing import FakeStripeGateway, FaultyGateway
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 DSN_VARIABLE = "CARTPAY_TEST_POSTGRES_DSN"
 #: How long a test waits for another thread before it gives up on it (seconds).
 WAIT = 5.0

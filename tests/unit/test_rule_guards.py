@@ -28,6 +28,9 @@ from cartpay.testing import FakeStripeGateway
 from tests.unit.test_webhooks import event, events_for, sign
 from tests.unit.test_workflow_rules import LosesFirstCreate
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 
 def kept_cart_orders(payments: CartPaymentIntent, count: int) -> tuple[str, list[Order]]:
     """A cart with an intent, checked out ``count`` times with ``keep_cart=True``."""

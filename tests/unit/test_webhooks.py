@@ -20,7 +20,11 @@ from cartpay import (
     WebhookPayloadError,
     WebhookSignatureError,
 )
+from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway
+
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
 
 SECRET = "whsec_unit"
 
@@ -374,12 +378,12 @@ def test_livemode_mismatch(
 
 
 def test_tolerance_is_configurable(
-    fake: FakeStripeGateway, payments: CartPaymentIntent, good: bytes
+    fake: FakeStripeGateway, store: MemoryStore, payments: CartPaymentIntent, good: bytes
 ) -> None:
     relaxed = CartPaymentIntent(
         return_url="https://shop.test/return",
         gateway=fake,
-        store=payments.store,
+        store=store,
         webhook_tolerance=3600,
     )
     header = sign(good, timestamp=int(time.time()) - 1800)
@@ -387,12 +391,12 @@ def test_tolerance_is_configurable(
 
 
 def test_refresh_on_webhook_uses_the_freshest_state(
-    fake: FakeStripeGateway, payments: CartPaymentIntent, confirmed_remotely: Order
+    fake: FakeStripeGateway, store: MemoryStore, confirmed_remotely: Order
 ) -> None:
     fresh = CartPaymentIntent(
         return_url="https://shop.test/return",
         gateway=fake,
-        store=payments.store,
+        store=store,
         refresh_on_webhook=True,
     )
     created = events_for(fake, confirmed_remotely.intent_id or "")[0]

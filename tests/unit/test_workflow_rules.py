@@ -29,6 +29,9 @@ from cartpay import (
 from cartpay.stores.memory import MemoryStore, _MemoryTransaction
 from cartpay.testing import FakeStripeGateway
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 # --- docs/design.md, rule 1: amounts come from the cart, on the server ----------------
 
 

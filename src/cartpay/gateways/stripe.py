@@ -86,6 +86,7 @@ from stripe.params import (
 
 from .._api_version import STRIPE_API_VERSION
 from .._converter import dispute_from_payload, intent_from_payload, refund_from_payload
+from .._effects import Flow, arun, run
 from .._errors import (
     AuthenticationError,
     AuthenticationRequiredError,
@@ -110,7 +111,7 @@ from .._models import (
 from .._options import create_body
 from .._ports import IntentChanges
 
-__all__ = ["StripeGateway", "translate_error"]
+__all__ = ["AsyncStripeGateway", "StripeGateway", "translate_error"]
 
 log = logging.getLogger("cartpay.gateways.stripe")
 
@@ -206,21 +207,13 @@ def _mask_sdk_logs() -> None:
         sdk.addFilter(_MaskClientSecrets())
 
 
-class StripeGateway:
-    """PaymentIntents and refunds over ``StripeClient`` (see the module docstring).
-
-    ``webhook_secret`` is the endpoint's ``whsec_…`` (needed only by
-    :meth:`verify_webhook`). ``max_network_retries`` is set on every request.
-    Wrong settings raise ``ValidationError``.
-    ``attach_then_confirm=True`` confirms in two POSTs (update the payment method,
-    then confirm with no parameters) for servers that cannot confirm with a
-    ``payment_method`` parameter (localstripe); the default is one confirm call.
-    ``redirects=False`` says no payment can redirect on this server (cards only,
-    no ``return_url``: localstripe); the façade then asks no return URL.
-    ``livemode`` is the mode of the key (read from its prefix when ``None``).
-    While the SDK's debug printing is on, the gateway raises ``ValidationError``
-    (field ``stripe.log``) at construction and before each request, unless
-    ``allow_sdk_debug_output=True``.
+class _StripeCalls:
+    """What both Stripe gateways share: settings, request bodies, keys, retries,
+    error translation, webhook verification. Each call is a flow
+    (:mod:`cartpay._effects`) that yields its request (``_send``: the client's
+    ``raw_request`` or ``raw_request_async``); the two gateways below differ in
+    that, and in running the flows with the sync or the async driver. The
+    settings are described on :class:`StripeGateway`.
     """
 
     def __init__(
@@ -279,55 +272,50 @@ class StripeGateway:
     def __repr__(self) -> str:
         secret = "set" if self._webhook_secret else "unset"
         return (
-            f"StripeGateway(webhook_secret={secret}, "
+            f"{type(self).__name__}(webhook_secret={secret}, "
             f"max_network_retries={self.max_network_retries}, "
             f"attach_then_confirm={self.attach_then_confirm}, livemode={self.livemode})"
         )
 
     # ----------------------------------------------------------------- intents
 
-    def create_intent(self, params: IntentParams, *, idempotency_key: str) -> IntentSnapshot:
-        """``POST /v1/payment_intents`` with the amount, currency and the options set."""
+    def _create_intent(self, params: IntentParams, *, idempotency_key: str) -> Flow[IntentSnapshot]:
         self._log("create", None, idempotency_key)
         try:
-            intent = self._request(
+            intent = yield from self._requesting(
                 "post", _INTENTS, create_params(params), self._post(idempotency_key)
             )
         except StripeError as exc:
             translate_error(exc, "create", None)
         return _intent(intent)
 
-    def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
-        """``GET /v1/payment_intents/{id}?expand[]=latest_charge`` (carries the client
-        secret, and a card authorization's ``capture_before``)."""
+    def _retrieve_intent(self, intent_id: str) -> Flow[IntentSnapshot]:
         self._log("retrieve", intent_id, None)
         try:
-            intent = self._request("get", _intent_path(intent_id), _RETRIEVE, self._get())
+            intent = yield from self._requesting(
+                "get", _intent_path(intent_id), _RETRIEVE, self._get()
+            )
         except StripeError as exc:
             translate_error(exc, "retrieve", intent_id)
         return _intent(intent)
 
-    def update_intent(
+    def _update_intent(
         self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
-    ) -> IntentSnapshot:
-        """``POST /v1/payment_intents/{id}`` with the changed fields only.
-
-        Empty ``changes`` make no POST (the intent is retrieved).
-        """
+    ) -> Flow[IntentSnapshot]:
         operation = "update_amount" if "amount" in changes else "update_fields"
         params = update_params(changes)
         if not params:
-            return self.retrieve_intent(intent_id)
+            return (yield from self._retrieve_intent(intent_id))
         self._log("update", intent_id, idempotency_key)
         try:
-            intent = self._request(
+            intent = yield from self._requesting(
                 "post", _intent_path(intent_id), params, self._post(idempotency_key)
             )
         except StripeError as exc:
             translate_error(exc, operation, intent_id)
         return _intent(intent)
 
-    def confirm_intent(
+    def _confirm_intent(
         self,
         intent_id: str,
         *,
@@ -335,15 +323,7 @@ class StripeGateway:
         return_url: str | None = None,
         off_session: bool = False,
         idempotency_key: str,
-    ) -> IntentSnapshot:
-        """``POST /v1/payment_intents/{id}/confirm`` with ``payment_method`` (and
-        ``return_url``, ``off_session=true`` when given); with
-        ``attach_then_confirm``, an update with the payment method (key
-        ``<key>:attach``) then a confirm (key ``<key>:confirm``).
-
-        A decline raises ``CardDeclinedError`` carrying the intent id;
-        ``authentication_required`` raises ``AuthenticationRequiredError``.
-        """
+    ) -> Flow[IntentSnapshot]:
         confirm: PaymentIntentConfirmParams = {}
         if return_url is not None:
             confirm["return_url"] = return_url
@@ -353,7 +333,7 @@ class StripeGateway:
             if self.attach_then_confirm:
                 self._log("attach", intent_id, f"{idempotency_key}:attach")
                 attach: PaymentIntentUpdateParams = {"payment_method": payment_method}
-                self._request(
+                yield from self._requesting(
                     "post",
                     _intent_path(intent_id),
                     attach,
@@ -364,39 +344,37 @@ class StripeGateway:
                 confirm["payment_method"] = payment_method
                 key = idempotency_key
             self._log("confirm", intent_id, key)
-            intent = self._request(
+            intent = yield from self._requesting(
                 "post", _intent_path(intent_id, "confirm"), confirm, self._post(key)
             )
         except StripeError as exc:
             translate_error(exc, "confirm", intent_id)
         return _intent(intent)
 
-    def capture_intent(
+    def _capture_intent(
         self, intent_id: str, *, amount: int | None, idempotency_key: str
-    ) -> IntentSnapshot:
-        """``POST /v1/payment_intents/{id}/capture`` (``amount_to_capture`` when given)."""
+    ) -> Flow[IntentSnapshot]:
         params: PaymentIntentCaptureParams = {}
         if amount is not None:
             params["amount_to_capture"] = amount
         self._log("capture", intent_id, idempotency_key)
         try:
-            intent = self._request(
+            intent = yield from self._requesting(
                 "post", _intent_path(intent_id, "capture"), params, self._post(idempotency_key)
             )
         except StripeError as exc:
             translate_error(exc, "capture", intent_id)
         return _intent(intent)
 
-    def cancel_intent(
+    def _cancel_intent(
         self, intent_id: str, *, reason: str | None, idempotency_key: str
-    ) -> IntentSnapshot:
-        """``POST /v1/payment_intents/{id}/cancel`` (``cancellation_reason`` only when given)."""
+    ) -> Flow[IntentSnapshot]:
         params: PaymentIntentCancelParams = {}
         if reason is not None:
             params["cancellation_reason"] = reason
         self._log("cancel", intent_id, idempotency_key)
         try:
-            intent = self._request(
+            intent = yield from self._requesting(
                 "post", _intent_path(intent_id, "cancel"), params, self._post(idempotency_key)
             )
         except StripeError as exc:
@@ -405,7 +383,7 @@ class StripeGateway:
 
     # ----------------------------------------------------------------- refunds
 
-    def create_refund(
+    def _create_refund(
         self,
         intent_id: str,
         *,
@@ -414,9 +392,7 @@ class StripeGateway:
         idempotency_key: str,
         reverse_transfer: bool | None = None,
         refund_application_fee: bool | None = None,
-    ) -> RefundSnapshot:
-        """``POST /v1/refunds`` for the intent (``amount``, ``reason``,
-        ``reverse_transfer``, ``refund_application_fee`` only when given)."""
+    ) -> Flow[RefundSnapshot]:
         params: RefundCreateParams = {"payment_intent": intent_id}
         if amount is not None:
             params["amount"] = amount
@@ -428,20 +404,20 @@ class StripeGateway:
             params["refund_application_fee"] = refund_application_fee
         self._log("refund", intent_id, idempotency_key)
         try:
-            refund = self._request("post", _REFUNDS, params, self._post(idempotency_key))
+            refund = yield from self._requesting(
+                "post", _REFUNDS, params, self._post(idempotency_key)
+            )
         except StripeError as exc:
             translate_error(exc, "refund", intent_id)
         return _refund(refund, intent_id)
 
-    def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
-        """``GET /v1/refunds?payment_intent=…``, every page (``starting_after`` the
-        last refund of the page before, as the SDK's ``auto_paging_iter`` does)."""
+    def _list_refunds(self, intent_id: str) -> Flow[Sequence[RefundSnapshot]]:
         params: RefundListParams = {"payment_intent": intent_id, "limit": 100}
         self._log("list_refunds", intent_id, None)
         refunds: list[RefundSnapshot] = []
         try:
             while True:
-                page = self._request("get", _REFUNDS, params, self._get())
+                page = yield from self._requesting("get", _REFUNDS, params, self._get())
                 items = page.get("data") or []
                 refunds.extend(_refund(r, intent_id) for r in items)
                 if not (page.get("has_more") and items):
@@ -452,17 +428,14 @@ class StripeGateway:
 
     # ------------------------------------------------------- webhook endpoints
 
-    def create_webhook_endpoint(
+    def _create_webhook_endpoint(
         self,
         url: str,
         *,
         events: Sequence[str],
         description: str | None = None,
         idempotency_key: str,
-    ) -> WebhookEndpoint:
-        """``POST /v1/webhook_endpoints`` for ``url`` with ``enabled_events`` and the
-        pinned ``api_version``. The answer carries the endpoint's signing secret,
-        the only time Stripe shows it."""
+    ) -> Flow[WebhookEndpoint]:
         params: dict[str, Any] = {
             "url": url,
             "enabled_events": list(events),
@@ -472,18 +445,19 @@ class StripeGateway:
             params["description"] = description
         self._log("create_webhook_endpoint", None, idempotency_key)
         try:
-            data = self._request("post", _ENDPOINTS, params, self._post(idempotency_key))
+            data = yield from self._requesting(
+                "post", _ENDPOINTS, params, self._post(idempotency_key)
+            )
         except StripeError as exc:
             translate_error(exc, "create_webhook_endpoint", None)
         return _endpoint(data)
 
-    def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
-        """``GET /v1/webhook_endpoints``, every page (no secrets in a list)."""
+    def _list_webhook_endpoints(self) -> Flow[list[WebhookEndpoint]]:
         params: dict[str, Any] = {"limit": 100}
         endpoints: list[WebhookEndpoint] = []
         try:
             while True:
-                page = self._request("get", _ENDPOINTS, params, self._get())
+                page = yield from self._requesting("get", _ENDPOINTS, params, self._get())
                 items = page.get("data") or []
                 endpoints.extend(_endpoint(e) for e in items)
                 if not (page.get("has_more") and items):
@@ -494,12 +468,10 @@ class StripeGateway:
 
     # ---------------------------------------------------------------- disputes
 
-    def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
-        """``GET /v1/disputes/{id}``. An unknown dispute raises ``NotFoundError``
-        (kind ``dispute``)."""
+    def _retrieve_dispute(self, dispute_id: str) -> Flow[DisputeSnapshot]:
         self._log("retrieve_dispute", None, None)
         try:
-            dispute = self._request(
+            dispute = yield from self._requesting(
                 "get", _path(_DISPUTES, dispute_id, "dispute_id"), None, self._get()
             )
         except StripeInvalidRequestError as exc:
@@ -540,15 +512,15 @@ class StripeGateway:
 
     # ---------------------------------------------------------------- internal
 
-    def _request(
+    def _requesting(
         self,
         method: Literal["get", "post"],
         path: str,
         params: Mapping[str, object] | None,
         options: stripe.RequestOptions,
-    ) -> Mapping[str, Any]:
-        """One request through the SDK's requestor; the answer as the JSON object
-        it parsed. A non-2xx answer raises the SDK's typed ``StripeError``.
+    ) -> Flow[Mapping[str, Any]]:
+        """One request through the SDK's requestor (``_send``); the answer as the
+        JSON object it parsed. A non-2xx answer raises the SDK's typed ``StripeError``.
 
         ``raw_request`` takes params and options as one set of keywords: it picks
         out the option names (``idempotency_key``, ``max_network_retries``, …)
@@ -558,7 +530,7 @@ class StripeGateway:
         if _sdk_prints_debug() and not self.allow_sdk_debug_output:
             raise _refuse_sdk_debug_output()  # (switched on after the gateway started)
         try:
-            response = self._client.raw_request(method, path, **(params or {}), **options)
+            response = yield self._send(method, path, **(params or {}), **options)
         except StripeError:
             raise
         except UnicodeEncodeError as exc:  # encoding the request: nothing was sent
@@ -594,6 +566,245 @@ class StripeGateway:
     @staticmethod
     def _log(method: str, intent_id: str | None, key: str | None) -> None:
         log.debug("stripe %s intent=%s idempotency_key=%s", method, intent_id, key)
+
+    def _send(self, method: str, path: str, **params: Any) -> Any:
+        raise NotImplementedError  # (each gateway sends its own way)
+
+
+class StripeGateway(_StripeCalls):
+    """PaymentIntents and refunds over ``StripeClient`` (see the module docstring).
+
+    ``webhook_secret`` is the endpoint's ``whsec_…`` (needed only by
+    :meth:`verify_webhook`). ``max_network_retries`` is set on every request.
+    Wrong settings raise ``ValidationError``.
+    ``attach_then_confirm=True`` confirms in two POSTs (update the payment method,
+    then confirm with no parameters) for servers that cannot confirm with a
+    ``payment_method`` parameter (localstripe); the default is one confirm call.
+    ``redirects=False`` says no payment can redirect on this server (cards only,
+    no ``return_url``: localstripe); the façade then asks no return URL.
+    ``livemode`` is the mode of the key (read from its prefix when ``None``).
+    While the SDK's debug printing is on, the gateway raises ``ValidationError``
+    (field ``stripe.log``) at construction and before each request, unless
+    ``allow_sdk_debug_output=True``.
+    """
+
+    def _send(self, method: str, path: str, **params: Any) -> Any:
+        return self._client.raw_request(method, path, **params)
+
+    def _request(
+        self,
+        method: Literal["get", "post"],
+        path: str,
+        params: Mapping[str, object] | None,
+        options: stripe.RequestOptions,
+    ) -> Mapping[str, Any]:
+        """One request, as the calls make it (for tests that send around them)."""
+        return run(self._requesting(method, path, params, options))
+
+    def create_intent(self, params: IntentParams, *, idempotency_key: str) -> IntentSnapshot:
+        """``POST /v1/payment_intents`` with the amount, currency and the options set."""
+        return run(self._create_intent(params, idempotency_key=idempotency_key))
+
+    def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
+        """``GET /v1/payment_intents/{id}?expand[]=latest_charge`` (carries the client
+        secret, and a card authorization's ``capture_before``)."""
+        return run(self._retrieve_intent(intent_id))
+
+    def update_intent(
+        self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}`` with the changed fields only.
+
+        Empty ``changes`` make no POST (the intent is retrieved).
+        """
+        return run(self._update_intent(intent_id, changes, idempotency_key=idempotency_key))
+
+    def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str,
+        return_url: str | None = None,
+        off_session: bool = False,
+        idempotency_key: str,
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}/confirm`` with ``payment_method`` (and
+        ``return_url``, ``off_session=true`` when given); with
+        ``attach_then_confirm``, an update with the payment method (key
+        ``<key>:attach``) then a confirm (key ``<key>:confirm``).
+
+        A decline raises ``CardDeclinedError`` carrying the intent id;
+        ``authentication_required`` raises ``AuthenticationRequiredError``.
+        """
+        return run(
+            self._confirm_intent(
+                intent_id,
+                payment_method=payment_method,
+                return_url=return_url,
+                off_session=off_session,
+                idempotency_key=idempotency_key,
+            )
+        )
+
+    def capture_intent(
+        self, intent_id: str, *, amount: int | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}/capture`` (``amount_to_capture`` when given)."""
+        return run(self._capture_intent(intent_id, amount=amount, idempotency_key=idempotency_key))
+
+    def cancel_intent(
+        self, intent_id: str, *, reason: str | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        """``POST /v1/payment_intents/{id}/cancel`` (``cancellation_reason`` only when given)."""
+        return run(self._cancel_intent(intent_id, reason=reason, idempotency_key=idempotency_key))
+
+    def create_refund(
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
+    ) -> RefundSnapshot:
+        """``POST /v1/refunds`` for the intent (``amount``, ``reason``,
+        ``reverse_transfer``, ``refund_application_fee`` only when given)."""
+        return run(
+            self._create_refund(
+                intent_id,
+                amount=amount,
+                reason=reason,
+                idempotency_key=idempotency_key,
+                reverse_transfer=reverse_transfer,
+                refund_application_fee=refund_application_fee,
+            )
+        )
+
+    def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
+        """``GET /v1/refunds?payment_intent=…``, every page (``starting_after`` the
+        last refund of the page before, as the SDK's ``auto_paging_iter`` does)."""
+        return run(self._list_refunds(intent_id))
+
+    def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
+        """``GET /v1/disputes/{id}``. An unknown dispute raises ``NotFoundError``
+        (kind ``dispute``)."""
+        return run(self._retrieve_dispute(dispute_id))
+
+    def create_webhook_endpoint(
+        self,
+        url: str,
+        *,
+        events: Sequence[str],
+        description: str | None = None,
+        idempotency_key: str,
+    ) -> WebhookEndpoint:
+        """``POST /v1/webhook_endpoints`` for ``url`` with ``enabled_events`` and the
+        pinned ``api_version``. The answer carries the endpoint's signing secret,
+        the only time Stripe shows it."""
+        return run(
+            self._create_webhook_endpoint(
+                url, events=events, description=description, idempotency_key=idempotency_key
+            )
+        )
+
+    def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
+        """``GET /v1/webhook_endpoints``, every page (no secrets in a list)."""
+        return run(self._list_webhook_endpoints())
+
+
+class AsyncStripeGateway(_StripeCalls):
+    """:class:`StripeGateway`'s asyncio twin (the same settings, requests, keys,
+    retries and errors; each port call a coroutine) over the client's
+    ``raw_request_async``. Give the ``StripeClient`` an async HTTP client
+    (``http_client=stripe.HTTPXClient()``; the ``async`` extra installs httpx), or
+    leave the SDK to pick its async fallback. ``verify_webhook`` is a plain call."""
+
+    async def _send(self, method: str, path: str, **params: Any) -> Any:
+        return await self._client.raw_request_async(method, path, **params)
+
+    async def create_intent(self, params: IntentParams, *, idempotency_key: str) -> IntentSnapshot:
+        return await arun(self._create_intent(params, idempotency_key=idempotency_key))
+
+    async def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
+        return await arun(self._retrieve_intent(intent_id))
+
+    async def update_intent(
+        self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
+    ) -> IntentSnapshot:
+        return await arun(self._update_intent(intent_id, changes, idempotency_key=idempotency_key))
+
+    async def confirm_intent(
+        self,
+        intent_id: str,
+        *,
+        payment_method: str,
+        return_url: str | None = None,
+        off_session: bool = False,
+        idempotency_key: str,
+    ) -> IntentSnapshot:
+        flow = self._confirm_intent(
+            intent_id,
+            payment_method=payment_method,
+            return_url=return_url,
+            off_session=off_session,
+            idempotency_key=idempotency_key,
+        )
+        return await arun(flow)
+
+    async def capture_intent(
+        self, intent_id: str, *, amount: int | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        flow = self._capture_intent(intent_id, amount=amount, idempotency_key=idempotency_key)
+        return await arun(flow)
+
+    async def cancel_intent(
+        self, intent_id: str, *, reason: str | None, idempotency_key: str
+    ) -> IntentSnapshot:
+        flow = self._cancel_intent(intent_id, reason=reason, idempotency_key=idempotency_key)
+        return await arun(flow)
+
+    async def create_refund(
+        self,
+        intent_id: str,
+        *,
+        amount: int | None,
+        reason: str | None,
+        idempotency_key: str,
+        reverse_transfer: bool | None = None,
+        refund_application_fee: bool | None = None,
+    ) -> RefundSnapshot:
+        flow = self._create_refund(
+            intent_id,
+            amount=amount,
+            reason=reason,
+            idempotency_key=idempotency_key,
+            reverse_transfer=reverse_transfer,
+            refund_application_fee=refund_application_fee,
+        )
+        return await arun(flow)
+
+    async def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
+        return await arun(self._list_refunds(intent_id))
+
+    async def retrieve_dispute(self, dispute_id: str) -> DisputeSnapshot:
+        return await arun(self._retrieve_dispute(dispute_id))
+
+    async def create_webhook_endpoint(
+        self,
+        url: str,
+        *,
+        events: Sequence[str],
+        description: str | None = None,
+        idempotency_key: str,
+    ) -> WebhookEndpoint:
+        flow = self._create_webhook_endpoint(
+            url, events=events, description=description, idempotency_key=idempotency_key
+        )
+        return await arun(flow)
+
+    async def list_webhook_endpoints(self) -> list[WebhookEndpoint]:
+        return await arun(self._list_webhook_endpoints())
 
 
 # --------------------------------------------------------------------- params

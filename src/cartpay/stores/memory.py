@@ -1,4 +1,5 @@
-"""MemoryStore: the Store port in process memory, for tests and single-process hosts.
+"""MemoryStore: the Store port in process memory, for tests and single-process hosts;
+AsyncMemoryStore, its asyncio twin over the same tables.
 
 One lock serialises transactions (they are short and never span a network call).
 Writes go to an overlay that is merged on commit, so a transaction that raises
@@ -10,15 +11,16 @@ from __future__ import annotations
 import threading
 from collections.abc import Iterator, Sequence
 from datetime import datetime
-from typing import Generic, TypeVar
+from typing import Generic, TypeVar, cast
 
 from typing_extensions import Self
 
 from .._errors import ConcurrencyError
 from .._models import Cart, IntentRecord, Order
-from .._ports import ScanKey
+from .._ports import AsyncStoreTransaction, ScanKey
+from ._twin import AsyncView
 
-__all__ = ["MemoryStore"]
+__all__ = ["AsyncMemoryStore", "MemoryStore"]
 
 T = TypeVar("T")
 
@@ -250,4 +252,50 @@ class MemoryStore:
         self.close()
 
     def close(self) -> None:
+        """Nothing to release."""
+
+
+class _AsyncTransaction:
+    """``async with store.transaction() as tx``: the sync transaction's lock and
+    commit, its calls as coroutines that never suspend (so a transaction runs
+    whole, with no other task in between)."""
+
+    __slots__ = ("_inner",)
+
+    def __init__(self, inner: _Transaction) -> None:
+        self._inner = inner
+
+    async def __aenter__(self) -> AsyncStoreTransaction:
+        return cast("AsyncStoreTransaction", AsyncView(self._inner.__enter__()))
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, *rest: object) -> None:
+        self._inner.__exit__(exc_type, *rest)
+
+
+class AsyncMemoryStore:
+    """The AsyncStore port in memory: :class:`MemoryStore`'s tables behind
+    coroutines. ``sync`` is the memory store it uses (pass one to share it with a
+    sync façade, in tests); its lock is taken only for a transaction's few
+    microseconds, so a thread holding it never stalls the loop for long."""
+
+    def __init__(self, sync: MemoryStore | None = None) -> None:
+        self.sync = sync if sync is not None else MemoryStore()
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"
+
+    def transaction(self) -> _AsyncTransaction:
+        return _AsyncTransaction(self.sync.transaction())
+
+    def read(self) -> _AsyncTransaction:
+        return _AsyncTransaction(self.sync.read())
+
+    async def __aenter__(self) -> Self:
+        """``async with AsyncMemoryStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
         """Nothing to release."""

@@ -32,15 +32,16 @@ puts the tables in that PostgreSQL schema (created if missing).
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+import inspect
+from collections.abc import AsyncIterator, Iterator, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from datetime import datetime, timezone
-from typing import Any
+from typing import Any, cast
 
 try:
     import psycopg
     from psycopg import errors as pg_errors, sql
-    from psycopg_pool import ConnectionPool, PoolTimeout
+    from psycopg_pool import AsyncConnectionPool, ConnectionPool, PoolTimeout
 except ImportError as exc:  # pragma: no cover - depends on the installed extras
     raise ImportError(
         "PostgresStore needs psycopg 3 and psycopg_pool: pip install 'cartpay[postgres]'"
@@ -49,12 +50,19 @@ except ImportError as exc:  # pragma: no cover - depends on the installed extras
 from typing_extensions import Self
 
 from .._converter import dumps, loads
+from .._effects import Flow, arun, run
 from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
-from .._ports import ScanKey
+from .._ports import AsyncStoreReads, AsyncStoreTransaction, ScanKey, StoreTransaction
 from ._schema import MAX_LIMIT, SchemaVersionError, apply_migrations, migrations
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "PostgresStore", "SchemaVersionError"]
+__all__ = [
+    "MIGRATIONS",
+    "SCHEMA_VERSION",
+    "AsyncPostgresStore",
+    "PostgresStore",
+    "SchemaVersionError",
+]
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes a schema from version n to n + 1.
 MIGRATIONS = migrations(
@@ -164,10 +172,24 @@ _GET = {
 _GET_FOR_UPDATE = {table: f"{query} FOR UPDATE" for table, query in _GET.items()}
 
 
-class _PostgresTransaction:
-    """The StoreTransaction of one database transaction."""
+class _Result:
+    """What one statement returned: its rows (all of them: every query here
+    returns few) and how many rows it changed."""
 
-    def __init__(self, conn: psycopg.Connection[Any], *, lock: bool = True) -> None:
+    __slots__ = ("rowcount", "rows")
+
+    def __init__(self, rows: list[Any], rowcount: int) -> None:
+        self.rows = rows
+        self.rowcount = rowcount
+
+
+class _Statements:
+    """The StoreTransaction of one database transaction, written once for both
+    stores: each method is a flow (:mod:`cartpay._effects`) that yields its
+    statements to ``_run`` (a sync connection's, or an async one's coroutine);
+    :func:`_driven` makes the port's methods from them."""
+
+    def __init__(self, conn: Any, *, lock: bool = True) -> None:
         self._conn = conn
         # get_* lock the row (FOR UPDATE) in a transaction, not in a read snapshot.
         self._get = _GET_FOR_UPDATE if lock else _GET
@@ -179,87 +201,88 @@ class _PostgresTransaction:
         self._orders: dict[str, Order | None] = {}
         self._intents: dict[str, IntentRecord | None] = {}
 
-    def _run(self, query: str, params: Sequence[Any]) -> psycopg.Cursor[Any]:
-        try:
-            return self._conn.execute(query, params, prepare=True)
-        except _DRIVER_ERRORS as exc:
-            self.failed = exc
-            raise translate_error(exc) from exc
+    def _run(self, query: str, params: Sequence[Any]) -> Any:
+        raise NotImplementedError  # (each store runs statements its own way)
 
-    def _body(self, query: str, key: str) -> str | None:
+    def _failed(self, exc: BaseException) -> CartpayError:
+        self.failed = exc if isinstance(exc, Exception) else None
+        return translate_error(exc)
+
+    def _body(self, query: str, key: str) -> Flow[str | None]:
         if not _storable(key):
             return None  # no row can have that id
-        row = self._run(query, (key,)).fetchone()
-        return None if row is None else str(row[0])
+        found: _Result = yield self._run(query, (key,))
+        return None if not found.rows else str(found.rows[0][0])
 
-    def _bodies(self, query: str, params: Sequence[Any]) -> list[str]:
-        return [str(body) for (body,) in self._run(query, params).fetchall()]
+    def _bodies(self, query: str, params: Sequence[Any]) -> Flow[list[str]]:
+        found: _Result = yield self._run(query, params)
+        return [str(body) for (body,) in found.rows]
 
-    def _changed(self, cursor: psycopg.Cursor[Any], kind: str, key: str, version: int) -> None:
+    def _changed(self, cursor: _Result, kind: str, key: str, version: int) -> None:
         if cursor.rowcount != 1:
             raise ConcurrencyError(f"{kind} {key} is gone or no longer at version {version}")
 
-    def _inserted(self, cursor: psycopg.Cursor[Any], kind: str, key: str) -> None:
+    def _inserted(self, cursor: _Result, kind: str, key: str) -> None:
         if cursor.rowcount != 1:
             raise ConcurrencyError(f"{kind} {key} already exists")
 
     # carts
-    def get_cart(self, cart_id: str) -> Cart | None:
+    def _get_cart(self, cart_id: str) -> Flow[Cart | None]:
         if cart_id not in self._carts:
-            body = self._body(self._get["carts"], cart_id)
+            body = yield from self._body(self._get["carts"], cart_id)
             self._carts[cart_id] = None if body is None else loads(body, Cart)
         return self._carts[cart_id]
 
-    def insert_cart(self, cart: Cart) -> None:
-        cursor = self._run(
+    def _insert_cart(self, cart: Cart) -> Flow[None]:
+        cursor = yield self._run(
             "INSERT INTO carts (id, version, body) VALUES (%s, %s, %s) ON CONFLICT (id) DO NOTHING",
             (cart.id, cart.version, dumps(cart)),
         )
         self._inserted(cursor, "cart", cart.id)
         self._carts[cart.id] = cart
 
-    def update_cart(self, cart: Cart, *, expected_version: int) -> None:
-        cursor = self._run(
+    def _update_cart(self, cart: Cart, *, expected_version: int) -> Flow[None]:
+        cursor = yield self._run(
             "UPDATE carts SET version = %s, body = %s WHERE id = %s AND version = %s",
             (cart.version, dumps(cart), cart.id, expected_version),
         )
         self._changed(cursor, "cart", cart.id, expected_version)
         self._carts[cart.id] = cart
 
-    def delete_cart(self, cart_id: str, *, expected_version: int) -> None:
-        cursor = self._run(
+    def _delete_cart(self, cart_id: str, *, expected_version: int) -> Flow[None]:
+        cursor = yield self._run(
             "DELETE FROM carts WHERE id = %s AND version = %s", (cart_id, expected_version)
         )
         self._changed(cursor, "cart", cart_id, expected_version)
         self._carts[cart_id] = None
 
     # orders
-    def get_order(self, order_id: str) -> Order | None:
+    def _get_order(self, order_id: str) -> Flow[Order | None]:
         if order_id not in self._orders:
-            body = self._body(self._get["orders"], order_id)
+            body = yield from self._body(self._get["orders"], order_id)
             self._orders[order_id] = None if body is None else loads(body, Order)
         return self._orders[order_id]
 
-    def orders_for_intent(self, intent_id: str) -> list[Order]:
+    def _orders_for_intent(self, intent_id: str) -> Flow[list[Order]]:
         if not _storable(intent_id):
             return []
-        bodies = self._bodies(
+        bodies = yield from self._bodies(
             "SELECT body FROM orders WHERE intent_id = %s ORDER BY created_at NULLS FIRST, id",
             (intent_id,),
         )
         return [loads(body, Order) for body in bodies]
 
-    def orders_for_cart(self, cart_id: str) -> list[Order]:
+    def _orders_for_cart(self, cart_id: str) -> Flow[list[Order]]:
         if not _storable(cart_id):
             return []
-        bodies = self._bodies(
+        bodies = yield from self._bodies(
             "SELECT body FROM orders WHERE cart_id = %s ORDER BY created_at NULLS FIRST, id",
             (cart_id,),
         )
         return [loads(body, Order) for body in bodies]
 
-    def insert_order(self, order: Order) -> None:
-        cursor = self._run(
+    def _insert_order(self, order: Order) -> Flow[None]:
+        cursor = yield self._run(
             """INSERT INTO orders
                  (id, version, cart_id, intent_id, status, payment, created_at, body)
                VALUES (%s, %s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
@@ -268,8 +291,8 @@ class _PostgresTransaction:
         self._inserted(cursor, "order", order.id)
         self._orders[order.id] = order
 
-    def update_order(self, order: Order, *, expected_version: int) -> None:
-        cursor = self._run(
+    def _update_order(self, order: Order, *, expected_version: int) -> Flow[None]:
+        cursor = yield self._run(
             """UPDATE orders SET version = %s, intent_id = %s, status = %s, payment = %s,
                    created_at = %s, body = %s
                WHERE id = %s AND version = %s""",
@@ -279,14 +302,14 @@ class _PostgresTransaction:
         self._orders[order.id] = order
 
     # intents
-    def get_intent(self, intent_id: str) -> IntentRecord | None:
+    def _get_intent(self, intent_id: str) -> Flow[IntentRecord | None]:
         if intent_id not in self._intents:
-            body = self._body(self._get["intents"], intent_id)
+            body = yield from self._body(self._get["intents"], intent_id)
             self._intents[intent_id] = None if body is None else loads(body, IntentRecord)
         return self._intents[intent_id]
 
-    def insert_intent(self, intent: IntentRecord) -> None:
-        cursor = self._run(
+    def _insert_intent(self, intent: IntentRecord) -> Flow[None]:
+        cursor = yield self._run(
             """INSERT INTO intents (id, version, cart_id, status, order_id, created_at, body)
                VALUES (%s, %s, %s, %s, %s, %s, %s) ON CONFLICT (id) DO NOTHING""",
             (intent.id, intent.version, *_intent_columns(intent)),
@@ -294,8 +317,8 @@ class _PostgresTransaction:
         self._inserted(cursor, "intent", intent.id)
         self._intents[intent.id] = intent
 
-    def update_intent(self, intent: IntentRecord, *, expected_version: int) -> None:
-        cursor = self._run(
+    def _update_intent(self, intent: IntentRecord, *, expected_version: int) -> Flow[None]:
+        cursor = yield self._run(
             """UPDATE intents SET version = %s, cart_id = %s, status = %s, order_id = %s,
                    created_at = %s, body = %s
                WHERE id = %s AND version = %s""",
@@ -305,11 +328,11 @@ class _PostgresTransaction:
         self._intents[intent.id] = intent
 
     # scans
-    def unpaid_orders_before(
+    def _unpaid_orders_before(
         self, cutoff: datetime, *, limit: int, after: ScanKey | None = None
-    ) -> list[Order]:
+    ) -> Flow[list[Order]]:
         start = (_EPOCH, "") if after is None else (_utc(after[0]), after[1])
-        bodies = self._bodies(
+        bodies = yield from self._bodies(
             """SELECT body FROM orders
                WHERE status IN ('incomplete', 'processing') AND intent_id IS NOT NULL
                  AND created_at < %s AND (created_at, id) > (%s, %s)
@@ -318,11 +341,11 @@ class _PostgresTransaction:
         )
         return [loads(body, Order) for body in bodies]
 
-    def unclaimed_intents(
+    def _unclaimed_intents(
         self, statuses: Sequence[str], *, limit: int, after: ScanKey | None = None
-    ) -> list[IntentRecord]:
+    ) -> Flow[list[IntentRecord]]:
         start = (_EPOCH, "") if after is None else (_utc(after[0]), after[1])
-        bodies = self._bodies(
+        bodies = yield from self._bodies(
             """SELECT body FROM intents
                WHERE status = ANY(%s) AND order_id IS NULL AND (created_at, id) > (%s, %s)
                ORDER BY created_at, id LIMIT %s""",
@@ -331,33 +354,102 @@ class _PostgresTransaction:
         return [loads(body, IntentRecord) for body in bodies]
 
     # cursors
-    def get_cursor(self, name: str) -> str | None:
-        row = self._run("SELECT value FROM cursors WHERE name = %s", (name,)).fetchone()
-        return None if row is None else str(row[0])
+    def _get_cursor(self, name: str) -> Flow[str | None]:
+        found = yield self._run("SELECT value FROM cursors WHERE name = %s", (name,))
+        return None if not found.rows else str(found.rows[0][0])
 
-    def set_cursor(self, name: str, value: str | None) -> None:
+    def _set_cursor(self, name: str, value: str | None) -> Flow[None]:
         if value is None:
-            self._run("DELETE FROM cursors WHERE name = %s", (name,))
+            yield self._run("DELETE FROM cursors WHERE name = %s", (name,))
         else:
-            self._run(
+            yield self._run(
                 """INSERT INTO cursors (name, value) VALUES (%s, %s)
                    ON CONFLICT (name) DO UPDATE SET value = excluded.value""",
                 (name, value),
             )
 
     # events
-    def has_event(self, event_id: str) -> bool:
+    def _has_event(self, event_id: str) -> Flow[bool]:
         if not _storable(event_id):
             return False
-        return self._run("SELECT 1 FROM events WHERE id = %s", (event_id,)).fetchone() is not None
+        found = yield self._run("SELECT 1 FROM events WHERE id = %s", (event_id,))
+        return bool(found.rows)
 
-    def record_event(self, event_id: str, event_type: str, action: str) -> bool:
-        cursor = self._run(
+    def _record_event(self, event_id: str, event_type: str, action: str) -> Flow[bool]:
+        cursor = yield self._run(
             """INSERT INTO events (id, type, action, recorded_at) VALUES (%s, %s, %s, now())
                ON CONFLICT (id) DO NOTHING""",
             (event_id, event_type, action),
         )
-        return cursor.rowcount == 1
+        return bool(cursor.rowcount == 1)
+
+
+_PORT_METHODS = (
+    "get_cart",
+    "insert_cart",
+    "update_cart",
+    "delete_cart",
+    "get_order",
+    "orders_for_intent",
+    "orders_for_cart",
+    "insert_order",
+    "update_order",
+    "get_intent",
+    "insert_intent",
+    "update_intent",
+    "unpaid_orders_before",
+    "unclaimed_intents",
+    "get_cursor",
+    "set_cursor",
+    "has_event",
+    "record_event",
+)
+
+
+def _driven(cls: type[_Statements]) -> type[_Statements]:
+    """Give ``cls`` the port's methods: each runs its flow with the sync driver
+    (a sync ``_run``) or the async one (a coroutine ``_run``)."""
+    is_async = inspect.iscoroutinefunction(cls._run)
+    for name in _PORT_METHODS:
+        flow = getattr(cls, f"_{name}")
+        if is_async:
+
+            async def method(self: _Statements, *args: Any, _flow: Any = flow, **kw: Any) -> Any:
+                return await arun(_flow(self, *args, **kw))
+
+        else:
+
+            def method(self: _Statements, *args: Any, _flow: Any = flow, **kw: Any) -> Any:  # type: ignore[misc]
+                return run(_flow(self, *args, **kw))
+
+        method.__name__ = name
+        setattr(cls, name, method)
+    return cls
+
+
+@_driven
+class _PostgresTransaction(_Statements):
+    """The sync store's transaction: statements on a ``psycopg.Connection``."""
+
+    def _run(self, query: str, params: Sequence[Any]) -> _Result:
+        try:
+            cursor = self._conn.execute(query, params, prepare=True)
+            return _Result(cursor.fetchall() if cursor.description else [], cursor.rowcount)
+        except _DRIVER_ERRORS as exc:
+            raise self._failed(exc) from exc
+
+
+@_driven
+class _AsyncPostgresTransaction(_Statements):
+    """The async store's transaction: statements on a ``psycopg.AsyncConnection``."""
+
+    async def _run(self, query: str, params: Sequence[Any]) -> _Result:
+        try:
+            cursor = await self._conn.execute(query, params, prepare=True)
+            rows = await cursor.fetchall() if cursor.description else []
+            return _Result(rows, cursor.rowcount)
+        except _DRIVER_ERRORS as exc:
+            raise self._failed(exc) from exc
 
 
 #: Before every row a scan can return (timestamps here are all after it).
@@ -383,6 +475,20 @@ def _check_pool_sizes(min_size: int, max_size: int) -> None:
         raise ValidationError("max_size", "at_least_min_size", "must be 1 or more and >= min_size")
 
 
+def _migrated(conninfo: str, min_size: int, max_size: int, schema: str | None) -> str:
+    """Check a store's settings (before any connection) and migrate its schema with
+    one short connection; the schema's name."""
+    _check_pool_sizes(min_size, max_size)
+    if schema is not None and (not isinstance(schema, str) or not schema.strip()):
+        raise ValidationError("schema", "non_empty", "must be a schema name (or None)")
+    try:
+        with psycopg.connect(conninfo, autocommit=True) as conn:
+            migrate(conn, schema or "public")
+    except _DRIVER_ERRORS as exc:
+        raise translate_error(exc) from exc
+    return schema or "public"
+
+
 class PostgresStore:
     """The Store port on PostgreSQL through a connection pool. Thread- and process-safe.
 
@@ -401,13 +507,8 @@ class PostgresStore:
         max_size: int = 10,
         schema: str | None = None,
     ) -> None:
-        _check_pool_sizes(min_size, max_size)
-        if schema is not None and (not isinstance(schema, str) or not schema.strip()):
-            raise ValidationError("schema", "non_empty", "must be a schema name (or None)")
-        self._schema = schema or "public"
+        self._schema = _migrated(conninfo, min_size, max_size, schema)
         try:
-            with psycopg.connect(conninfo, autocommit=True) as conn:
-                migrate(conn, self._schema)
             self._pool = ConnectionPool(
                 conninfo,
                 min_size=min_size,
@@ -427,14 +528,14 @@ class PostgresStore:
         conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
 
     @contextmanager
-    def transaction(self) -> Iterator[_PostgresTransaction]:
+    def transaction(self) -> Iterator[StoreTransaction]:
         """One database transaction: commits when the block exits normally, rolls
         back when it raises. A transaction the database aborted (a lost race the
         block caught) is rolled back and raises ``ConcurrencyError``."""
         try:
             with self._pool.connection() as conn, conn.transaction():
                 tx = _PostgresTransaction(conn)
-                yield tx
+                yield cast("StoreTransaction", tx)
                 if tx.failed is not None:
                     raise ConcurrencyError(
                         "the database aborted this transaction; try again"
@@ -443,14 +544,14 @@ class PostgresStore:
             raise translate_error(exc) from exc
 
     @contextmanager
-    def read(self) -> Iterator[_PostgresTransaction]:
+    def read(self) -> Iterator[StoreTransaction]:
         """A read-only snapshot (``REPEATABLE READ, READ ONLY``): no row is locked,
         so it never waits for a writer, nor a writer for it; always rolled back."""
         try:
             with self._pool.connection() as conn:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 try:
-                    yield _PostgresTransaction(conn, lock=False)
+                    yield cast("StoreTransaction", _PostgresTransaction(conn, lock=False))
                 finally:
                     conn.execute("ROLLBACK")
         except _DRIVER_ERRORS as exc:
@@ -476,3 +577,83 @@ class PostgresStore:
     def close(self) -> None:
         """Close the pool and its connections."""
         self._pool.close()
+
+
+class AsyncPostgresStore:
+    """The AsyncStore port on PostgreSQL through psycopg's ``AsyncConnectionPool``:
+    :class:`PostgresStore`'s statements, locks, snapshots and errors (the same
+    code, :class:`_Statements`), awaited. The settings are PostgresStore's.
+    Opening migrates the schema with one short sync connection, before the loop
+    is involved; the pool opens on first use. Use it from one event loop.
+    """
+
+    def __init__(
+        self,
+        conninfo: str,
+        *,
+        min_size: int = 1,
+        max_size: int = 10,
+        schema: str | None = None,
+    ) -> None:
+        self._schema = _migrated(conninfo, min_size, max_size, schema)
+        self._pool = AsyncConnectionPool(
+            conninfo,
+            min_size=min_size,
+            max_size=max_size,
+            kwargs={"autocommit": True},
+            configure=self._configure,
+            open=False,
+            name=f"cartpay.async.{self._schema}",
+        )
+        self._opened = False
+
+    def __repr__(self) -> str:
+        return f"AsyncPostgresStore(schema={self._schema!r})"
+
+    async def _configure(self, conn: psycopg.AsyncConnection[Any]) -> None:
+        await conn.execute(sql.SQL("SET search_path TO {}").format(sql.Identifier(self._schema)))
+
+    async def _connection(self) -> AbstractAsyncContextManager[psycopg.AsyncConnection[Any]]:
+        if not self._opened:
+            self._opened = True
+            await self._pool.open()
+        return self._pool.connection()
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncStoreTransaction]:
+        """As :meth:`PostgresStore.transaction`, awaited."""
+        try:
+            async with await self._connection() as conn, conn.transaction():
+                tx = _AsyncPostgresTransaction(conn)
+                yield cast("AsyncStoreTransaction", tx)
+                if tx.failed is not None:
+                    raise ConcurrencyError(
+                        "the database aborted this transaction; try again"
+                    ) from tx.failed
+        except _DRIVER_ERRORS as exc:  # raised by COMMIT, or getting a connection
+            raise translate_error(exc) from exc
+
+    @asynccontextmanager
+    async def read(self) -> AsyncIterator[AsyncStoreReads]:
+        """As :meth:`PostgresStore.read`, awaited."""
+        try:
+            async with await self._connection() as conn:
+                await conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                try:
+                    yield cast("AsyncStoreReads", _AsyncPostgresTransaction(conn, lock=False))
+                finally:
+                    await conn.execute("ROLLBACK")
+        except _DRIVER_ERRORS as exc:
+            raise translate_error(exc) from exc
+
+    async def __aenter__(self) -> Self:
+        """``async with AsyncPostgresStore(...) as store:`` closes the store when
+        the block ends."""
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the pool and its connections."""
+        await self._pool.close()

@@ -31,24 +31,28 @@ shared connection behind a lock.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import AbstractContextManager, contextmanager
 from datetime import datetime, timezone
-from typing import Literal
+from types import TracebackType
+from typing import Any, Literal, cast
 
 from typing_extensions import Self
 
 from .._converter import dumps, loads
 from .._errors import CartpayError, ConcurrencyError, StoreError, ValidationError
 from .._models import Cart, IntentRecord, Order
-from .._ports import ScanKey
+from .._ports import AsyncStoreTransaction, ScanKey
 from ._schema import MAX_LIMIT, SchemaVersionError, apply_migrations, migrations
+from ._twin import AsyncView
 
-__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "SQLiteStore", "SchemaVersionError"]
+__all__ = ["MIGRATIONS", "SCHEMA_VERSION", "AsyncSQLiteStore", "SQLiteStore", "SchemaVersionError"]
 
 #: Forward migrations: ``MIGRATIONS[n]`` takes a database from version n to n + 1.
 MIGRATIONS = migrations(
@@ -563,3 +567,111 @@ class SQLiteStore:
             self._all = [] if not self._memory else self._all
         for conn in idle:
             conn.close()
+
+
+class _AsyncUnit:
+    """``async with`` one :class:`SQLiteStore` transaction (or read) whose every
+    step runs on the store's thread: BEGIN on entering, each call, COMMIT or
+    ROLLBACK on leaving. Writers of this store take its lock first, so the thread
+    never waits on a write lock held by a task of the same store."""
+
+    __slots__ = ("_opened", "_store", "_write", "_writes")
+
+    def __init__(self, store: AsyncSQLiteStore, *, write: bool) -> None:
+        self._store = store
+        self._writes = write
+        # The lock also for a read of :memory: (one connection, shared).
+        self._write = write or store.sync._memory
+
+    async def __aenter__(self) -> AsyncStoreTransaction:
+        store = self._store
+        if self._write:
+            await store._writers().acquire()
+        opened = store.sync.transaction() if self._writes else store.sync.read()
+        self._opened: AbstractContextManager[Any] = opened
+        entering = store._thread.submit(opened.__enter__)
+        try:
+            tx = await asyncio.wrap_future(entering)
+        except BaseException:
+            # Cancelled while BEGIN ran: end what it began, on the thread.
+            entering.add_done_callback(self._abandon)
+            if self._write:
+                store._writers().release()
+            raise
+        return cast("AsyncStoreTransaction", AsyncView(tx, store._thread))
+
+    def _abandon(self, entered: Future[Any]) -> None:
+        if not entered.cancelled() and entered.exception() is None:
+            self._store._thread.submit(self._opened.__exit__, None, None, None)
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        try:
+            leaving = self._store._thread.submit(self._opened.__exit__, exc_type, exc, tb)
+            await asyncio.shield(asyncio.wrap_future(leaving))
+        finally:
+            if self._write:
+                self._store._writers().release()
+
+
+class AsyncSQLiteStore:
+    """The AsyncStore port on SQLite: :class:`SQLiteStore` (the same file format,
+    schema, migrations, settings and errors: ``sync``) with every step of a
+    transaction run on one thread of its own, so the event loop never waits on
+    the disk or on another process's lock. Writers of this store queue on an
+    ``asyncio.Lock`` before ``BEGIN IMMEDIATE`` (SQLite runs one writer at a time
+    anyway); reads run alongside them (WAL). Opening migrates the schema, as
+    ``SQLiteStore`` does, before the loop is involved. Use it from one event loop.
+
+    Why the stdlib driver on a dedicated thread rather than an async driver
+    (aiosqlite, which also runs sqlite3 on a thread): the same code as the sync
+    store, no new dependency, and as fast or faster per call (measured; see the
+    commit that added it).
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        *,
+        timeout: float = 30.0,
+        synchronous: Literal["normal", "full"] = "normal",
+    ) -> None:
+        self.sync = SQLiteStore(path, timeout=timeout, synchronous=synchronous)
+        self._thread = ThreadPoolExecutor(max_workers=1, thread_name_prefix="cartpay-sqlite")
+        self._lock: asyncio.Lock | None = None
+
+    def __repr__(self) -> str:
+        return f"Async{self.sync!r}"
+
+    def _writers(self) -> asyncio.Lock:
+        if self._lock is None:
+            self._lock = asyncio.Lock()
+        return self._lock
+
+    def transaction(self) -> _AsyncUnit:
+        """``async with store.transaction() as tx``: one ``BEGIN IMMEDIATE`` block."""
+        return _AsyncUnit(self, write=True)
+
+    def read(self) -> _AsyncUnit:
+        """``async with store.read() as tx``: a snapshot that takes no write lock."""
+        return _AsyncUnit(self, write=False)
+
+    async def schema_version(self) -> int:
+        """The schema version the database is at."""
+        return await asyncio.wrap_future(self._thread.submit(self.sync.schema_version))
+
+    async def __aenter__(self) -> Self:
+        """``async with AsyncSQLiteStore(...) as store:`` closes the store when the block ends."""
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        """Close the connections, then the thread."""
+        await asyncio.wrap_future(self._thread.submit(self.sync.close))
+        self._thread.shutdown(wait=False)

@@ -6,6 +6,9 @@
   demand) for ``CartPaymentIntent(pricing=...)``.
 * :class:`FaultyGateway` – wraps a gateway and injects failures
   (:class:`InjectedFault`: what was raised, and whether the server acted).
+* :class:`AsyncFakeStripeGateway`, :class:`AsyncFaultyGateway` – the same for
+  :class:`~cartpay.AsyncCartPaymentIntent` (the async fake shares a sync fake's
+  state, and can answer after a latency without blocking the loop).
 * :class:`LocalStripe` – starts localstripe as a subprocess
   (:class:`LocalStripeError` when it cannot).
 * :class:`StoreContract` – the Store port's contract as a test class: subclass
@@ -19,6 +22,7 @@
 
 from typing import TYPE_CHECKING, Any
 
+from ._async import AsyncFakeStripeGateway, AsyncFaultyGateway
 from ._fake import FakeRequest, FakeStripeGateway
 from ._faulty import FaultyGateway, InjectedFault
 from ._localstripe import LocalStripe, LocalStripeError
@@ -30,6 +34,8 @@ if TYPE_CHECKING:
 
 __all__ = [
     "STRIPE_MOCK_LACKS",
+    "AsyncFakeStripeGateway",
+    "AsyncFaultyGateway",
     "FakePricing",
     "FakeRequest",
     "FakeStripeGateway",

@@ -10,6 +10,9 @@ fixture                      scope     what
 ``stripe_gateway``           function  ``StripeGateway`` for it (webhook secret
                                        ``whsec_test``); localstripe's data is flushed first
 ``fake_gateway``             function  ``FakeStripeGateway(webhook_secret="whsec_test")``
+``async_fake_gateway``       function  ``AsyncFakeStripeGateway`` over ``fake_gateway``
+``async_stripe_gateway``     function  ``AsyncStripeGateway`` for ``stripe_client`` (as
+                                       ``stripe_gateway``: flushed, no retries)
 ``stripe_live_gateway``      function  ``StripeGateway`` in Stripe test mode with
                                        ``$STRIPE_TEST_SECRET_KEY`` (``sk_test_…`` only), else skip
 ``stripe_mock_server``       session   a :class:`~cartpay.testing.StripeMock` subprocess of
@@ -33,6 +36,7 @@ from typing import TYPE_CHECKING
 
 import pytest
 
+from ._async import AsyncFakeStripeGateway
 from ._fake import FakeStripeGateway
 from ._localstripe import LocalStripe
 from ._stripe_mock import StripeMock, find_stripe_mock
@@ -40,11 +44,13 @@ from ._stripe_mock import StripeMock, find_stripe_mock
 if TYPE_CHECKING:
     import stripe
 
-    from ..gateways.stripe import StripeGateway
+    from ..gateways.stripe import AsyncStripeGateway, StripeGateway
 
 __all__ = [
     "TEST_API_KEY",
     "TEST_WEBHOOK_SECRET",
+    "async_fake_gateway",
+    "async_stripe_gateway",
     "fake_gateway",
     "localstripe_server",
     "stripe_client",
@@ -151,6 +157,28 @@ def stripe_gateway(
 def fake_gateway() -> FakeStripeGateway:
     """A fresh :class:`FakeStripeGateway` verifying with ``whsec_test``."""
     return FakeStripeGateway(webhook_secret=TEST_WEBHOOK_SECRET)
+
+
+@pytest.fixture
+def async_fake_gateway(fake_gateway: FakeStripeGateway) -> AsyncFakeStripeGateway:
+    """An :class:`AsyncFakeStripeGateway` sharing :func:`fake_gateway`'s state."""
+    return AsyncFakeStripeGateway(fake_gateway)
+
+
+@pytest.fixture
+def async_stripe_gateway(
+    stripe_gateway: StripeGateway, stripe_client: stripe.StripeClient
+) -> AsyncStripeGateway:
+    """``AsyncStripeGateway`` with :func:`stripe_gateway`'s settings and server."""
+    from ..gateways.stripe import AsyncStripeGateway
+
+    return AsyncStripeGateway(
+        stripe_client,
+        webhook_secret=TEST_WEBHOOK_SECRET,
+        max_network_retries=0,
+        attach_then_confirm=stripe_gateway.attach_then_confirm,
+        redirects=stripe_gateway.redirects,
+    )
 
 
 @pytest.fixture
