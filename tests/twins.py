@@ -79,6 +79,58 @@ class BlockingStore:
         wait(self._loop, self.inner.close())
 
 
+class AwaitedPricing:
+    """A sync pricing port as an AsyncPricing: the async twin's tests give the
+    async façade a coroutine port (a plain one is tested in tests/asyncio)."""
+
+    def __init__(self, sync: Any) -> None:
+        self.sync = sync
+
+    async def price(self, cart: Any) -> Any:
+        return self.sync.price(cart)
+
+
+def async_twin(setting: str, value: Any) -> Any:
+    """The async counterpart of a sync façade's ``setting``: the fake, a Stripe
+    gateway (the same client and settings), a faulty gateway (around the async
+    twin of its inner gateway, the same draws), a memory store (the same
+    tables), a pricing port (awaited); any other setting as it is."""
+    from cartpay.gateways.stripe import AsyncStripeGateway, StripeGateway
+    from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
+    from cartpay.testing import (
+        AsyncFakeStripeGateway,
+        AsyncFaultyGateway,
+        FakeStripeGateway,
+        FaultyGateway,
+    )
+
+    if setting == "pricing" and value is not None:
+        return AwaitedPricing(value)
+    if isinstance(value, FakeStripeGateway):
+        return AsyncFakeStripeGateway(value)
+    if isinstance(value, FaultyGateway):
+        return AsyncFaultyGateway(
+            async_twin(setting, value.inner),
+            seed=value.seed,
+            rate=value.rate,
+            faults=value.faults,
+            read_rate=value.read_rate,
+        )
+    if isinstance(value, StripeGateway):
+        return AsyncStripeGateway(
+            value._client,
+            webhook_secret=value._webhook_secret,
+            max_network_retries=value.max_network_retries,
+            attach_then_confirm=value.attach_then_confirm,
+            allow_sdk_debug_output=value.allow_sdk_debug_output,
+            redirects=value.redirects,
+            livemode=value.livemode,
+        )
+    if isinstance(value, MemoryStore):
+        return AsyncMemoryStore(value)
+    return value
+
+
 def wait(loop: asyncio.AbstractEventLoop, coroutine: Coroutine[Any, Any, T]) -> T:
     """Run ``coroutine`` on ``loop`` (another thread's) and wait for its result."""
     return asyncio.run_coroutine_threadsafe(coroutine, loop).result()

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 import pytest
 
@@ -10,7 +10,7 @@ from cartpay import AsyncCartPaymentIntent, Cart, CartPaymentIntent, IntentOptio
 from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
 from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway
 
-from ..twins import Blocking, Twin
+from ..twins import Blocking, Twin, async_twin
 
 
 @pytest.fixture
@@ -37,6 +37,22 @@ def payments(
         store=AsyncMemoryStore(store),
     )
     return cast(CartPaymentIntent, Blocking(twin_payments, loop))
+
+
+@pytest.fixture
+def make_payments(twin: Twin, loop: asyncio.AbstractEventLoop) -> Callable[..., CartPaymentIntent]:
+    """``make_payments(gateway=..., store=..., **settings)``: a façade with those
+    settings; for the async twin, an AsyncCartPaymentIntent over the async twins
+    of the same gateway, store and pricing port (tests/twins.py), behind blocking
+    calls, so that one set of cases checks both façades."""
+
+    def make(**settings: Any) -> CartPaymentIntent:
+        if twin == "sync":
+            return CartPaymentIntent(**settings)
+        made = AsyncCartPaymentIntent(**{k: async_twin(k, v) for k, v in settings.items()})
+        return cast(CartPaymentIntent, Blocking(made, loop))
+
+    return make
 
 
 @pytest.fixture

@@ -22,6 +22,9 @@ from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway
 from cartpay.testing._fake import AUTHORIZATION_WINDOW
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 RETURN = "https://shop.test/return"
 
 NOW = datetime(2026, 3, 1, 12, 0, tzinfo=timezone.utc)
@@ -52,8 +55,13 @@ def fake(clock: Clock) -> FakeStripeGateway:
 
 
 @pytest.fixture
-def payments(fake: FakeStripeGateway, store: MemoryStore, clock: Clock) -> CartPaymentIntent:
-    return CartPaymentIntent(return_url=RETURN, gateway=fake, store=store, clock=clock)
+def payments(
+    make_payments: Callable[..., CartPaymentIntent],
+    fake: FakeStripeGateway,
+    store: MemoryStore,
+    clock: Clock,
+) -> CartPaymentIntent:
+    return make_payments(return_url=RETURN, gateway=fake, store=store, clock=clock)
 
 
 def _authorized(payments: CartPaymentIntent, make_order: Callable[..., Order]) -> Order:
@@ -148,11 +156,14 @@ def test_reconcile_reports_authorizations_expiring_within_the_window(
 
 
 def test_reconcile_learns_the_deadline_it_did_not_know(
-    fake: FakeStripeGateway, store: MemoryStore, clock: Clock
+    make_payments: Callable[..., CartPaymentIntent],
+    fake: FakeStripeGateway,
+    store: MemoryStore,
+    clock: Clock,
 ) -> None:
     """An authorization made in the browser, known from its event only (no
     deadline): reconcile's re-read expands the charge and reports it."""
-    payments = CartPaymentIntent(return_url=RETURN, gateway=fake, store=store, clock=clock)
+    payments = make_payments(return_url=RETURN, gateway=fake, store=store, clock=clock)
     cart = payments.create_cart("usd", options=MANUAL)
     payments.add_item(cart.id, sku="tee", name="Tee", unit_amount=2500, quantity=1)
     payments.create_payment_intent(cart.id)

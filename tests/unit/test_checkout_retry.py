@@ -9,6 +9,9 @@ import pytest
 from cartpay import Cart, CartPaymentIntent, NotFoundError, ValidationError
 from cartpay.testing import FakeStripeGateway
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 
 def test_a_retried_checkout_returns_the_order_it_made(
     payments: CartPaymentIntent, fake: FakeStripeGateway, make_cart: Callable[..., Cart]

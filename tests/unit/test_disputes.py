@@ -26,6 +26,9 @@ from cartpay._models import DisputeSnapshot
 from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway, FaultyGateway
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 RETURN = "https://shop.test/return"
 
 Events = list[tuple[bytes, str]]
@@ -276,9 +279,11 @@ def test_an_event_that_does_not_name_its_intent_is_read_again(
 
 
 def test_refresh_on_webhook_reads_the_dispute_instead_of_the_copy(
-    fake: FakeStripeGateway, make_order: Callable[..., Order]
+    make_payments: Callable[..., CartPaymentIntent],
+    fake: FakeStripeGateway,
+    make_order: Callable[..., Order],
 ) -> None:
-    payments = CartPaymentIntent(
+    payments = make_payments(
         return_url=RETURN,
         gateway=fake,
         store=MemoryStore(),

@@ -32,6 +32,9 @@ from cartpay.gateways.stripe import StripeGateway
 from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway, FaultyGateway
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 URL = "https://shop.test/checkout/done"
 CARDS = IntentOptions(allowed_payment_method_types=("card",))
 NEVER = IntentOptions(automatic_payment_methods=True, allow_redirects="never")
@@ -39,9 +42,11 @@ SAVED = IntentOptions(customer="cus_saved", allowed_payment_method_types=("card"
 
 
 @pytest.fixture
-def bare(fake: FakeStripeGateway, store: MemoryStore) -> CartPaymentIntent:
+def bare(
+    make_payments: Callable[..., CartPaymentIntent], fake: FakeStripeGateway, store: MemoryStore
+) -> CartPaymentIntent:
     """A façade with no default return URL."""
-    return CartPaymentIntent(gateway=fake, store=store)
+    return make_payments(gateway=fake, store=store)
 
 
 def order_on(payments: CartPaymentIntent, options: IntentOptions | None = None, **kw: Any) -> Order:
@@ -74,8 +79,10 @@ def test_a_return_url_given_to_the_call_is_sent(
     assert confirm.params == {"payment_method": "pm_card_visa", "return_url": URL}
 
 
-def test_the_facades_return_url_is_the_default(fake: FakeStripeGateway) -> None:
-    payments = CartPaymentIntent(gateway=fake, store=MemoryStore(), return_url=URL)
+def test_the_facades_return_url_is_the_default(
+    make_payments: Callable[..., CartPaymentIntent], fake: FakeStripeGateway
+) -> None:
+    payments = make_payments(gateway=fake, store=MemoryStore(), return_url=URL)
     assert (
         payments.confirm_payment(order_on(payments).id, payment_method="pm_card_visa").payment
         == "paid"
@@ -94,9 +101,11 @@ def test_intents_that_cannot_redirect_need_no_return_url(
     assert "return_url" not in confirm.params
 
 
-def test_a_cards_only_gateway_needs_no_return_url(store: MemoryStore) -> None:
+def test_a_cards_only_gateway_needs_no_return_url(
+    make_payments: Callable[..., CartPaymentIntent], store: MemoryStore
+) -> None:
     fake = FakeStripeGateway(redirects=False)
-    payments = CartPaymentIntent(gateway=FaultyGateway(fake, seed=1, rate=0), store=store)
+    payments = make_payments(gateway=FaultyGateway(fake, seed=1, rate=0), store=store)
     order = payments.confirm_payment(order_on(payments).id, payment_method="pm_card_visa")
     assert order.payment == "paid"
 
@@ -187,9 +196,11 @@ def test_bad_off_session_is_refused_first(
     assert (store_state(), len(fake.requests)) == (before, calls)
 
 
-def test_a_bad_default_return_url_is_refused(fake: FakeStripeGateway) -> None:
+def test_a_bad_default_return_url_is_refused(
+    make_payments: Callable[..., CartPaymentIntent], fake: FakeStripeGateway
+) -> None:
     with pytest.raises(ValidationError) as caught:
-        CartPaymentIntent(gateway=fake, store=MemoryStore(), return_url="javascript:alert(1)")
+        make_payments(gateway=fake, store=MemoryStore(), return_url="javascript:alert(1)")
     assert caught.value.field == "return_url"
 
 
@@ -369,10 +380,10 @@ def test_a_cart_limited_to_other_methods_keeps_their_maximum(payments: CartPayme
     assert (caught.value.field, caught.value.rule) == ("quantity", "maximum")
 
 
-def test_the_hosts_ceiling_is_lower(fake: FakeStripeGateway) -> None:
-    payments = CartPaymentIntent(
-        gateway=fake, store=MemoryStore(), max_amounts={"idr": 100_000_000}
-    )
+def test_the_hosts_ceiling_is_lower(
+    make_payments: Callable[..., CartPaymentIntent], fake: FakeStripeGateway
+) -> None:
+    payments = make_payments(gateway=fake, store=MemoryStore(), max_amounts={"idr": 100_000_000})
     cart = payments.create_cart("idr")
     with pytest.raises(ValidationError) as caught:
         payments.add_item(cart.id, sku="tv", name="TV", unit_amount=150_000_000)
@@ -391,9 +402,14 @@ def test_the_hosts_ceiling_is_lower(fake: FakeStripeGateway) -> None:
         ([("usd", 1000)], "type"),
     ],
 )
-def test_bad_ceilings_are_refused(fake: FakeStripeGateway, ceilings: Any, rule: str) -> None:
+def test_bad_ceilings_are_refused(
+    make_payments: Callable[..., CartPaymentIntent],
+    fake: FakeStripeGateway,
+    ceilings: Any,
+    rule: str,
+) -> None:
     with pytest.raises(ValidationError) as caught:
-        CartPaymentIntent(gateway=fake, store=MemoryStore(), max_amounts=ceilings)
+        make_payments(gateway=fake, store=MemoryStore(), max_amounts=ceilings)
     assert (caught.value.field, caught.value.rule) == ("max_amounts", rule)
 
 
@@ -490,9 +506,11 @@ def test_a_key_of_no_known_mode_needs_livemode() -> None:
     assert StripeGateway(stripe.StripeClient("pk_x"), livemode=False).livemode is False
 
 
-def test_a_test_event_never_reaches_a_live_shop(store: MemoryStore) -> None:
+def test_a_test_event_never_reaches_a_live_shop(
+    make_payments: Callable[..., CartPaymentIntent], store: MemoryStore
+) -> None:
     gateway = StripeGateway(stripe.StripeClient("sk_live_abc"), webhook_secret="whsec_x")
-    payments = CartPaymentIntent(gateway=gateway, store=store)
+    payments = make_payments(gateway=gateway, store=store)
     signer = FakeStripeGateway(webhook_secret="whsec_x")
     payload = _event(
         "payment_intent.succeeded", {"id": "pi_1", "object": "payment_intent"}, None, "evt_t"

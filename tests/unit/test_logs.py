@@ -14,6 +14,9 @@ from cartpay import CardDeclinedError, Cart, CartPaymentIntent, IntentOptions, W
 from cartpay._logs import KEYS
 from cartpay.testing import FakeStripeGateway
 
+#: Every case runs on both façades (tests/twins.py).
+pytestmark = pytest.mark.twins
+
 SECRET = "whsec_unit"  # the fake's webhook secret (tests/unit/conftest.py)
 
 
