@@ -25,12 +25,12 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Mapping
-from contextlib import AbstractContextManager, suppress
-from dataclasses import dataclass, field
+from contextlib import AbstractContextManager, ExitStack, suppress
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta, timezone
 from functools import partial
 from pathlib import Path
-from typing import Literal, TypeVar, get_args
+from typing import Literal, TypeVar, cast, get_args
 
 import pytest
 from hypothesis import settings, strategies as st
@@ -47,6 +47,7 @@ from hypothesis.stateful import (
 
 from cartpay import (
     AmountMismatchError,
+    AsyncCartPaymentIntent,
     CardDeclinedError,
     CartpayError,
     CartPaymentIntent,
@@ -72,11 +73,12 @@ from cartpay._lifecycle import (
 )
 from cartpay._models import Adjustment, Cart, LineItem, OrderStatus, PaymentStatus
 from cartpay._ports import PaymentGateway, Store, StoreReads, StoreTransaction
-from cartpay.stores.memory import MemoryStore
+from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
 from cartpay.stores.sqlite import SQLiteStore
-from cartpay.testing import FakePricing, FakeStripeGateway, FaultyGateway
+from cartpay.testing import AsyncFakeStripeGateway, FakePricing, FakeStripeGateway, FaultyGateway
 from cartpay.testing._faulty import ALL_FAULTS, FaultKind, InjectedFault, _error
 
+from ..twins import Blocking, Twin, event_loop
 from . import strategies as s
 from .stats import Run, run_for
 
@@ -191,6 +193,10 @@ class Backend:
     sqlite_dir: Path | None = None
     #: The rule groups of :data:`ALL_FEATURES` this backend runs (the fake: all).
     features: frozenset[Feature] = ALL_FEATURES
+    #: Which façade the host drives: ``async`` is AsyncCartPaymentIntent over the
+    #: same faulty gateway and store, seen as coroutines (each call run to its end
+    #: on an event loop of the example's own, tests/twins.py).
+    twin: Twin = "sync"
 
 
 def fake_backend(store: Literal["memory", "sqlite"], sqlite_dir: Path | None = None) -> Backend:
@@ -406,6 +412,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         self.tmpdir: str | None = None
         self.reader: sqlite3.Connection | None = None
         self.pricing: FakePricing | None = None
+        self.loops = ExitStack()
 
     # ------------------------------------------------------------ setup, teardown
 
@@ -436,15 +443,30 @@ class PaymentsMachine(RuleBasedStateMachine):
     def open_facade(self) -> None:
         inner: Store = self.memory if self.memory is not None else self.require_sqlite()
         self.store = CrashableStore(inner)
-        self.payments = CartPaymentIntent(
+        if self.backend.twin == "sync":
+            self.payments = CartPaymentIntent(
+                return_url="https://shop.test/return",
+                gateway=self.gateway,
+                store=self.store,
+                clock=self.clock,
+                lease=LEASE,
+                wait=timedelta(0),
+                pricing=self.pricing,
+            )
+            return
+        # The async twin over the very gateway (faults, crashes) and store (it
+        # dies with the host): their calls as coroutines; a plain pricing port.
+        twin = AsyncCartPaymentIntent(
             return_url="https://shop.test/return",
-            gateway=self.gateway,
-            store=self.store,
+            gateway=AsyncFakeStripeGateway(cast(FakeStripeGateway, self.gateway)),
+            store=AsyncMemoryStore(cast(MemoryStore, self.store)),
             clock=self.clock,
             lease=LEASE,
             wait=timedelta(0),
             pricing=self.pricing,
         )
+        loop = self.loops.enter_context(event_loop())
+        self.payments = cast(CartPaymentIntent, Blocking(twin, loop))
 
     def require_sqlite(self) -> SQLiteStore:
         assert self.sqlite is not None
@@ -484,6 +506,7 @@ class PaymentsMachine(RuleBasedStateMachine):
                     self.sqlite.close()
             if self.tmpdir is not None:
                 shutil.rmtree(self.tmpdir, ignore_errors=True)
+            self.loops.close()
 
     # ------------------------------------------------------------- the host's call
 
@@ -1597,6 +1620,23 @@ def test_fake_gateway_with_faults(store: Literal["memory", "sqlite"], tmp_path: 
     assert run.failed_refunds > 0, "no refund failed"
     assert run.outcomes["dispute:recorded:complete"] > 0, "no lost dispute was recorded"
     assert run.outcomes["dispute:recorded:cancelled"] > 0, "no won dispute was recorded"
+
+
+def test_the_async_twin_with_faults(tmp_path: Path) -> None:
+    """The same machine driving AsyncCartPaymentIntent (issue 15) over the same
+    faulty, crashing gateway and memory store: every invariant holds for the
+    async façade too. A smaller profile (a sixth of the examples, shorter
+    sequences): the rules are the sync façade's code, run by another driver."""
+    backend = replace(fake_backend("memory", tmp_path), label="fake+faults/memory/async")
+    backend = replace(backend, twin="async")
+    default = settings()
+    config = settings(
+        default, max_examples=max(3, default.max_examples // 6), stateful_step_count=30
+    )
+    run = run_machine(backend, config)
+    assert_explored(run)
+    assert run.outcomes["crash"] > 0, "no host crashed mid-call"
+    assert run.refunded_orders > 0, "no example refunded"
 
 
 LOCALSTRIPE_TOLERATES: tuple[type[CartpayError], ...] = (InvalidRequestError,)

@@ -233,7 +233,7 @@ def test_a_failing_port_is_a_pricing_error_and_nothing_is_sent_or_written(
                 return answer[0]
             return [Adjustment("tax", "vat", "VAT", 100)]
 
-    payments = make_payments(return_url=RETURN, gateway=fake, store=store, pricing=Port())  # type: ignore[arg-type]
+    payments = make_payments(return_url=RETURN, gateway=fake, store=store, pricing=Port())
     cart = payments.create_cart("usd")
     payments.add_item(cart.id, sku="a", name="A", unit_amount=1000)
     payments.create_payment_intent(cart.id)

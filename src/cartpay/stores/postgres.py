@@ -204,6 +204,13 @@ class _Statements:
     def _run(self, query: str, params: Sequence[Any]) -> Any:
         raise NotImplementedError  # (each store runs statements its own way)
 
+    def check_committable(self) -> None:
+        """Before COMMIT: a statement that failed aborted the whole transaction."""
+        if self.failed is not None:
+            raise ConcurrencyError("the database aborted this transaction; try again") from (
+                self.failed
+            )
+
     def _failed(self, exc: BaseException) -> CartpayError:
         self.failed = exc if isinstance(exc, Exception) else None
         return translate_error(exc)
@@ -536,10 +543,7 @@ class PostgresStore:
             with self._pool.connection() as conn, conn.transaction():
                 tx = _PostgresTransaction(conn)
                 yield cast("StoreTransaction", tx)
-                if tx.failed is not None:
-                    raise ConcurrencyError(
-                        "the database aborted this transaction; try again"
-                    ) from tx.failed
+                tx.check_committable()
         except _DRIVER_ERRORS as exc:  # raised by COMMIT, or getting a connection
             raise translate_error(exc) from exc
 
@@ -626,10 +630,7 @@ class AsyncPostgresStore:
             async with await self._connection() as conn, conn.transaction():
                 tx = _AsyncPostgresTransaction(conn)
                 yield cast("AsyncStoreTransaction", tx)
-                if tx.failed is not None:
-                    raise ConcurrencyError(
-                        "the database aborted this transaction; try again"
-                    ) from tx.failed
+                tx.check_committable()
         except _DRIVER_ERRORS as exc:  # raised by COMMIT, or getting a connection
             raise translate_error(exc) from exc
 
