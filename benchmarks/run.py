@@ -1,6 +1,6 @@
 """cartpay benchmarks: every figure as a ratio (or a count) with its target.
 
-    python benchmarks/run.py [--quick] [--json PATH] [--only flow,webhooks,scale,footprint]
+    python benchmarks/run.py [--quick] [--json PATH] [--only flow,webhooks,scale,footprint,async]
 
 Prints a table, writes it as JSON (default ``benchmarks/results/latest.json``)
 and exits 1 if any target is missed. ``--quick`` (under five minutes on two
@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 
 from _harness import Row  # noqa: E402
 
-SECTIONS = ("flow", "webhooks", "scale", "footprint")
+SECTIONS = ("flow", "webhooks", "scale", "footprint", "async")
 
 
 def _runner(name: str) -> Callable[..., list[Row]]:
@@ -43,6 +43,10 @@ def _runner(name: str) -> Callable[..., list[Row]]:
         import bench_scale
 
         return bench_scale.run
+    if name == "async":
+        import bench_async
+
+        return bench_async.run
     import bench_footprint
 
     return bench_footprint.run
