@@ -33,6 +33,7 @@ from cartpay import (
     Adjustment,
     AmountMismatchError,
     AuthenticationRequiredError,
+    CardDeclinedError,
     Cart,
     CartpayError,
     CartPaymentIntent,
@@ -232,7 +233,7 @@ def test_a_refund_retried_with_reverse_transfer_after_a_lost_answer_is_not_done(
     ("payment_method", "off_session", "error"),
     [
         ("pm_card_authenticationRequired", True, AuthenticationRequiredError),
-        ("pm_card_chargeDeclined", False, CartpayError),
+        ("pm_card_chargeDeclined", False, CardDeclinedError),
     ],
 )
 def test_a_declined_confirm_retried_after_a_lost_answer_still_raises(
@@ -279,6 +280,36 @@ def test_intent_for_order_refuses_an_intent_whose_amount_is_not_the_orders() -> 
         payments.confirm_order(order.id)
     with pytest.raises(AmountMismatchError):
         payments.intent_for_order(order.id)
+
+
+def test_reconcile_refunding_an_orphaned_destination_charge_reverses_the_transfer() -> None:
+    """FINDING (money, Connect). A marketplace's customer pays a destination charge
+    in the browser and never checks out; the transfer to the seller (the amount
+    less the platform's fee) was made when the payment succeeded. Reconcile's
+    ``refund_orphans=True`` gives the money back with a plain refund: no
+    ``reverse_transfer``, so the platform pays the whole refund and the seller
+    keeps 900 for goods it never sold (no order exists). ``refund_order`` lets
+    the host choose (docs/going-live.md, "Connect refunds"); reconcile neither
+    chooses the seller for money no order owns nor lets the host say so."""
+    now = {"t": 1_800_000_000.0}
+    fake = FakeStripeGateway(clock=lambda: now["t"])
+    payments = CartPaymentIntent(
+        return_url=RETURN,
+        gateway=fake,
+        store=MemoryStore(),
+        clock=lambda: datetime.fromtimestamp(now["t"], timezone.utc),
+    )
+    options = IntentOptions(transfer_destination="acct_seller", application_fee_amount=100)
+    handle = payments.create_payment_intent(_cart(payments, options=options).id)
+    _browser_pays(fake, handle.id)
+    _deliver(fake, payments)
+    now["t"] += 3 * 86400
+    payments.reconcile(
+        older_than=timedelta(0), abandon_after=timedelta(days=1), refund_orphans=True
+    )
+    refunds = [r for r in fake.requests if r.operation == "create_refund"]
+    assert refunds, "the orphan was not refunded"
+    assert all(r.params.get("reverse_transfer") is True for r in refunds), refunds
 
 
 # ------------------------------------------- what held (interleavings kept)
@@ -633,3 +664,38 @@ def test_held_concurrent_refunds_from_two_workers_never_exceed_the_payment(
     assert 0 < refunded <= 1000
     _deliver(fake, a)
     assert a.get_order(order.id).refunded == refunded
+
+
+def test_held_dispute_events_delivered_twice_at_once_by_four_workers(tmp_path: Path) -> None:
+    """HELD. A lost chargeback's three events, each delivered twice, all at once,
+    to four workers sharing one SQLite file: one dispute transaction, ``complete``,
+    and nothing refundable."""
+    fake = FakeStripeGateway()
+    path = tmp_path / "shop.db"
+    shops = [
+        CartPaymentIntent(return_url=RETURN, gateway=fake, store=SQLiteStore(path))
+        for _ in range(4)
+    ]
+    order = _paid(shops[0])
+    seen = _deliver(fake, shops[0])
+    fake.close_dispute(fake.dispute(_intent(order)), won=False)
+    events = fake.events()[seen:]
+    jobs = [(shops[n % 4], event) for n, event in enumerate(events * 2)]
+    barrier = threading.Barrier(len(jobs))
+
+    def deliver(job: tuple[CartPaymentIntent, tuple[bytes, str]]) -> str:
+        shop, (body, signature) = job
+        barrier.wait()
+        try:
+            return shop.handle_webhook(body, signature).action
+        except CartpayError as exc:  # a busy store: Stripe would deliver again
+            return type(exc).__name__
+
+    with cf.ThreadPoolExecutor(len(jobs)) as pool:
+        list(pool.map(deliver, jobs))
+    for body, signature in events:  # Stripe's redelivery of whatever failed
+        shops[0].handle_webhook(body, signature)
+    order = shops[0].get_order(order.id)
+    disputes = [t for t in order.transactions if t.kind == "dispute"]
+    assert [d.status for d in disputes] == ["complete"]
+    assert (order.disputed, order.refundable) == (1000, 0)
