@@ -156,17 +156,22 @@ def test_a_dispute_that_came_before_checkout_is_on_the_order_checkout_makes() ->
     assert order.refundable == 0
 
 
-def test_no_refund_is_offered_or_sent_while_a_partial_chargeback_is_open() -> None:
+@pytest.mark.parametrize("lost", [False, True])
+def test_no_refund_is_offered_or_sent_while_a_partial_chargeback_is_open_or_lost(
+    lost: bool,
+) -> None:
     """FINDING (low). docs/going-live.md says Stripe refuses *any* refund of a
     charge with an open chargeback, also of the part that was not disputed; yet
-    with 400 of 1,000 disputed ``Order.refundable`` says 600, and
+    with 400 of 1,000 disputed (open, or lost) ``Order.refundable`` says 600, and
     ``refund_order(order, 100)`` is sent to Stripe, which refuses it
     (``charge_disputed``). A shop's back office shows a refund it can never make,
     and the rule "refused before any call" (money.md) does not hold for it."""
     fake, payments = _shop()
     order = _paid(payments)
     seen = _deliver(fake, payments)
-    fake.dispute(_intent(order), amount=400)
+    dispute = fake.dispute(_intent(order), amount=400)
+    if lost:
+        fake.close_dispute(dispute, won=False)
     _deliver(fake, payments, seen)
     order = payments.get_order(order.id)
     assert order.disputed == 400
@@ -200,6 +205,27 @@ def test_stripe_saying_the_authorization_expired_is_recorded(operation: str) -> 
     assert order.status == "cancelled", (order.status, order.payment)
     assert order.authorized == 0
     assert any(t.code == "expired" for t in order.transactions), order.transactions
+
+
+def test_a_cancel_refused_because_3ds_just_succeeded_records_the_payment() -> None:
+    """FINDING (same root as the expiry one: a refused intent operation records
+    nothing). A confirm asked for 3-D Secure; the customer gives up waiting, and
+    staff cancel the order just as the customer's authentication goes through.
+    Stripe refuses the cancel (the intent ``succeeded``); cartpay raises
+    ``IllegalStateError`` and the order still says ``unpaid``. Staff believe the
+    order is dead or retry the cancel, and the customer, who was charged, is not
+    served until a webhook or reconcile shows the payment."""
+    fake, payments = _shop()
+    cart = _cart(payments)
+    payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    order = payments.confirm_payment(order.id, payment_method="pm_card_authenticationRequired")
+    assert order.payment == "unpaid"
+    fake.authenticate(_intent(order))
+    with pytest.raises(IllegalStateError):
+        payments.cancel_order(order.id)
+    order = payments.get_order(order.id)
+    assert (order.status, order.payment, order.captured) == ("complete", "paid", 1000)
 
 
 def test_a_refund_retried_with_reverse_transfer_after_a_lost_answer_is_not_done() -> None:
@@ -699,3 +725,25 @@ def test_held_dispute_events_delivered_twice_at_once_by_four_workers(tmp_path: P
     disputes = [t for t in order.transactions if t.kind == "dispute"]
     assert [d.status for d in disputes] == ["complete"]
     assert (order.disputed, order.refundable) == (1000, 0)
+
+
+def test_held_a_port_with_a_new_answer_on_every_call() -> None:
+    """HELD. A tax engine that answers differently each time it is asked (a live
+    exchange rate, a flaky engine): whatever it said last, the order's total is
+    the intent's amount, and the confirm charges exactly that."""
+    calls = itertools.count(1)
+
+    class Moody:
+        def price(self, cart: Cart) -> Iterable[Adjustment]:
+            return [Adjustment("tax", "tax", "Tax", 10 * next(calls))]
+
+    fake, payments = _shop(pricing=Moody())
+    cart = _cart(payments)
+    handle = payments.create_payment_intent(cart.id)
+    payments.update_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    assert fake.intent(handle.id).amount == order.total
+    assert order.total == order.subtotal + sum(a.signed for a in order.adjustments)
+    order = payments.confirm_payment(order.id, payment_method="pm_card_visa")
+    assert order.payment == "paid"
+    assert fake.intent(handle.id).amount_received == order.total
