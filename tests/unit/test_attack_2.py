@@ -25,7 +25,7 @@ import time
 from collections.abc import Iterable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import pytest
 
@@ -336,6 +336,31 @@ def test_reconcile_refunding_an_orphaned_destination_charge_reverses_the_transfe
     refunds = [r for r in fake.requests if r.operation == "create_refund"]
     assert refunds, "the orphan was not refunded"
     assert all(r.params.get("reverse_transfer") is True for r in refunds), refunds
+
+
+@pytest.mark.parametrize("usage", ["off_session", "on_session"])
+def test_an_off_session_confirm_of_an_intent_that_saves_the_card_is_refused_first(
+    usage: Literal["off_session", "on_session"],
+) -> None:
+    """FINDING (Stripe fact the fake does not play). Stripe refuses a confirm with
+    ``off_session=true`` when the intent has ``setup_future_usage`` ("You cannot
+    confirm with the `off_session` parameter when `setup_future_usage` is also set
+    on the PaymentIntent because you cannot set up future usages when processing
+    payments off-session"). A shop that reuses its checkout options (which save
+    the card) for the renewal charge gets a 400 from Stripe on every renewal;
+    cartpay sends it (and the fake charges it), where the project's rule is a
+    ``ValidationError`` naming the field before any call."""
+    fake, payments = _shop()
+    options = IntentOptions(customer="cus_saved", setup_future_usage=usage)
+    cart = _cart(payments, options=options)
+    payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    sent = len(fake.requests)
+    with pytest.raises(ValidationError) as caught:
+        payments.confirm_payment(order.id, payment_method="pm_card_visa", off_session=True)
+    assert caught.value.field in ("off_session", "setup_future_usage")
+    assert len(fake.requests) == sent
+    assert payments.get_order(order.id).payment == "unpaid"
 
 
 # ------------------------------------------- what held (interleavings kept)
