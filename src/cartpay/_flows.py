@@ -472,6 +472,9 @@ class Flows:
                 return None
             after, pending, happened = settled
             same = (pending.operation, pending.payment_method) == ("confirm", payment_method)
+            if same and happened and after.payment == "failed":
+                # The lost answer was a decline: this retry of the call says so too.
+                raise _decisions.declined(after)
             return after if happened and same else None
         _lifecycle.check_order_operation("confirm_payment", order)
         intent_id = self.intent_of(order)
@@ -532,12 +535,15 @@ class Flows:
         amount: int | None = None,
         reason: str | None = None,
         check: Callable[[Order], None] | None = None,
+        flags: Mapping[str, bool] | None = None,
     ) -> tuple[Order, PendingOperation]:
         """Claim ``operation`` on the order (``order``: as the caller just read it),
         ``call`` the gateway under the claim, ``record`` the answer. Returns the
-        order and the claim that was run (an earlier claim's replay, perhaps)."""
+        order and the claim that was run (an earlier claim's replay, perhaps).
+        ``flags``: the Connect refund flags that are set (kept on the claim)."""
         deadline = self.claims.deadline()
         first: list[Order] = [order]
+        asked = self.operation(operation, "", amount=amount, reason=reason, **(flags or {}))
 
         def attempt() -> tuple[Order, PendingOperation] | None:
             current = first.pop() if first else self.read_order(order.id)
@@ -548,7 +554,7 @@ class Flows:
                 after, pending, happened = settled
                 if not happened or pending.operation != operation:
                     return None  # decide again on what is known now
-                if (pending.amount, pending.reason) != (amount, reason):
+                if not _decisions.same_arguments(pending, asked):
                     # An earlier call with other arguments took effect: this one
                     # is refused rather than acting a second time.
                     raise OperationPendingError(
@@ -568,9 +574,7 @@ class Flows:
             key = idempotency_key("order", current.id, operation, f"v{current.version}")
             ref = Ref.order(current.id)
             known = tuple(t.reference for t in current.transactions if t.kind == "refund")
-            wanted = self.operation(
-                operation, key, amount=amount, reason=reason, known_refunds=known
-            )
+            wanted = evolve(asked, key=key, known_refunds=known)
             claim = self.claims.claim(
                 ref, wanted, deadline, fresh=lambda o: o.version == current.version
             )
@@ -598,8 +602,12 @@ class Flows:
         reason: str | None = None,
     ) -> Order:
         """:meth:`order_operation` for a call that answers with the intent
-        (capture, cancel): the snapshot is applied to the order."""
+        (capture, cancel): the snapshot is applied to the order. When Stripe
+        refuses the call for the intent's state (it expired, or a payment just
+        succeeded), the intent is read and recorded before the error is raised:
+        the order then shows what Stripe has, not what it had."""
         gateway = self.gateway
+        refused: list[str] = []
         calls: dict[str, Callable[[str, PendingOperation], IntentSnapshot]] = {
             "capture": lambda intent_id, pending: gateway.capture_intent(
                 intent_id, amount=pending.amount, idempotency_key=pending.key
@@ -614,9 +622,25 @@ class Flows:
                 self.store, order_id, snap, clear=pending.key, via=f"{operation}_order"
             )
 
-        done, _ = self.order_operation(
-            order, operation, call=calls[operation], record=record, amount=amount, reason=reason
-        )
+        def call(intent_id: str, pending: PendingOperation) -> IntentSnapshot:
+            try:
+                return calls[operation](intent_id, pending)
+            except IllegalStateError:
+                refused.append(intent_id)
+                raise
+
+        try:
+            done, _ = self.order_operation(
+                order, operation, call=call, record=record, amount=amount, reason=reason
+            )
+        except IllegalStateError:
+            if refused:  # Stripe's refusal (the claim is released): learn why
+                snap = gateway.retrieve_intent(refused[-1])
+                try:
+                    _outcomes.apply(self.store, order.id, snap, via=f"refused {operation}_order")
+                except CartpayError:
+                    log.warning("order %s: could not record the intent", order.id, exc_info=True)
+            raise
         return done
 
     def settle_order(

@@ -19,6 +19,7 @@ from ._errors import CartpayError
 from ._models import (
     ExpiringAuthorization,
     IntentRecord,
+    IntentSnapshot,
     Order,
     OrphanedIntent,
     ReconcileReport,
@@ -139,7 +140,7 @@ def reconcile(
                     OrphanedIntent(record.cart_id, record.id, snap.amount, snap.currency)
                 )
                 if policy.refund_orphans and (old or cart_gone):
-                    actions.append((record.id, _give_back(store, gateway, record, snap.status)))
+                    actions.append((record.id, _give_back(store, gateway, record, snap)))
             elif snap.status in _lifecycle.EARLY and (old or cart_gone):
                 key = idempotency_key("intent", record.id, "abandon")
                 done = gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
@@ -186,14 +187,20 @@ def _abandoned(order: Order, policy: Policy) -> bool:
     )
 
 
-def _give_back(store: Store, gateway: PaymentGateway, record: IntentRecord, status: str) -> str:
+def _give_back(
+    store: Store, gateway: PaymentGateway, record: IntentRecord, snap: IntentSnapshot
+) -> str:
     """Money no order owns goes back: an authorization is released, a payment
     refunded (a payment still processing is only reported). Looked at again just
     before, and after: a checkout that made an order for it meanwhile keeps it,
-    or, past that moment, its order shows the refund."""
+    or, past that moment, its order shows the refund. A destination charge
+    (Connect) is undone on both sides: the transfer is reversed and the
+    platform's fee given back (docs/going-live.md, "Connect refunds"), so the
+    seller keeps nothing of a sale no order owns."""
     with store.read() as tx:
         if any(o.status != "cancelled" for o in tx.orders_for_intent(record.id)):
             return "kept: an order was made for it meanwhile"
+    status = snap.status
     if status == "requires_capture":
         key = idempotency_key("intent", record.id, "orphan", "cancel")
         snap = gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
@@ -201,7 +208,11 @@ def _give_back(store: Store, gateway: PaymentGateway, record: IntentRecord, stat
         return "released: an authorization no order owns"
     if status == "succeeded":
         key = idempotency_key("intent", record.id, "orphan", "refund")
-        refund = gateway.create_refund(record.id, amount=None, reason=None, idempotency_key=key)
+        connect = snap.transfer_destination is not None
+        flags = {"reverse_transfer": True, "refund_application_fee": True} if connect else {}
+        refund = gateway.create_refund(
+            record.id, amount=None, reason=None, idempotency_key=key, **flags
+        )
         _outcomes.record_refund_on_holders(store, refund)
         return f"refunded: {refund.amount} {refund.currency} no order owns ({refund.id})"
     return "reported: a payment no order owns is still processing"

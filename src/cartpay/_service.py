@@ -420,9 +420,10 @@ class CartPaymentIntent:
         ``return_url``) before any call: Stripe would refuse it.
 
         ``off_session=True`` charges a customer's saved card while the customer is
-        away (the intent needs ``customer``). When the bank wants the customer to
-        authenticate, ``AuthenticationRequiredError`` is raised after the failed
-        attempt is recorded; the order stays payable (docs/going-live.md).
+        away (the intent needs ``customer``, and no ``setup_future_usage``). When
+        the bank wants the customer to authenticate, ``AuthenticationRequiredError``
+        is raised after the failed attempt is recorded; the order stays payable
+        (docs/going-live.md).
 
         When the card needs 3-D Secure on-session, the order stays unpaid and
         :meth:`intent_for_order` says what the browser must do (``next_action``).
@@ -441,6 +442,16 @@ class CartPaymentIntent:
                 "customer",
                 f"order {order.id}'s intent has no customer: an off-session charge is"
                 " for a customer's saved payment method (IntentOptions(customer=...))",
+            )
+        if off_session and order.options.setup_future_usage is not None:
+            # Stripe refuses it: a card cannot be set up for later while the
+            # customer is away (docs/going-live.md, "Off-session charges").
+            raise ValidationError(
+                "off_session",
+                "setup_future_usage",
+                f"order {order.id}'s intent saves the card (setup_future_usage="
+                f"{order.options.setup_future_usage!r}): Stripe refuses an off-session"
+                " confirm of it; create the renewal's intent without setup_future_usage",
             )
         redirects = getattr(self.gateway, "redirects", True) is not False
         if return_url is None and redirects and may_redirect(order.options):
@@ -467,12 +478,17 @@ class CartPaymentIntent:
         secret (never stored) and, when its status is ``requires_action``, the
         ``next_action`` Stripe asks for (3-D Secure in the browser, or a redirect
         and its URL). Records nothing on the order (call :meth:`confirm_order`
-        for that). Raises ``IllegalStateError`` when the order has no intent.
+        for that). Raises ``IllegalStateError`` when the order has no intent, and
+        ``AmountMismatchError`` when the intent's amount or currency is not the
+        order's (changed outside cartpay): its client secret would let the browser
+        pay an amount that is not the order's.
 
         Stripe calls: one retrieve.
         """
         order = self.get_order(order_id)
         snap = self.gateway.retrieve_intent(self._flows.intent_of(order))
+        if (snap.amount, snap.currency) != (order.total, order.currency):
+            raise _decisions.mismatch(order, snap.amount, snap.currency)
         return IntentHandle.from_snapshot(snap)
 
     def confirm_order(self, order_id: str) -> Order:
@@ -550,8 +566,8 @@ class CartPaymentIntent:
         """Refund ``amount`` (all that remains when ``None``) of a paid order.
 
         Refunds never exceed ``Order.refundable``: what was captured less what was
-        already refunded (pending refunds count) and what disputes took or hold
-        (``Order.disputed``). More raises ``ValidationError`` (rule
+        already refunded (pending refunds count); nothing while a dispute is open
+        or lost (``Order.disputed``). More raises ``ValidationError`` (rule
         ``refundable``) before any call. (Stripe refuses any refund of a charge
         with an open or lost chargeback: ``InvalidRequestError``, code
         ``charge_disputed``.)
@@ -606,9 +622,10 @@ class CartPaymentIntent:
                 amount=pending.amount,
                 reason=pending.reason,
                 idempotency_key=pending.key,
-                **_connect_flags(reverse_transfer, refund_application_fee),
+                **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
             ),
             record=record,
+            flags=_connect_flags(reverse_transfer, refund_application_fee),
         )
         return done
 

@@ -72,7 +72,11 @@ def test_finds_a_cart_paid_before_checkout_refused(
     monkeypatch.setattr(
         _flows.Flows, "checkout_once", refuse_a_paid_cart(_flows.Flows.checkout_once)
     )
-    find(tmp_path, "paid-before-checkout", ["browser"], ("recorded on 0 orders",))
+    # Shrunk: two visits (a cart paid in the browser, then checked out). Since the
+    # newcomer merge the derandomized search meets it where the shrinker keeps up
+    # to ten empty visits (each only creates a cart: ids move, and string-set
+    # orders with them); hence the wider step budget. Found in ~1,150 examples.
+    find(tmp_path, "paid-before-checkout", ["browser"], ("recorded on 0 orders",), max_steps=16)
 
 
 def _never_held(record: IntentRecord | None, orders: object) -> bool:

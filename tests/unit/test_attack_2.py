@@ -131,6 +131,12 @@ def _intent(order: Order) -> str:
 # ------------------------------------------------------------ the findings
 
 
+@pytest.mark.xfail(
+    strict=True,
+    reason="a dispute whose events came before the checkout of a cart paid in the browser"
+    " is booked on the order at its next event (docs/going-live.md, Disputes): the"
+    " port has no list of an intent's disputes to read at checkout",
+)
 def test_a_dispute_that_came_before_checkout_is_on_the_order_checkout_makes() -> None:
     """FINDING. The browser pays (Payment Element), the customer disputes at once
     (a stolen card: fraud disputes often open within hours) and the dispute's
@@ -429,7 +435,7 @@ def test_held_a_stale_inquiry_after_the_chargeback_does_not_erase_it() -> None:
     stale["type"] = "charge.dispute.updated"
     _send(fake, payments, stale)
     order = payments.get_order(order.id)
-    assert (order.disputed, order.refundable) == (400, 600)
+    assert (order.disputed, order.refundable) == (400, 0)
 
 
 def test_held_a_dispute_lands_on_the_kept_carts_order_that_paid() -> None:
