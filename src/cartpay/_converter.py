@@ -166,7 +166,15 @@ def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
         payment_method=_id_of(data.get("payment_method")),
         next_action=next_action_from_payload(data.get("next_action")),
         capture_before=_capture_before(data.get("latest_charge")),
+        transfer_destination=_transfer_destination(data.get("transfer_data")),
     )
+
+
+def _transfer_destination(data: object) -> str | None:
+    """``transfer_data.destination`` (an id, or an expanded account), else ``None``."""
+    if not isinstance(data, Mapping):
+        return None
+    return _id_of(data.get("destination"))
 
 
 def next_action_from_payload(data: object) -> NextAction | None:

@@ -15,6 +15,8 @@ from attrs import evolve, frozen
 from . import _ledger, _lifecycle
 from ._errors import (
     AmountMismatchError,
+    AuthenticationRequiredError,
+    CardDeclinedError,
     CartpayError,
     IllegalStateError,
     IntentAlreadyUsedError,
@@ -357,6 +359,31 @@ def paid_order_parts(cart: Cart, snap: IntentSnapshot) -> PaidParts:
     carried = {a.code for a in sent.adjustments}
     others = tuple(a for a in cart.adjustments if a.code not in carried)
     return PaidParts(paid, sent.adjustments, tuple(rest), others)
+
+
+def declined(order: Order) -> CardDeclinedError:
+    """The decline an order's last failed payment attempt was (the answer a
+    confirm whose answer was lost would have raised): ``AuthenticationRequiredError``
+    when the bank asked for the customer, else ``CardDeclinedError``."""
+    failed = [
+        t
+        for t in order.transactions
+        if t.kind in ("authorize", "purchase") and t.status == "failed"
+    ]
+    code = failed[-1].code if failed else None
+    cls = AuthenticationRequiredError if code == "authentication_required" else CardDeclinedError
+    return cls(
+        f"the payment of order {order.id} was declined ({code or 'no code'})",
+        code=code,
+        intent_id=order.intent_id,
+    )
+
+
+def same_arguments(pending: PendingOperation, asked: PendingOperation) -> bool:
+    """Whether a call asking for ``asked`` is the call that made the claim
+    ``pending`` (the same amount, reason and Connect flags): its lost answer may be
+    given back; any other call is refused once the claim took effect."""
+    return pending.arguments == asked.arguments
 
 
 def operation_happened(

@@ -497,6 +497,9 @@ class Flows:
                 return None
             after, pending, happened = settled
             same = (pending.operation, pending.payment_method) == ("confirm", payment_method)
+            if same and happened and after.payment == "failed":
+                # The lost answer was a decline: this retry of the call says so too.
+                raise _decisions.declined(after)
             return after if happened and same else None
         _lifecycle.check_order_operation("confirm_payment", order)
         intent_id = self.intent_of(order)
@@ -563,12 +566,19 @@ class Flows:
         amount: int | None = None,
         reason: str | None = None,
         check: Callable[[Order], None] | None = None,
+        flags: Mapping[str, bool] | None = None,
+        refused: list[str] | None = None,
     ) -> Flow[tuple[Order, PendingOperation]]:
         """Claim ``operation`` on the order (``order``: as the caller just read it),
         ``call`` the gateway under the claim, ``record`` the answer. Returns the
-        order and the claim that was run (an earlier claim's replay, perhaps)."""
+        order and the claim that was run (an earlier claim's replay, perhaps).
+        ``flags``: the Connect refund flags that are set (kept on the claim);
+        ``refused``: the intent's id is appended to it when Stripe refuses the
+        call for the intent's state (``IllegalStateError`` from the call itself,
+        wherever the driver surfaces it: a sync call or an awaited one)."""
         deadline = self.claims.deadline()
         first: list[Order] = [order]
+        asked = self.operation(operation, "", amount=amount, reason=reason, **(flags or {}))
 
         def attempt() -> Flow[tuple[Order, PendingOperation] | None]:
             current = first.pop() if first else (yield from self.read_order(order.id))
@@ -579,7 +589,7 @@ class Flows:
                 after, pending, happened = settled
                 if not happened or pending.operation != operation:
                     return None  # decide again on what is known now
-                if (pending.amount, pending.reason) != (amount, reason):
+                if not _decisions.same_arguments(pending, asked):
                     # An earlier call with other arguments took effect: this one
                     # is refused rather than acting a second time.
                     raise OperationPendingError(
@@ -599,16 +609,19 @@ class Flows:
             key = idempotency_key("order", current.id, operation, f"v{current.version}")
             ref = Ref.order(current.id)
             known = tuple(t.reference for t in current.transactions if t.kind == "refund")
-            wanted = self.operation(
-                operation, key, amount=amount, reason=reason, known_refunds=known
-            )
+            wanted = evolve(asked, key=key, known_refunds=known)
             claim = yield from self.claims.claim(
                 ref, wanted, deadline, fresh=lambda o: o.version == current.version
             )
             if claim is None:
                 return None
             pending = claim[1]
-            result = yield from self.claims.call(ref, pending, lambda: call(intent_id, pending))
+            try:
+                result = yield from self.claims.call(ref, pending, lambda: call(intent_id, pending))
+            except IllegalStateError:
+                if refused is not None:
+                    refused.append(intent_id)
+                raise
             log.info(
                 "order %s: %s done on intent %s",
                 order.id,
@@ -629,8 +642,12 @@ class Flows:
         reason: str | None = None,
     ) -> Flow[Order]:
         """:meth:`order_operation` for a call that answers with the intent
-        (capture, cancel): the snapshot is applied to the order."""
+        (capture, cancel): the snapshot is applied to the order. When Stripe
+        refuses the call for the intent's state (it expired, or a payment just
+        succeeded), the intent is read and recorded before the error is raised:
+        the order then shows what Stripe has, not what it had."""
         gateway = self.gateway
+        refused: list[str] = []
         calls: dict[str, Callable[[str, PendingOperation], IntentSnapshot]] = {
             "capture": lambda intent_id, pending: gateway.capture_intent(
                 intent_id, amount=pending.amount, idempotency_key=pending.key
@@ -645,9 +662,26 @@ class Flows:
                 self.store, order_id, snap, clear=pending.key, via=f"{operation}_order"
             )
 
-        done, _ = yield from self.order_operation(
-            order, operation, call=calls[operation], record=record, amount=amount, reason=reason
-        )
+        try:
+            done, _ = yield from self.order_operation(
+                order,
+                operation,
+                call=calls[operation],
+                record=record,
+                amount=amount,
+                reason=reason,
+                refused=refused,
+            )
+        except IllegalStateError:
+            if refused:  # Stripe's refusal (the claim is released): learn why
+                snap = yield gateway.retrieve_intent(refused[-1])
+                try:
+                    yield from _outcomes.apply(
+                        self.store, order.id, snap, via=f"refused {operation}_order"
+                    )
+                except CartpayError:
+                    log.warning("order %s: could not record the intent", order.id, exc_info=True)
+            raise
         return done
 
     def settle_order(

@@ -144,9 +144,11 @@ class PendingOperation:
     """A claim recorded before a gateway call so a retry or a crash replays it.
 
     ``key`` is the idempotency key the call carries. ``params`` (create),
-    ``amount``/``reason`` (capture, refund, cancel) and ``payment_method``
-    (confirm) are what the call sends, so a replay sends exactly the same
-    request. ``lease_until`` tells other callers when they may take the claim over.
+    ``amount``/``reason`` (capture, refund, cancel), ``payment_method``
+    (confirm) and the Connect flags ``reverse_transfer``/``refund_application_fee``
+    (refund) are what the call sends, so a replay sends exactly the same
+    request, and a retry with other arguments is told apart. ``lease_until``
+    tells other callers when they may take the claim over.
     ``known_refunds``: the refunds the order knew when a refund was claimed (a
     refund found later, of the claimed amount, is the claim's).
     """
@@ -159,6 +161,15 @@ class PendingOperation:
     reason: str | None = None
     payment_method: str | None = None
     known_refunds: tuple[str, ...] = ()
+    reverse_transfer: bool | None = None
+    refund_application_fee: bool | None = None
+
+    @property
+    def arguments(self) -> tuple[object, ...]:
+        """What a caller asked for, beside the operation: a retry whose arguments
+        differ is another request (``OperationPendingError`` once this one took
+        effect)."""
+        return (self.amount, self.reason, self.reverse_transfer, self.refund_application_fee)
 
 
 @frozen
@@ -289,9 +300,13 @@ class Order:
 
     @property
     def refundable(self) -> int:
-        """What may still be refunded: captured less complete and pending refunds,
-        less what disputes took or hold (:attr:`disputed`)."""
-        return self.captured - self.amount("refund", "complete", "pending") - self.disputed
+        """What may still be refunded: captured less complete and pending refunds;
+        nothing while a dispute is open or lost (:attr:`disputed`): Stripe
+        refuses any refund of a charge with such a chargeback, also of the part
+        that was not disputed (docs/going-live.md, "Disputes")."""
+        if self.disputed:
+            return 0
+        return self.captured - self.amount("refund", "complete", "pending")
 
 
 @frozen
@@ -365,6 +380,9 @@ class IntentSnapshot:
             return self
         return evolve(self, client_secret=None, next_action=None)
 
+    #: The connected account a destination charge transfers to
+    #: (``transfer_data.destination``), else ``None``.
+    transfer_destination: str | None = None
     #: When an uncaptured card authorization lapses (Unix seconds), from the
     #: latest charge's ``payment_method_details.card.capture_before``; known only
     #: when the charge came expanded (a retrieve), never from an event's copy.

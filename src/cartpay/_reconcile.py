@@ -21,6 +21,7 @@ from ._errors import CartpayError
 from ._models import (
     ExpiringAuthorization,
     IntentRecord,
+    IntentSnapshot,
     Order,
     OrphanedIntent,
     ReconcileReport,
@@ -150,7 +151,7 @@ def reconcile(
                     OrphanedIntent(record.cart_id, record.id, snap.amount, snap.currency)
                 )
                 if policy.refund_orphans and (old or cart_gone):
-                    gave = yield from _give_back(store, gateway, record, snap.status)
+                    gave = yield from _give_back(store, gateway, record, snap)
                     actions.append((record.id, gave))
             elif snap.status in _lifecycle.EARLY and (old or cart_gone):
                 key = idempotency_key("intent", record.id, "abandon")
@@ -201,15 +202,19 @@ def _abandoned(order: Order, policy: Policy) -> bool:
 
 
 def _give_back(
-    store: object, gateway: PaymentGateway, record: IntentRecord, status: str
+    store: object, gateway: PaymentGateway, record: IntentRecord, snap: IntentSnapshot
 ) -> Flow[str]:
     """Money no order owns goes back: an authorization is released, a payment
     refunded (a payment still processing is only reported). Looked at again just
     before, and after: a checkout that made an order for it meanwhile keeps it,
-    or, past that moment, its order shows the refund."""
+    or, past that moment, its order shows the refund. A destination charge
+    (Connect) is undone on both sides: the transfer is reversed and the
+    platform's fee given back (docs/going-live.md, "Connect refunds"), so the
+    seller keeps nothing of a sale no order owns."""
     held, _ = yield Read(store, lambda tx: _holders(tx, record))
     if held:
         return "kept: an order was made for it meanwhile"
+    status = snap.status
     if status == "requires_capture":
         key = idempotency_key("intent", record.id, "orphan", "cancel")
         snap = yield gateway.cancel_intent(record.id, reason="abandoned", idempotency_key=key)
@@ -217,8 +222,10 @@ def _give_back(
         return "released: an authorization no order owns"
     if status == "succeeded":
         key = idempotency_key("intent", record.id, "orphan", "refund")
+        connect = snap.transfer_destination is not None
+        flags = {"reverse_transfer": True, "refund_application_fee": True} if connect else {}
         refund: RefundSnapshot = yield gateway.create_refund(
-            record.id, amount=None, reason=None, idempotency_key=key
+            record.id, amount=None, reason=None, idempotency_key=key, **flags
         )
         yield from _outcomes.record_refund_on_holders(store, refund)
         return f"refunded: {refund.amount} {refund.currency} no order owns ({refund.id})"

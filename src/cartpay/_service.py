@@ -179,9 +179,10 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         ``return_url``) before any call: Stripe would refuse it.
 
         ``off_session=True`` charges a customer's saved card while the customer is
-        away (the intent needs ``customer``). When the bank wants the customer to
-        authenticate, ``AuthenticationRequiredError`` is raised after the failed
-        attempt is recorded; the order stays payable (docs/going-live.md).
+        away (the intent needs ``customer``, and no ``setup_future_usage``). When
+        the bank wants the customer to authenticate, ``AuthenticationRequiredError``
+        is raised after the failed attempt is recorded; the order stays payable
+        (docs/going-live.md).
 
         When the card needs 3-D Secure on-session, the order stays unpaid and
         :meth:`intent_for_order` says what the browser must do (``next_action``).
@@ -195,7 +196,10 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         secret (never stored) and, when its status is ``requires_action``, the
         ``next_action`` Stripe asks for (3-D Secure in the browser, or a redirect
         and its URL). Records nothing on the order (call :meth:`confirm_order`
-        for that). Raises ``IllegalStateError`` when the order has no intent.
+        for that). Raises ``IllegalStateError`` when the order has no intent, and
+        ``AmountMismatchError`` when the intent's amount or currency is not the
+        order's (changed outside cartpay): its client secret would let the browser
+        pay an amount that is not the order's.
 
         Stripe calls: one retrieve.
         """
@@ -238,8 +242,8 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         """Refund ``amount`` (all that remains when ``None``) of a paid order.
 
         Refunds never exceed ``Order.refundable``: what was captured less what was
-        already refunded (pending refunds count) and what disputes took or hold
-        (``Order.disputed``). More raises ``ValidationError`` (rule
+        already refunded (pending refunds count); nothing while a dispute is open
+        or lost (``Order.disputed``). More raises ``ValidationError`` (rule
         ``refundable``) before any call. (Stripe refuses any refund of a charge
         with an open or lost chargeback: ``InvalidRequestError``, code
         ``charge_disputed``.)

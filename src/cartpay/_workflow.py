@@ -374,6 +374,16 @@ class Workflow(Generic[G, S, P]):
                 f"order {order.id}'s intent has no customer: an off-session charge is"
                 " for a customer's saved payment method (IntentOptions(customer=...))",
             )
+        if off_session and order.options.setup_future_usage is not None:
+            # Stripe refuses it: a card cannot be set up for later while the
+            # customer is away (docs/going-live.md, "Off-session charges").
+            raise ValidationError(
+                "off_session",
+                "setup_future_usage",
+                f"order {order.id}'s intent saves the card (setup_future_usage="
+                f"{order.options.setup_future_usage!r}): Stripe refuses an off-session"
+                " confirm of it; create the renewal's intent without setup_future_usage",
+            )
         redirects = getattr(self.gateway, "redirects", True) is not False
         if return_url is None and redirects and may_redirect(order.options):
             return_url = self.return_url
@@ -400,6 +410,8 @@ class Workflow(Generic[G, S, P]):
     def _intent_for_order(self, order_id: str) -> Flow[IntentHandle]:
         order = yield from self._get_order(order_id)
         snap: IntentSnapshot = yield self._gateway.retrieve_intent(self._flows.intent_of(order))
+        if (snap.amount, snap.currency) != (order.total, order.currency):
+            raise _decisions.mismatch(order, snap.amount, snap.currency)
         return IntentHandle.from_snapshot(snap)
 
     def _confirm_order(self, order_id: str) -> Flow[Order]:
@@ -510,9 +522,10 @@ class Workflow(Generic[G, S, P]):
                 amount=pending.amount,
                 reason=pending.reason,
                 idempotency_key=pending.key,
-                **_connect_flags(reverse_transfer, refund_application_fee),
+                **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
             ),
             record=record,
+            flags=_connect_flags(reverse_transfer, refund_application_fee),
         )
         return done
 

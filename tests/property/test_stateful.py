@@ -361,7 +361,13 @@ def _event_type(payload: bytes) -> str:
 def model_refundable(order: Order) -> int:
     """What the model says may still be refunded, from the transactions alone
     (independently of ``Order.refundable``): captured less refunds (complete or
-    pending) less disputes that took or hold money (open or lost)."""
+    pending), and nothing while a dispute holds or took money (open or lost:
+    Stripe refuses any refund of the charge then)."""
+    if any(
+        t.kind == "dispute" and t.status in ("complete", "pending") and t.amount
+        for t in order.transactions
+    ):
+        return 0
     captured = sum(
         t.amount
         for t in order.transactions
@@ -370,7 +376,7 @@ def model_refundable(order: Order) -> int:
     taken = sum(
         t.amount
         for t in order.transactions
-        if t.kind in ("refund", "dispute") and t.status in ("complete", "pending")
+        if t.kind == "refund" and t.status in ("complete", "pending")
     )
     return captured - taken
 
@@ -892,7 +898,14 @@ class PaymentsMachine(RuleBasedStateMachine):
         self.call("cancel_order", lambda: self.payments.cancel_order(order, reason=why))
 
     @rule(order=orders, percent=s.percentages, reason=s.refund_reasons)
-    def refund(self, order: str, percent: int | None, reason: str | None) -> None:
+    def refund(
+        self,
+        order: str,
+        percent: int | None,
+        reason: str | None,
+        transfer: bool | None = None,
+    ) -> None:
+        """``transfer``: the Connect flag ``reverse_transfer`` (only the fake takes it)."""
         found = self.order(order)
         amount = None
         if percent is not None and found is not None:
@@ -901,7 +914,10 @@ class PaymentsMachine(RuleBasedStateMachine):
         intent_id = found.intent_id if found is not None else None
         had = {r.id for r in self.fake.refunds(intent_id)} if self.fake and intent_id else set()
         done = self.call(
-            "refund_order", lambda: self.payments.refund_order(order, amount, reason=why)
+            "refund_order",
+            lambda: self.payments.refund_order(
+                order, amount, reason=why, reverse_transfer=transfer
+            ),
         )
         if self.fake is not None and intent_id is not None:
             # Issue 12, behaviour 5 for refunds: a call makes at most one refund,
@@ -918,6 +934,21 @@ class PaymentsMachine(RuleBasedStateMachine):
             assert amount in new, (
                 f"refund_order({order}, amount={amount}) succeeded with new refunds {new}"
             )
+        if done is not None and found is not None and self.fake is not None:
+            # Issue 14 (Connect refunds), retries with other arguments: a call told
+            # its refund was made gets one made with its own flags, never an
+            # earlier call's made with other ones.
+            known = {t.id for t in found.transactions}
+            sent = [
+                self.fake.refund_request(t.reference)
+                for t in done.transactions
+                if t.kind == "refund" and t.id not in known and t.reference
+            ]
+            sent = [r for r in sent if r]  # (not Dashboard refunds found on the way)
+            assert not sent or any(r.get("reverse_transfer") == transfer for r in sent), (
+                f"refund_order({order}, amount={amount}, reverse_transfer={transfer})"
+                f" succeeded with a refund sent as {sent}"
+            )
 
     @precondition(lambda self: self.has("other_amounts"))
     @rule(
@@ -926,6 +957,7 @@ class PaymentsMachine(RuleBasedStateMachine):
         first=s.percentages,
         second=s.percentages,
         applied=st.booleans(),
+        transfers=st.tuples(st.sampled_from([None, True, False]), st.sampled_from([None, True])),
     )
     def retry_with_another_amount(
         self,
@@ -934,11 +966,13 @@ class PaymentsMachine(RuleBasedStateMachine):
         first: int | None,
         second: int | None,
         applied: bool,
+        transfers: tuple[bool | None, bool | None],
     ) -> None:
         """A capture or refund whose answer is lost (after the gateway applied it,
         or before it was sent); the host gives up on it, then asks again with
-        another amount. ``order=None``: on a new order, paid (authorized for a
-        capture) by the server, so that there is something to capture or refund."""
+        another amount (a refund also with other Connect flags, on the fake).
+        ``order=None``: on a new order, paid (authorized for a capture) by the
+        server, so that there is something to capture or refund."""
         if order is None:
             made = self.shop(
                 "usd", operation == "capture", [("tee", 2500, 2)], [], False, "succeeds", "server"
@@ -949,11 +983,12 @@ class PaymentsMachine(RuleBasedStateMachine):
         lost = "capture_intent" if operation == "capture" else "create_refund"
         self.gateway.lose_next = (lost, applied)
         self.give_up = True
-        for percent in (first, second):
+        flags = transfers if self.fake is not None else (None, None)
+        for percent, transfer in zip((first, second), flags, strict=True):
             if operation == "capture":
                 self.capture(order, percent)
             else:
-                self.refund(order, percent, None)
+                self.refund(order, percent, None, transfer)
         self.gateway.lose_next = None
         self.give_up = False
 

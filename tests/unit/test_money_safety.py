@@ -43,6 +43,7 @@ from cartpay import (
     IntentParams,
     IntentSnapshot,
     NotFoundError,
+    OperationPendingError,
     Order,
     RefundSnapshot,
     Store,
@@ -693,3 +694,63 @@ def test_a_lost_capture_of_a_voided_authorization_is_not_reported_captured(
         payments.capture_order(order.id, amount=1000)
     got = payments.get_order(order.id)
     assert (got.status, got.captured) == ("cancelled", 0)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        {"reverse_transfer": False},
+        {},
+        {"reverse_transfer": True, "refund_application_fee": True},
+    ],
+)
+def test_refund_retried_with_other_connect_flags_is_refused_not_reported_as_its_own(
+    store: Store,
+    fake: FakeStripeGateway,
+    faulty: FaultyGateway[FakeStripeGateway],
+    other: dict[str, bool],
+) -> None:
+    """A refund asked with ``reverse_transfer=True`` (the seller pays) whose answer is
+    lost after Stripe made it; the host asks again with other Connect flags. That
+    call must not be told its refund was made as it asked (the platform would
+    believe it paid, or not, what the seller paid): OperationPendingError, one
+    refund, made with the first call's flags, booked on the order. (The first
+    call's own retry, had it come first, would get its refund back: below.)"""
+    payments = CartPaymentIntent(return_url="https://shop.test/return", gateway=faulty, store=store)
+    cart = new_cart(payments, ("tee", 5000, 1))
+    payments.create_payment_intent(cart.id)
+    order = payments.confirm_payment(payments.checkout(cart.id).id, payment_method="pm_card_visa")
+    with failing(faulty, "timeout_after"), pytest.raises(GatewayUnavailableError):
+        payments.refund_order(order.id, 1000, reverse_transfer=True)
+    with pytest.raises(OperationPendingError):
+        payments.refund_order(
+            order.id,
+            1000,
+            reverse_transfer=other.get("reverse_transfer"),
+            refund_application_fee=other.get("refund_application_fee"),
+        )
+    (refund,) = fake.refunds(order.intent_id or "")
+    assert payments.get_order(order.id).refunded == 1000
+    assert fake.refund_request(refund.id)["reverse_transfer"] is True
+
+
+def test_refund_retried_with_the_same_connect_flags_gets_its_refund_back(
+    store: Store, fake: FakeStripeGateway, faulty: FaultyGateway[FakeStripeGateway]
+) -> None:
+    payments = CartPaymentIntent(return_url="https://shop.test/return", gateway=faulty, store=store)
+    cart = new_cart(payments, ("tee", 5000, 1))
+    payments.create_payment_intent(cart.id)
+    order = payments.confirm_payment(payments.checkout(cart.id).id, payment_method="pm_card_visa")
+    with failing(faulty, "timeout_after"), pytest.raises(GatewayUnavailableError):
+        payments.refund_order(order.id, 1000, reverse_transfer=True, refund_application_fee=False)
+    again = payments.refund_order(
+        order.id, 1000, reverse_transfer=True, refund_application_fee=False
+    )
+    (refund,) = fake.refunds(order.intent_id or "")
+    assert again.refunded == 1000
+    assert fake.refund_request(refund.id) == {
+        "payment_intent": order.intent_id,
+        "amount": 1000,
+        "reverse_transfer": True,
+        "refund_application_fee": False,
+    }

@@ -25,7 +25,8 @@ Stripe's return-URL rule is kept: a confirm of an intent that may redirect
 other than ``card``) without ``return_url`` is refused (``InvalidRequestError``,
 ``param="return_url"``), unless the fake was made with ``redirects=False`` (a
 cards-only server, as localstripe). An ``off_session`` confirm needs a
-``customer`` on the intent. A 3-D Secure step is announced in ``next_action``:
+``customer`` on the intent, and no ``setup_future_usage``. A 3-D Secure step is
+announced in ``next_action``:
 ``redirect_to_url`` (with a URL) when the confirm had a ``return_url``, else
 ``use_stripe_sdk``.
 
@@ -53,7 +54,7 @@ import json
 import secrets
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, TypeVar
 
 from attrs import define, evolve, field, frozen
@@ -147,6 +148,7 @@ class FakeStripeGateway:
         self._clock = clock
         self._lock = threading.RLock()
         self._intents: dict[str, _Intent] = {}
+        self._refund_requests: dict[str, dict[str, Any]] = {}
         self._idempotency: dict[str, tuple[str, object]] = {}
         self._events: list[dict[str, Any]] = []
         self._ids = itertools.count(1)
@@ -354,6 +356,7 @@ class FakeStripeGateway:
                 created=int(self._clock()),
                 livemode=self.livemode,
                 metadata=dict(params.options.metadata),
+                transfer_destination=params.options.transfer_destination,
             )
             self._intents[intent_id] = _Intent(snap, options=params.options)
             self._emit("payment_intent.created", snap)
@@ -436,6 +439,13 @@ class FakeStripeGateway:
             if off_session and not intent.options.customer:
                 raise InvalidRequestError(
                     "off_session can only be used with a PaymentMethod attached to a Customer",
+                    param="off_session",
+                    http_status=400,
+                )
+            if off_session and intent.options.setup_future_usage is not None:
+                raise InvalidRequestError(
+                    "You cannot confirm with the `off_session` parameter when"
+                    " `setup_future_usage` is also set on the PaymentIntent",
                     param="off_session",
                     http_status=400,
                 )
@@ -544,9 +554,18 @@ class FakeStripeGateway:
             sent["refund_application_fee"] = refund_application_fee
 
         def run() -> RefundSnapshot:
-            return self._refund(self._get(intent_id), amount, reason)
+            refund = self._refund(self._get(intent_id), amount, reason)
+            self._refund_requests[refund.id] = dict(sent)
+            return refund
 
         return self._idempotent("POST", "create_refund", intent_id, sent, idempotency_key, run)
+
+    def refund_request(self, refund_id: str) -> Mapping[str, Any]:
+        """The parameters of the request that made the refund ``refund_id`` (its
+        amount, reason and Connect flags as sent); ``{}`` for a refund made at the
+        Dashboard (:meth:`refund_outside`) or unknown."""
+        with self._lock:
+            return dict(self._refund_requests.get(refund_id, {}))
 
     def list_refunds(self, intent_id: str) -> Sequence[RefundSnapshot]:
         with self._lock:
