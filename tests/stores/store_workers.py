@@ -13,11 +13,12 @@ import os
 from collections.abc import Callable
 from datetime import timedelta
 from multiprocessing.managers import SyncManager
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from attrs import frozen
 
 from cartpay import (
+    AsyncStore,
     CartpayError,
     CartPaymentIntent,
     IntentAlreadyUsedError,
@@ -65,6 +66,16 @@ class StoreSpec:
 
         return PostgresStore(self.target, schema=self.schema, max_size=2)
 
+    def open_async(self) -> AsyncStore:
+        """The async twin of :meth:`open`'s store, on the same database."""
+        if self.kind == "sqlite":
+            from cartpay.stores.sqlite import AsyncSQLiteStore
+
+            return AsyncSQLiteStore(self.target)
+        from cartpay.stores.postgres import AsyncPostgresStore
+
+        return AsyncPostgresStore(self.target, schema=self.schema, max_size=2)
+
 
 def payments_over(gateway: PaymentGateway, store: Store) -> CartPaymentIntent:
     return CartPaymentIntent(
@@ -111,9 +122,19 @@ Step = Callable[[CartPaymentIntent, str], str]
 
 
 def run_step(
-    spec: StoreSpec, gateway: PaymentGateway, barrier: Barrier | None, step: Step, arg: str
+    spec: StoreSpec,
+    gateway: PaymentGateway,
+    barrier: Barrier | None,
+    step: Step,
+    arg: str,
+    twin: str = "sync",
 ) -> str:
-    """Open the store, wait for the others, run ``step``; ``error:<name>`` on a cartpay error."""
+    """Open the store, wait for the others, run ``step``; ``error:<name>`` on a cartpay error.
+    ``twin="async"``: the step drives AsyncCartPaymentIntent over the async twin of
+    the store (and the shared gateway seen as coroutines), on an event loop of
+    this worker's own (tests/twins.py)."""
+    if twin == "async":
+        return _run_step_async(spec, gateway, barrier, step, arg)
     store = spec.open()
     try:
         payments = payments_over(gateway, store)
@@ -125,6 +146,34 @@ def run_step(
             return f"error:{type(exc).__name__}:{exc}"
     finally:
         store.close()
+
+
+def _run_step_async(
+    spec: StoreSpec, gateway: PaymentGateway, barrier: Barrier | None, step: Step, arg: str
+) -> str:
+    from cartpay import AsyncCartPaymentIntent
+    from cartpay.testing import AsyncFakeStripeGateway
+    from tests.twins import Blocking, event_loop, wait
+
+    store = spec.open_async()
+    with event_loop() as loop:
+        try:
+            twin = AsyncCartPaymentIntent(
+                return_url="https://shop.test/return",
+                gateway=AsyncFakeStripeGateway(cast(FakeStripeGateway, gateway)),
+                store=store,
+                lease=LEASE,
+                wait=WAIT,
+            )
+            payments = cast(CartPaymentIntent, Blocking(twin, loop))
+            if barrier is not None:
+                barrier.wait(timeout=30)
+            try:
+                return step(payments, arg)
+            except CartpayError as exc:
+                return f"error:{type(exc).__name__}:{exc}"
+        finally:
+            wait(loop, store.close())
 
 
 # ------------------------------------------------------------------- crashes
