@@ -189,11 +189,16 @@ def with_item(cart: Cart, item: LineItem, *, maximum: int | None = None) -> Cart
     items = tuple(item if i.sku == item.sku else i for i in cart.items)
     if cart.item(item.sku) is None:
         items += (item,)
-    updated = evolve(cart, items=items)
-    limit = maximum_amount(cart.currency) if maximum is None else maximum
+    return _within(evolve(cart, items=items), maximum, "quantity")
+
+
+def _within(updated: Cart, maximum: int | None, field: str) -> Cart:
+    """``updated``, unless its total passes ``maximum`` (default: the most Stripe
+    takes in its currency): then ``ValidationError`` naming ``field``."""
+    limit = maximum_amount(updated.currency) if maximum is None else maximum
     if updated.total > limit:
         raise ValidationError(
-            "quantity", "maximum", f"the cart total {updated.total} would exceed {limit}"
+            field, "maximum", f"the cart total {updated.total} would exceed {limit}"
         )
     return updated
 
@@ -218,26 +223,15 @@ def with_adjustment(cart: Cart, adjustment: Adjustment, *, maximum: int | None =
         adjustments = tuple(
             adjustment if a.code == adjustment.code else a for a in cart.adjustments
         )
-    updated = evolve(cart, adjustments=adjustments)
-    limit = maximum_amount(cart.currency) if maximum is None else maximum
-    if updated.total > limit:
-        raise ValidationError(
-            "amount", "maximum", f"the cart total {updated.total} would exceed {limit}"
-        )
-    return updated
+    return _within(evolve(cart, adjustments=adjustments), maximum, "amount")
 
 
 def without_adjustment(cart: Cart, code: str, *, maximum: int | None = None) -> Cart:
     """``cart`` without the adjustment ``code`` (``ValidationError`` if it has none)."""
     if cart.adjustment(code) is None:
         raise ValidationError("code", "in_cart", f"{code!r} is not an adjustment of cart {cart.id}")
-    updated = evolve(cart, adjustments=tuple(a for a in cart.adjustments if a.code != code))
-    limit = maximum_amount(cart.currency) if maximum is None else maximum
-    if updated.total > limit:  # (a discount removed)
-        raise ValidationError(
-            "code", "maximum", f"the cart total {updated.total} would exceed {limit}"
-        )
-    return updated
+    kept = tuple(a for a in cart.adjustments if a.code != code)
+    return _within(evolve(cart, adjustments=kept), maximum, "code")  # (a discount removed)
 
 
 def priced_adjustments(cart: Cart, answer: object) -> tuple[Adjustment, ...]:
