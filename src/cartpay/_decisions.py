@@ -118,9 +118,12 @@ def apply_snapshot(
     record: IntentRecord | None,
     snap: IntentSnapshot,
     refunds: Sequence[RefundSnapshot] = (),
+    *,
+    current: bool = False,
 ) -> Applied:
     """What ``snap`` (and ``refunds``) of the order's intent mean for the order and
-    the intent's record:
+    the intent's record (``current``: ``snap`` was read from the gateway just
+    now, not an event's copy):
 
     - an amount or currency other than the order's flags the order
       (``amount_mismatch``) and records no payment;
@@ -148,7 +151,7 @@ def apply_snapshot(
     if _ledger.is_payment_attempt(snap):
         intent = bind_intent(intent, order)
     # The flag says what the latest state says: consistent now, so cleared.
-    updated = _ledger.apply_intent(evolve(order, flag=None), snap)
+    updated = _ledger.apply_intent(evolve(order, flag=None), snap, current=current)
     if refunds:
         updated = _ledger.apply_refunds(updated, refunds)
     return Applied(updated, intent)

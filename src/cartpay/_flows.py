@@ -677,7 +677,7 @@ class Flows:
                 snap = yield gateway.retrieve_intent(refused[-1])
                 try:
                     yield from _outcomes.apply(
-                        self.store, order.id, snap, via=f"refused {operation}_order"
+                        self.store, order.id, snap, via=f"refused {operation}_order", current=True
                     )
                 except CartpayError:
                     log.warning("order %s: could not record the intent", order.id, exc_info=True)
@@ -710,6 +710,7 @@ class Flows:
             refunds=refunds,
             clear=pending.key,
             via=f"settling an unknown {pending.operation}",
+            current=True,
         )
         log.info(
             "order %s: settled an unknown %s on intent %s: %s",

@@ -81,8 +81,11 @@ def _transaction(
     )
 
 
-def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
-    """The transactions the snapshot implies (merged into the order by id)."""
+def _implied(order: Order, snap: IntentSnapshot, *, current: bool = False) -> list[Transaction]:
+    """The transactions the snapshot implies (merged into the order by id).
+    ``current``: the snapshot was read from the gateway just now (not an event's
+    copy, which may be late): then an intent waiting for a payment has no
+    attempt processing, and every pending one has ended."""
     manual = snap.capture_method == "manual"
     kind: TransactionKind = "authorize" if manual else "purchase"
     charge = snap.latest_charge or ""
@@ -112,18 +115,25 @@ def _implied(order: Order, snap: IntentSnapshot) -> list[Transaction]:
             if t.kind in ("authorize", "purchase", "capture")
             and t.status in ("pending", "complete")
         ]
+    waiting = [t for t in mine if t.status == "pending" and t.kind in ("authorize", "purchase")]
+    # An event's copy may be late: only the attempt it names failed. A current
+    # read says no attempt is processing: those it does not name ended too (their
+    # own failure's news was lost).
+    ended = [evolve(t, status="failed") for t in waiting] if current else []
     error = snap.last_payment_error
     if error is None:
-        return []
-    pending = [t for t in mine if t.status == "pending" and t.kind in ("authorize", "purchase")]
+        return ended
+    pending = waiting
     if error.charge:  # only the attempt that failed: a late failure of an earlier
         # attempt must not fail a newer one still processing
         failed = transaction_id(snap.id, kind, error.charge)
         pending = [t for t in pending if t.id == failed]
-    if pending:
-        return [evolve(t, status="failed", code=error.code) for t in pending]
+    named = [evolve(t, status="failed", code=error.code) for t in pending]
+    others = [t for t in ended if t.id not in {n.id for n in named}]
+    if named:
+        return named + others
     attempt = error.charge or charge or f"{error.code}:{snap.payment_method or ''}"
-    return [_transaction(snap, kind, "failed", snap.amount, attempt, error.code)]
+    return [_transaction(snap, kind, "failed", snap.amount, attempt, error.code), *others]
 
 
 def _merge(
@@ -179,9 +189,10 @@ def _deadline(order: Order, snap: IntentSnapshot) -> datetime | None:
     return datetime.fromtimestamp(snap.capture_before, timezone.utc)
 
 
-def apply_intent(order: Order, snap: IntentSnapshot) -> Order:
-    """The order after applying ``snap`` (the caller checked amount and currency)."""
-    merged = _merge(order.transactions, _implied(order, snap))
+def apply_intent(order: Order, snap: IntentSnapshot, *, current: bool = False) -> Order:
+    """The order after applying ``snap`` (the caller checked amount and currency);
+    ``current``: read from the gateway just now (see :func:`_implied`)."""
+    merged = _merge(order.transactions, _implied(order, snap, current=current))
     deadline = _deadline(order, snap)
     updated = order
     if merged != order.transactions or deadline != order.capture_before:

@@ -47,13 +47,16 @@ def apply_in(
     refunds: Sequence[RefundSnapshot] = (),
     *,
     clear: str | None = None,
+    current: bool = False,
 ) -> Flow[tuple[Order, CartpayError | None]]:
     """Inside ``tx``: apply ``snap`` (and ``refunds``) to the order and the intent's
     record, clearing the claim ``clear``. Returns the order and the error to raise
     once committed (a flagged order)."""
     order = yield from read_order(tx, order_id)
     record: IntentRecord | None = yield tx.get_intent(snap.id)
-    applied = _decisions.apply_snapshot(cleared(order, clear), record, snap, refunds)
+    applied = _decisions.apply_snapshot(
+        cleared(order, clear), record, snap, refunds, current=current
+    )
     if record is not None and applied.intent is not None:
         yield from save(tx, record, applied.intent)
     return (yield from save(tx, order, applied.order)), applied.problem
@@ -67,14 +70,17 @@ def apply(
     refunds: Sequence[RefundSnapshot] = (),
     clear: str | None = None,
     via: str = "a read of the intent",
+    current: bool = False,
 ) -> Flow[Order]:
     """Record what ``snap`` means for the order in one transaction; raises after
     committing when the snapshot must be refused (a flagged order). The payment
-    outcome is logged once committed (``via``: what brought the news)."""
+    outcome is logged once committed (``via``: what brought the news;
+    ``current``: ``snap`` was read from the gateway just now)."""
 
     def work(tx: StoreTransaction) -> Flow[tuple[Order, Order, CartpayError | None]]:
         before = yield from read_order(tx, order_id)
-        return (before, *(yield from apply_in(tx, order_id, snap, refunds, clear=clear)))
+        applied = yield from apply_in(tx, order_id, snap, refunds, clear=clear, current=current)
+        return (before, *applied)
 
     before, order, problem = yield from retry(store, work, f"order {order_id}")
     _logs.order_outcome(before, order, via=via)

@@ -432,7 +432,13 @@ class Workflow(Generic[G, S, P]):
         clear = pending.key if settles and pending is not None else None
         return (
             yield from _outcomes.apply(
-                self.store, order.id, snap, refunds=refunds, clear=clear, via="confirm_order"
+                self.store,
+                order.id,
+                snap,
+                refunds=refunds,
+                clear=clear,
+                via="confirm_order",
+                current=True,
             )
         )
 

@@ -34,5 +34,7 @@ def test_the_machine_finds_an_unclaimed_intent(
 ) -> None:
     monkeypatch.setattr(_decisions, "bind_intent", _never_bind)
     # Only the kept carts of issue 12's rule groups: two orders on one intent need them.
-    # Shrunk: a handful of steps (an order made and paid, then a second order or a cancel).
-    find(tmp_path, "rule-6", ["kept_carts"], SYMPTOMS, max_steps=6)
+    # Shrunk: a handful of steps (an order made and paid, then a second order or a
+    # cancel); which form the search meets first varies between processes, and one
+    # full run shrank it past 6, hence 10.
+    find(tmp_path, "rule-6", ["kept_carts"], SYMPTOMS, max_steps=10)

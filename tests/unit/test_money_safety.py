@@ -754,3 +754,31 @@ def test_refund_retried_with_the_same_connect_flags_gets_its_refund_back(
         "reverse_transfer": True,
         "refund_application_fee": False,
     }
+
+
+def test_a_processing_attempt_whose_failure_was_lost_ends_at_the_next_read(
+    store: Store, fake: FakeStripeGateway
+) -> None:
+    """A server confirm leaves the payment processing; it fails at the bank and
+    that event is lost; the customer then tries another card in the browser and
+    is declined (that event arrives). The decline names only its own attempt (an
+    event may be late, so it must not fail another one), and the first attempt
+    stays pending. The next read of the intent (confirm_order, reconcile) is
+    current: nothing is processing, so the pending attempt has ended too. Found by
+    the state machine (drop_webhook, settle, pay_in_browser)."""
+    payments = CartPaymentIntent(return_url="https://shop.test/return", gateway=fake, store=store)
+    cart = new_cart(payments, ("tee", 5000, 1))
+    handle = payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    order = payments.confirm_payment(order.id, payment_method="pm_card_processing")
+    assert [t.status for t in order.transactions] == ["pending"]
+    fake.settle(handle.id, success=False)  # its payment_intent.payment_failed is lost
+    seen = len(events_of(fake, handle.id))
+    with pytest.raises(CartpayError):
+        browser_confirms(fake, handle.id, "pm_card_chargeDeclined")
+    deliver(payments, events_of(fake, handle.id)[seen:])
+    late = payments.get_order(order.id)
+    assert sorted(t.status for t in late.transactions) == ["failed", "pending"]
+    synced = payments.confirm_order(order.id)
+    assert [t.status for t in synced.transactions] == ["failed", "failed"]
+    assert (synced.status, synced.payment) == ("incomplete", "failed")
