@@ -100,6 +100,60 @@ def _server_rate(url: str) -> float:
     return asyncio.run(many())
 
 
+#: Store calls one checkout makes on the async twin (transactions and reads,
+#: counted on AsyncPostgresStore: 7 + 4), and its Stripe calls (create, confirm).
+STORE_CALLS, STRIPE_CALLS = 11, 2
+
+
+def _postgres_floor(dsn: str, rounds: int) -> float:
+    """The same ratio for a hand-written asyncio integration with no cartpay in
+    it: per checkout, ``STORE_CALLS`` one-row transactions through psycopg's own
+    async pool (the same ``max_size``) and ``STRIPE_CALLS`` waits of 50 ms. What
+    PostgreSQL on this machine allows at best: a checkout needs that many round
+    trips whoever writes it."""
+    import psycopg
+    from psycopg_pool import AsyncConnectionPool
+
+    table = f"bench_floor_{os.getpid()}"
+    with psycopg.connect(dsn, autocommit=True) as conn:
+        conn.execute(f"CREATE TABLE IF NOT EXISTS {table} (id text PRIMARY KEY, body text)")
+    loop = asyncio.new_event_loop()
+    pool = AsyncConnectionPool(dsn, min_size=1, max_size=20, open=False)
+    loop.run_until_complete(pool.open())
+    counter = iter(range(10**9))
+
+    async def checkout() -> None:
+        key = f"k{next(counter)}"
+        for step in range(STORE_CALLS):
+            async with pool.connection() as conn, conn.transaction():
+                await conn.execute(
+                    f"INSERT INTO {table} VALUES (%s, %s)"  # noqa: S608 - our own name
+                    " ON CONFLICT (id) DO UPDATE SET body = excluded.body",
+                    (key, str(step)),
+                )
+            if step in (4, 8):  # (create, confirm: where the façade calls Stripe)
+                await asyncio.sleep(LATENCY)
+
+    def at_once(count: int) -> Callable[[], float]:
+        async def many() -> None:
+            await asyncio.gather(*(checkout() for _ in range(count)))
+
+        def run() -> float:
+            started = time.perf_counter()
+            loop.run_until_complete(many())
+            return time.perf_counter() - started
+
+        return run
+
+    try:
+        return interleave(at_once(CONCURRENT), at_once(1), rounds=rounds).ratio
+    finally:
+        loop.run_until_complete(pool.close())
+        loop.close()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f"DROP TABLE IF EXISTS {table}")
+
+
 def run(*, quick: bool) -> list[Row]:
     rounds = 3 if quick else 7
     rows: list[Row] = []
@@ -125,6 +179,18 @@ def run(*, quick: bool) -> list[Row]:
                 "x",
                 TARGET,
                 detail="AsyncFakeStripeGateway(latency=0.05): cartpay's own work, no HTTP",
+            )
+        )
+    if dsn:
+        rows.append(
+            Row(
+                SECTION,
+                f"the floor: {CONCURRENT} hand-written checkouts at once / one, PostgreSQL",
+                _postgres_floor(dsn, rounds),
+                "x",
+                detail=f"psycopg's async pool alone, {STORE_CALLS} one-row transactions and"
+                f" {STRIPE_CALLS} waits of 50 ms per checkout: the PostgreSQL target cannot"
+                " go below it on this machine",
             )
         )
     with LocalStripe() as server:
