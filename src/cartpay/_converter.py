@@ -167,7 +167,16 @@ def intent_from_payload(data: Mapping[str, Any]) -> IntentSnapshot:
         next_action=next_action_from_payload(data.get("next_action")),
         capture_before=_capture_before(data.get("latest_charge")),
         transfer_destination=_transfer_destination(data.get("transfer_data")),
+        amount_refunded=_amount_refunded(data.get("latest_charge")),
     )
+
+
+def _amount_refunded(charge: Any) -> int | None:
+    """``amount_refunded`` of an expanded charge (an id says nothing)."""
+    if not isinstance(charge, Mapping):
+        return None
+    value = charge.get("amount_refunded")
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
 def _transfer_destination(data: object) -> str | None:

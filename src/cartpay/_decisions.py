@@ -358,6 +358,22 @@ def paid_order_parts(cart: Cart, snap: IntentSnapshot) -> PaidParts:
     return PaidParts(paid, sent.adjustments, tuple(rest), others)
 
 
+def must_list_refunds(order: Order, snap: IntentSnapshot) -> bool:
+    """Whether syncing the order with ``snap`` needs the intent's refund list: a
+    payment that succeeded whose charge's ``amount_refunded`` is not what the
+    order's refunds add up to (a refund made or failed elsewhere), or a refund of
+    the order still pending (its end moves no amount). Without the charge's
+    figure (an event's copy), a paid order's refunds are listed."""
+    if snap.status != "succeeded":
+        return False
+    if snap.amount_refunded is None:
+        return bool(order.captured)
+    refunds = [t for t in order.transactions if t.kind == "refund"]
+    if any(t.status == "pending" for t in refunds):
+        return True
+    return snap.amount_refunded != sum(t.amount for t in refunds if t.status == "complete")
+
+
 def declined(order: Order) -> CardDeclinedError:
     """The decline an order's last failed payment attempt was (the answer a
     confirm whose answer was lost would have raised): ``AuthenticationRequiredError``

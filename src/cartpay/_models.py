@@ -380,6 +380,10 @@ class IntentSnapshot:
             return self
         return evolve(self, client_secret=None, next_action=None)
 
+    #: What the latest charge has refunded (``amount_refunded``: refunds pending
+    #: or succeeded; a failed one gives it back), known only when the charge came
+    #: expanded (a retrieve), never from an event's copy.
+    amount_refunded: int | None = None
     #: The connected account a destination charge transfers to
     #: (``transfer_data.destination``), else ``None``.
     transfer_destination: str | None = None

@@ -216,7 +216,9 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         flagged, not paid) or ``IntentAlreadyUsedError`` (the intent pays another
         order).
 
-        Stripe calls: one retrieve (plus one refund list when re-syncing a paid order).
+        Stripe calls: one retrieve, plus one refund list when the charge's refunded
+        amount is not what the order knows (a refund made or failed elsewhere) or a
+        refund of the order is pending.
         """
         return run(self._confirm_order(order_id))
 

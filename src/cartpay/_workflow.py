@@ -419,7 +419,7 @@ class Workflow(Generic[G, S, P]):
         intent_id = self._flows.intent_of(order)
         snap: IntentSnapshot = yield self._gateway.retrieve_intent(intent_id)
         refunds: Sequence[RefundSnapshot] = ()
-        if snap.status == "succeeded" and order.captured:
+        if _decisions.must_list_refunds(order, snap):  # (one request when nothing moved)
             refunds = yield self._gateway.list_refunds(intent_id)
         # A confirm, capture or cancel whose answer was lost is settled by what the
         # intent shows now (a refund's needs its list: refund_order settles it).

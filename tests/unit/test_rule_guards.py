@@ -317,9 +317,10 @@ def test_no_gateway_call_is_made_inside_a_store_transaction(
     payments.create_payment_intent(cart.id)
     order = payments.checkout(cart.id)
     payments.confirm_payment(order.id, payment_method="pm_card_visa")
+    fake.refund_outside(order.intent_id or "", 50)  # so that confirm_order lists refunds
     payments.confirm_order(order.id)
-    assert payments.refund_order(order.id, amount=100).refunded == 100
-    assert fake.count() == 5
+    assert payments.refund_order(order.id, amount=100).refunded == 150
+    assert fake.count() == 5  # create, confirm, retrieve, list refunds, refund
 
 
 # ------------------------------------------------------ docs/design.md, rule 11

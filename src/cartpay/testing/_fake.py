@@ -367,7 +367,12 @@ class FakeStripeGateway:
     def retrieve_intent(self, intent_id: str) -> IntentSnapshot:
         with self._lock:
             self.requests.append(FakeRequest("GET", "retrieve_intent", intent_id, {}, None))
-            return self._get(intent_id).snapshot
+            intent = self._get(intent_id)
+            if intent.snapshot.latest_charge is None:
+                return intent.snapshot
+            # A retrieve expands the latest charge (as StripeGateway asks): what it refunded.
+            refunded = sum(r.amount for r in intent.refunds if r.status in ("pending", "succeeded"))
+            return evolve(intent.snapshot, amount_refunded=refunded)
 
     def update_intent(
         self, intent_id: str, changes: IntentChanges, *, idempotency_key: str
