@@ -4,6 +4,7 @@ through cartpay's public API (no underscore module is imported here)."""
 from __future__ import annotations
 
 import asyncio
+from datetime import timedelta
 
 import pytest
 
@@ -80,8 +81,37 @@ def test_refund_of_all_that_remains_fails_as_bad_input_when_a_partial_refund_rac
 
     results, final = asyncio.run(scenario())
 
-    wrongly_blamed = [
-        r for r in results if isinstance(r, ValidationError) and r.field == "amount"
-    ]
+    wrongly_blamed = [r for r in results if isinstance(r, ValidationError) and r.field == "amount"]
     assert wrongly_blamed == [], f"refund-all blamed an amount it was never given: {results}"
     assert final.refunded == final.captured == 3000
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        {"limit": 0},
+        {"older_than": "15m"},
+        {"refund_orphans": "yes"},
+        {"abandon_after": timedelta(days=-1)},
+    ],
+    ids=["limit", "older_than", "refund_orphans", "abandon_after"],
+)
+def test_reconcile_lifespan_accepts_bad_settings_and_then_never_reconciles(
+    bad: dict[str, object],
+) -> None:
+    """``reconcile_lifespan`` checks ``every`` when it is built, but passes
+    ``limit``, ``older_than``, ``refund_orphans`` and ``abandon_after`` through
+    unchecked. A typo (``limit=0``, ``older_than="15m"``) builds fine, the app
+    starts and serves, and every run raises the ``ValidationError`` that the
+    lifespan only logs ("the schedule goes on"): the shop believes it
+    reconciles, while lost webhooks, stuck claims and orphaned payments are
+    never repaired, for as long as the process runs. Bad input should get its
+    typed error when the lifespan is built (docs/design.md, rule 11), as
+    ``every`` does."""
+    pytest.importorskip("fastapi")
+    from cartpay.contrib.fastapi import reconcile_lifespan
+
+    payments = CartPaymentIntent(gateway=FakeStripeGateway(), store=MemoryStore())
+
+    with pytest.raises(ValidationError):
+        reconcile_lifespan(payments, every=timedelta(hours=1), **bad)  # type: ignore[arg-type]
