@@ -374,6 +374,17 @@ def must_list_refunds(order: Order, snap: IntentSnapshot) -> bool:
     return snap.amount_refunded != sum(t.amount for t in refunds if t.status == "complete")
 
 
+def lost_decline(
+    order: Order, pending: PendingOperation, payment_method: str, happened: bool
+) -> CardDeclinedError | None:
+    """What a retry of a confirm with ``payment_method`` must raise once its lost
+    answer is settled (``order`` after settling the claim ``pending``): the decline
+    that answer was, when the same confirm took effect and the order's payment
+    failed; else ``None``."""
+    same = (pending.operation, pending.payment_method) == ("confirm", payment_method)
+    return declined(order) if same and happened and order.payment == "failed" else None
+
+
 def declined(order: Order) -> CardDeclinedError:
     """The decline an order's last failed payment attempt was (the answer a
     confirm whose answer was lost would have raised): ``AuthenticationRequiredError``

@@ -496,10 +496,10 @@ class Flows:
             if settled is None:
                 return None
             after, pending, happened = settled
+            decline = _decisions.lost_decline(after, pending, payment_method, happened)
+            if decline is not None:  # the lost answer was a decline: this retry says so too
+                raise decline
             same = (pending.operation, pending.payment_method) == ("confirm", payment_method)
-            if same and happened and after.payment == "failed":
-                # The lost answer was a decline: this retry of the call says so too.
-                raise _decisions.declined(after)
             return after if happened and same else None
         _lifecycle.check_order_operation("confirm_payment", order)
         intent_id = self.intent_of(order)
@@ -674,15 +674,21 @@ class Flows:
             )
         except IllegalStateError:
             if refused:  # Stripe's refusal (the claim is released): learn why
-                snap = yield gateway.retrieve_intent(refused[-1])
-                try:
-                    yield from _outcomes.apply(
-                        self.store, order.id, snap, via=f"refused {operation}_order", current=True
-                    )
-                except CartpayError:
-                    log.warning("order %s: could not record the intent", order.id, exc_info=True)
+                yield from self.learn_refusal(order.id, refused[-1], operation)
             raise
         return done
+
+    def learn_refusal(self, order_id: str, intent_id: str, operation: str) -> Flow[None]:
+        """Stripe refused ``operation`` for the intent's state: read the intent and
+        record it (current), so the order shows what Stripe has. A failure to
+        record is logged; the refusal is what the caller raises."""
+        snap = yield self.gateway.retrieve_intent(intent_id)
+        try:
+            yield from _outcomes.apply(
+                self.store, order_id, snap, via=f"refused {operation}_order", current=True
+            )
+        except CartpayError:
+            log.warning("order %s: could not record the intent", order_id, exc_info=True)
 
     def settle_order(
         self, order: Order, deadline: float

@@ -806,9 +806,14 @@ class PaymentsMachine(RuleBasedStateMachine):
     def confirm_payment(self, order: str, payment: s.Payment) -> None:
         method = self.backend.methods[payment]
         self.outcomes[f"pm:{payment}"] += 1
-        self.call(
+        done = self.call(
             "confirm_payment",
             lambda: self.payments.confirm_payment(order, payment_method=method),
+        )
+        # A confirm that returns was not declined: a retry after a lost answer
+        # that was a decline raises it too (issue 14, attack finding).
+        assert done is None or done.payment != "failed", (
+            f"confirm_payment({order}, {payment}) returned an order whose payment failed"
         )
 
     def browser_confirms(self, intent_id: str, payment: s.Payment) -> None:
@@ -876,7 +881,10 @@ class PaymentsMachine(RuleBasedStateMachine):
             amount = max(10, found.authorized * percent // 100 // 10 * 10)
         intent_id = found.intent_id if found is not None else None
         before = self.fake.intent(intent_id).status if self.fake and intent_id else None
+        reached = self.fake.count("capture_intent") if self.fake else 0
         done = self.call("capture_order", lambda: self.payments.capture_order(order, amount))
+        if done is None:
+            self.check_refusal_recorded(order, "capture_intent", reached)
         if done is not None and amount is not None:
             # Issue 12, behaviour 5: a capture that reports success captured what
             # was asked, never an earlier call's amount.
@@ -895,7 +903,26 @@ class PaymentsMachine(RuleBasedStateMachine):
     @rule(order=orders, reason=s.cancel_reasons)
     def cancel(self, order: str, reason: str | None) -> None:
         why = reason if self.backend.reasons else None
-        self.call("cancel_order", lambda: self.payments.cancel_order(order, reason=why))
+        reached = self.fake.count("cancel_intent") if self.fake else 0
+        done = self.call("cancel_order", lambda: self.payments.cancel_order(order, reason=why))
+        if done is None:
+            self.check_refusal_recorded(order, "cancel_intent", reached)
+
+    def check_refusal_recorded(self, order: str, operation: str, reached: int) -> None:
+        """After a capture or cancel that failed once it reached the gateway and left
+        no claim (a refusal, not a lost answer): the order shows what the gateway
+        has. An intent Stripe canceled (an authorization that expired, a cancel at
+        the Dashboard) leaves nothing authorized on it (issue 14, attack finding)."""
+        found = self.order(order)
+        if self.fake is None or found is None or found.intent_id is None:
+            return
+        if found.pending is not None or self.fake.count(operation) == reached:
+            return
+        snap = self.fake.intent(found.intent_id)
+        assert snap.status != "canceled" or found.authorized == 0, (
+            f"{operation} of {order} was refused for a canceled intent, yet the order"
+            f" still shows {found.authorized} authorized: {found.transactions}"
+        )
 
     @rule(order=orders, percent=s.percentages, reason=s.refund_reasons)
     def refund(
