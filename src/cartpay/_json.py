@@ -97,7 +97,7 @@ SHAPES: dict[type[Any], Shape] = {
     IntentOptions: Shape(),
     IntentHandle: Shape(internal=("client_secret",), readable=False),
     IntentSnapshot: Shape(internal=("client_secret", "next_action")),
-    NextAction: Shape(),
+    NextAction: Shape(internal=("redirect_url",)),  # (it may carry a one-time secret)
     IntentRecord: Shape(internal=("version", "snapshot")),
     PaymentFailure: Shape(),
     RefundSnapshot: Shape(),
@@ -147,7 +147,9 @@ def _converter() -> cattrs.Converter:
     built.register_structure_hook(datetime, _time_from_json)
     for kind in (int, str, bool):
         built.register_structure_hook(kind, _exact(kind))
-    for cls, shape in SHAPES.items():
+    # Twice: a model's function binds the hooks of the models inside it as they
+    # are when it is made (an IntentHandle's NextAction must be NextAction's shape).
+    for cls, shape in [*SHAPES.items(), *SHAPES.items()]:
         hidden = {name: override(omit=True) for name in shape.internal}
         plain = make_dict_unstructure_fn(cls, built, **hidden)  # type: ignore[arg-type]
 

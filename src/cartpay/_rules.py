@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
+from datetime import timedelta
 
 from ._errors import ValidationError
 from ._money import check_amount
@@ -175,4 +176,34 @@ def check_fee_within(amount: int, currency: str, fee: int | None) -> None:
     if fee is not None and fee > amount:
         raise ValidationError(
             "application_fee_amount", "maximum", f"{fee} exceeds the amount {amount}"
+        )
+
+
+def check_reconcile_policy(
+    older_than: object,
+    limit: object,
+    abandon_after: object,
+    refund_orphans: object,
+    expiring_within: object,
+) -> None:
+    """``reconcile``'s arguments (``ValidationError`` naming the first bad one):
+    also checked where a schedule is set up, so a bad setting fails at start-up,
+    not at every run."""
+    if not isinstance(older_than, timedelta) or older_than < timedelta(0):
+        raise ValidationError("older_than", "type", "must be a non-negative timedelta")
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise ValidationError("limit", "positive", "must be a positive int")
+    if abandon_after is not None and (
+        not isinstance(abandon_after, timedelta) or abandon_after < older_than
+    ):
+        raise ValidationError(
+            "abandon_after", "range", "must be a timedelta of at least older_than, or None"
+        )
+    if not isinstance(refund_orphans, bool):
+        raise ValidationError("refund_orphans", "type", "must be a bool")
+    if expiring_within is not None and (
+        not isinstance(expiring_within, timedelta) or expiring_within < timedelta(0)
+    ):
+        raise ValidationError(
+            "expiring_within", "range", "must be a non-negative timedelta, or None"
         )

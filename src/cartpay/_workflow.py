@@ -102,6 +102,11 @@ def _connect_flags(
     return {name: value for name, value in flags.items() if value is not None}
 
 
+class _RemainderMoved(Exception):
+    """A refund of "all that remains" found less remaining than it read: another
+    refund landed meanwhile, so it asks again for what remains now."""
+
+
 class Workflow(Generic[G, S, P]):
     """The settings and the flows of one façade (see the module docstring): ``G``
     is its gateway port, ``S`` its store port, ``P`` its pricing port."""
@@ -496,6 +501,8 @@ class Workflow(Generic[G, S, P]):
         _lifecycle.check_order_operation("refund", order)
 
         def refundable(current: Order) -> None:
+            if amount is None and wanted > current.refundable and current is not order:
+                raise _RemainderMoved  # "all that remains" moved since it was read
             if wanted > current.refundable:
                 raise ValidationError(
                     "amount",
@@ -517,22 +524,29 @@ class Workflow(Generic[G, S, P]):
         def record(order_id: str, pending: PendingOperation, refund: RefundSnapshot) -> Flow[Order]:
             return _outcomes.apply_refund(self.store, order_id, refund, clear=pending.key)
 
-        done, _ = yield from self._flows.order_operation(
-            order,
-            "refund",
-            amount=wanted,
-            reason=reason,
-            check=refundable,
-            call=lambda intent_id, pending: self._gateway.create_refund(
-                intent_id,
-                amount=pending.amount,
-                reason=pending.reason,
-                idempotency_key=pending.key,
-                **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
-            ),
-            record=record,
-            flags=_connect_flags(reverse_transfer, refund_application_fee),
-        )
+        try:
+            done, _ = yield from self._flows.order_operation(
+                order,
+                "refund",
+                amount=wanted,
+                reason=reason,
+                check=refundable,
+                call=lambda intent_id, pending: self._gateway.create_refund(
+                    intent_id,
+                    amount=pending.amount,
+                    reason=pending.reason,
+                    idempotency_key=pending.key,
+                    **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
+                ),
+                record=record,
+                flags=_connect_flags(reverse_transfer, refund_application_fee),
+            )
+        except _RemainderMoved:  # a refund landed meanwhile: refund what remains now
+            return (
+                yield from self._refund_order(
+                    order_id, None, reason, reverse_transfer, refund_application_fee
+                )
+            )
         return done
 
     # ------------------------------------------------------ webhooks, reconcile
@@ -599,24 +613,9 @@ class Workflow(Generic[G, S, P]):
         refund_orphans: bool,
         expiring_within: timedelta | None,
     ) -> Flow[ReconcileReport]:
-        if not isinstance(older_than, timedelta) or older_than < timedelta(0):
-            raise ValidationError("older_than", "type", "must be a non-negative timedelta")
-        if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
-            raise ValidationError("limit", "positive", "must be a positive int")
-        if abandon_after is not None and (
-            not isinstance(abandon_after, timedelta) or abandon_after < older_than
-        ):
-            raise ValidationError(
-                "abandon_after", "range", "must be a timedelta of at least older_than, or None"
-            )
-        if not isinstance(refund_orphans, bool):
-            raise ValidationError("refund_orphans", "type", "must be a bool")
-        if expiring_within is not None and (
-            not isinstance(expiring_within, timedelta) or expiring_within < timedelta(0)
-        ):
-            raise ValidationError(
-                "expiring_within", "range", "must be a non-negative timedelta, or None"
-            )
+        _rules.check_reconcile_policy(
+            older_than, limit, abandon_after, refund_orphans, expiring_within
+        )
         now = self._clock()
         try:
             cutoff = now - older_than

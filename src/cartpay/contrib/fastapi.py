@@ -31,6 +31,7 @@ from starlette.concurrency import run_in_threadpool
 
 from .._errors import CartpayError, ValidationError
 from .._models import ReconcileReport, WebhookResult
+from .._rules import check_reconcile_policy
 from ._payments import AsyncPayments, Payments, SyncPayments, is_async
 from ._webhook import (
     DEFAULT_MAX_BODY_BYTES,
@@ -177,6 +178,7 @@ def reconcile_lifespan(
     """
     if not isinstance(every, timedelta) or every <= timedelta(0):
         raise ValidationError("every", "positive", "must be a positive timedelta")
+    check_reconcile_policy(older_than, limit, abandon_after, refund_orphans, None)
     asynchronous = is_async(payments)
     options: dict[str, Any] = {
         "older_than": older_than,
