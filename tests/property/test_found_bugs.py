@@ -13,6 +13,7 @@ from datetime import timedelta
 import pytest
 
 from cartpay import (
+    CardDeclinedError,
     CartPaymentIntent,
     IllegalStateError,
     Order,
@@ -122,3 +123,25 @@ def test_fixed_a_stale_failure_no_longer_loses_the_next_payment(
     fake.settle(intent_id, success=True)
     paid = payments.confirm_order(order.id)
     assert (paid.status, paid.payment, paid.captured) == ("complete", "paid", 60)
+
+
+def test_fixed_the_model_lets_a_declined_order_wait_for_authentication(
+    payments: CartPaymentIntent, fake: FakeStripeGateway
+) -> None:
+    """Found by CI (a model error, not the library's): after a decline, a confirm
+    whose card needs 3-D Secure returns the order, whose payment still names the
+    last attempt that ended (``failed``) while the new one waits for the customer;
+    it adds no failed attempt. The model now asserts exactly that, and a
+    successful authentication pays the order."""
+    cart = payments.create_cart("usd")
+    payments.add_item(cart.id, sku="tee", name="Tee", unit_amount=60)
+    payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    with pytest.raises(CardDeclinedError):
+        payments.confirm_payment(order.id, payment_method="pm_card_chargeDeclined")
+    waiting = payments.confirm_payment(order.id, payment_method="pm_card_authenticationRequired")
+    failed = [t for t in waiting.transactions if t.status == "failed"]
+    assert (waiting.status, waiting.payment, len(failed)) == ("incomplete", "failed", 1)
+    assert fake.intent(order.intent_id or "").status == "requires_action"
+    fake.authenticate(order.intent_id or "", success=True)
+    assert payments.confirm_order(order.id).payment == "paid"
