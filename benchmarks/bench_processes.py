@@ -361,7 +361,7 @@ def run(*, quick: bool) -> list[Row]:
     dsn = os.environ.get("CARTPAY_TEST_POSTGRES_DSN")
     if not dsn:
         return [Row(SECTION, "skipped (CARTPAY_TEST_POSTGRES_DSN unset)", 0, "")]
-    orders, checkouts, rounds = (200, 40, 3) if quick else (1000, 200, 5)
+    orders, checkouts, rounds = (160, 40, 3) if quick else (1000, 200, 5)
     started = time.perf_counter()
     hooks, carts, contention = measure(dsn, orders=orders, checkouts=checkouts, rounds=rounds)
     elapsed = time.perf_counter() - started
