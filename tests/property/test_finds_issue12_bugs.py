@@ -115,4 +115,7 @@ def test_finds_a_lost_capture_reported_as_done(
     # them (each moves the clock): the search may meet the plant where the
     # authorization ran out first, and its shortest form then needs the days to
     # pass, hence the wider step budget.
-    find(tmp_path, "lost-capture-as-done", ["other_amounts"], ("succeeded with",), max_steps=16)
+    # The plant takes every lost answer as done, a confirm's too: the search may
+    # first meet a confirm reported done that Stripe never made.
+    symptoms = ("succeeded with", "returned though its intent")
+    find(tmp_path, "lost-capture-as-done", ["other_amounts"], symptoms, max_steps=16)

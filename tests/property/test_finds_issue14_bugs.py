@@ -41,7 +41,7 @@ def test_finds_a_retried_confirm_hiding_its_lost_decline(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     monkeypatch.setattr(_decisions, "lost_decline", _never_a_lost_decline)
-    find(tmp_path, "lost-decline-hidden", [], ("returned an order whose payment failed",))
+    find(tmp_path, "lost-decline-hidden", [], ("returned though its intent",))
 
 
 def _learn_nothing(*_: object) -> Iterator[object]:

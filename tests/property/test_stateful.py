@@ -818,8 +818,8 @@ class PaymentsMachine(RuleBasedStateMachine):
         if done is not None and done.intent_id and self.fake is not None:
             status = self.fake.intent(done.intent_id).status
             assert status != "requires_payment_method", (
-                f"confirm_payment({order}, {payment}) returned an order whose payment failed"
-                f" (its intent {done.intent_id} is {status})"
+                f"confirm_payment({order}, {payment}) returned though its intent"
+                f" {done.intent_id} is {status} (declined, or never confirmed)"
             )
 
     def browser_confirms(self, intent_id: str, payment: s.Payment) -> None:
