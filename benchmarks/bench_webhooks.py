@@ -28,7 +28,7 @@ import sqlite3
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Generator
 from typing import Any
 
 import stripe
@@ -76,14 +76,14 @@ def build_orders(
 
 
 def sign(events: Events, suffix: str | None = None, secret: str = SECRET) -> list[Delivery]:
-    """The events as Stripe sends them (pretty-printed, ``"id"`` first), under new ids
+    """The events as Stripe sends them (pretty-printed; ``"id"``, ``"object"``, then the
+    other keys in alphabetical order, so ``"type"`` is last), under new ids
     (``<id>_<suffix>``) when ``suffix`` is given, signed now with ``secret``."""
     out = []
     for event in events:
         event_id = event["id"] if suffix is None else f"{event['id']}_{suffix}"
-        payload = json.dumps(
-            {"id": event_id, **{k: v for k, v in event.items() if k != "id"}}, indent=2
-        )
+        rest = {k: event[k] for k in sorted(event) if k not in ("id", "object")}
+        payload = json.dumps({"id": event_id, "object": event["object"], **rest}, indent=2)
         header = stripe.WebhookSignature.generate_signature_header(payload, secret)
         out.append((payload.encode(), header))
     return out
@@ -217,7 +217,7 @@ def _apply(store: Store, events: Events) -> None:
         assert payments.handle_webhook(payload, header).action == "applied"
 
 
-def _sqlite_cases(tmp: str, orders: int) -> Iterator[Case]:
+def _sqlite_cases(tmp: str, orders: int) -> Generator[Case, None, None]:
     unpaid = os.path.join(tmp, "unpaid.sqlite3")
     store = SQLiteStore(unpaid)
     events = build_orders(FakeStripeGateway(webhook_secret=SECRET), store, orders)
@@ -230,7 +230,7 @@ def _sqlite_cases(tmp: str, orders: int) -> Iterator[Case]:
         return SQLiteStore(paths[n])
 
     def drop(db: Store) -> None:
-        db.close()  # type: ignore[attr-defined]
+        db.close()
         for path in paths.values():
             remove_database(path)
         paths.clear()
@@ -249,7 +249,7 @@ def _sqlite_cases(tmp: str, orders: int) -> Iterator[Case]:
         shared.close()
 
 
-def _postgres_cases(dsn: str, orders: int, rounds: int) -> Iterator[Case]:
+def _postgres_cases(dsn: str, orders: int, rounds: int) -> Generator[Case, None, None]:
     from cartpay.stores.postgres import PostgresStore
 
     schema = f"bench_webhooks_{os.getpid()}"
