@@ -27,7 +27,7 @@ sys.path.insert(0, str(HERE))
 
 from _harness import Row  # noqa: E402
 
-SECTIONS = ("flow", "webhooks", "scale", "footprint", "async")
+SECTIONS = ("flow", "webhooks", "scale", "footprint", "async", "processes")
 
 
 def _runner(name: str) -> Callable[..., list[Row]]:
@@ -47,6 +47,10 @@ def _runner(name: str) -> Callable[..., list[Row]]:
         import bench_async
 
         return bench_async.run
+    if name == "processes":
+        import bench_processes
+
+        return bench_processes.run
     import bench_footprint
 
     return bench_footprint.run

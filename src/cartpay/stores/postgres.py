@@ -8,8 +8,12 @@ Contract (the same as :class:`~cartpay.stores.memory.MemoryStore`):
 * Reads of a single record (``get_*``) are ``SELECT … FOR UPDATE``: the row stays
   locked until the transaction ends, so a read-check-write on one record runs as
   if alone, as it does in the memory and SQLite stores. Scans do not lock.
-* ``read()`` is a ``REPEATABLE READ, READ ONLY`` transaction, always rolled
-  back: one snapshot for all its reads, and no row locks.
+* ``read()`` is a ``REPEATABLE READ, READ ONLY`` transaction: one snapshot for
+  all its reads, and no row locks. It writes nothing, so it ends with
+  ``COMMIT``, not ``ROLLBACK``: psycopg forgets every prepared statement of the
+  connection on a ``ROLLBACK`` (and sends ``DEALLOCATE ALL``), which made the
+  next transactions on that connection prepare their statements again, one
+  round trip each.
 * ``update_*`` and ``delete_cart`` are ``… WHERE id = %s AND version = %s``: no
   row changed raises ``ConcurrencyError``. ``insert_*`` is ``ON CONFLICT DO
   NOTHING``: an existing id raises ``ConcurrencyError``, and the transaction
@@ -459,6 +463,11 @@ class _AsyncPostgresTransaction(_Statements):
             raise self._failed(exc) from exc
 
 
+#: How a read-only snapshot ends: nothing to undo, and a ``ROLLBACK`` would make
+#: psycopg drop the connection's prepared statements (``DEALLOCATE ALL``). On a
+#: transaction a failed statement aborted, PostgreSQL answers it with a rollback.
+_END_READ = "COMMIT"
+
 #: Before every row a scan can return (timestamps here are all after it).
 _EPOCH = datetime(1, 1, 1, tzinfo=timezone.utc)
 
@@ -550,14 +559,15 @@ class PostgresStore:
     @contextmanager
     def read(self) -> Iterator[StoreTransaction]:
         """A read-only snapshot (``REPEATABLE READ, READ ONLY``): no row is locked,
-        so it never waits for a writer, nor a writer for it; always rolled back."""
+        so it never waits for a writer, nor a writer for it; it writes nothing (it
+        ends with ``COMMIT``, which keeps the connection's prepared statements)."""
         try:
             with self._pool.connection() as conn:
                 conn.execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 try:
                     yield cast("StoreTransaction", _PostgresTransaction(conn, lock=False))
                 finally:
-                    conn.execute("ROLLBACK")
+                    conn.execute(_END_READ)
         except _DRIVER_ERRORS as exc:
             raise translate_error(exc) from exc
 
@@ -643,7 +653,7 @@ class AsyncPostgresStore:
                 try:
                     yield cast("AsyncStoreReads", _AsyncPostgresTransaction(conn, lock=False))
                 finally:
-                    await conn.execute("ROLLBACK")
+                    await conn.execute(_END_READ)
         except _DRIVER_ERRORS as exc:
             raise translate_error(exc) from exc
 
