@@ -79,6 +79,8 @@ def order_outcome(before: Order | None, after: Order, *, via: str) -> None:
     when it changed nothing): a new payment status, a declined attempt, a
     cancellation. ``via`` says where the news came from (``confirm``, ``webhook``,
     ``reconcile``, ...)."""
+    if not log.isEnabledFor(logging.INFO):  # (nothing to format for a dropped record)
+        return
     known = {t.id for t in before.transactions} if before is not None else set()
     declined = [
         t

@@ -14,6 +14,7 @@ seven levels.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from typing import Any, Literal
 
@@ -34,7 +35,9 @@ __all__ = [
     "WEBHOOK_EVENTS",
     "Event",
     "Route",
+    "load_event",
     "parse_event",
+    "peek_event",
     "route_event",
     "untrusted",
 ]
@@ -118,8 +121,42 @@ class Route:
     dispute_id: str | None = None
 
 
-def parse_event(payload: bytes) -> Event:
-    """The event in a verified delivery, or ``WebhookPayloadError``."""
+_WS = rb"[ \t\n\r]*"
+#: The top-level ``"id"`` when it is the body's first key, as Stripe writes every
+#: event (compact or pretty-printed): anchored at the opening brace, so an ``"id"``
+#: nested in an object before it is never read; a string of id characters (no
+#: escape can hide in one).
+_LEADING_ID = re.compile(
+    rb"\A" + _WS + rb"\{" + _WS + rb'"id"' + _WS + rb":" + _WS + rb'"([A-Za-z0-9_]{1,255})"'
+)
+#: The top-level ``"type"`` when it is the body's last key, as Stripe writes every
+#: event: only blanks and one ``}`` follow its value, so it is a member of the
+#: outermost object (a nested one would close with a second ``}``; a ``"`` inside
+#: a string is escaped), and the last of its name, the one ``json.loads`` keeps.
+_TRAILING_TYPE = re.compile(
+    rb'"type"' + _WS + rb":" + _WS + rb'"([a-z0-9_.]{1,100})"' + _WS + rb"\}" + _WS + rb"\Z"
+)
+
+
+def peek_event(payload: bytes) -> tuple[str, str | None] | None:
+    """The id and type of a verified delivery read without parsing its body: the id
+    when ``"id"`` is the first key, the type when ``"type"`` is the last (Stripe's
+    layout), else ``None`` (the type alone may be ``None``; the caller then parses
+    the whole body with :func:`load_event`). ``None`` for a body too big to be an
+    event. Used only to look the id up among the recorded events (a re-delivery is
+    answered ``duplicate`` before its body is parsed), never to apply anything."""
+    if len(payload) > MAX_PAYLOAD_BYTES:
+        return None
+    head = _LEADING_ID.match(payload)
+    if head is None:
+        return None
+    tail = _TRAILING_TYPE.search(payload, head.end())
+    return head.group(1).decode("ascii"), None if tail is None else tail.group(1).decode("ascii")
+
+
+def load_event(payload: bytes) -> dict[str, Any]:
+    """The JSON object of a verified delivery, within the bounds, or
+    ``WebhookPayloadError``: the one ``json.loads`` of a delivery."""
     if len(payload) > MAX_PAYLOAD_BYTES:
         raise WebhookPayloadError(
             f"the payload is {len(payload)} bytes; more than {MAX_PAYLOAD_BYTES} is no Stripe event"
@@ -130,9 +167,21 @@ def parse_event(payload: bytes) -> Event:
         raise WebhookPayloadError(f"the payload nests deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
         raise WebhookPayloadError(f"the payload is not JSON: {exc}") from None
-    _check_bounds(data)
+    # Shortcuts that only skip a walk that could not fail: nesting deeper than
+    # MAX_DEPTH needs more than MAX_DEPTH brackets, and json.loads refuses a raw
+    # control character in a string, so a NUL or a lone surrogate can only come
+    # from a \u escape.
+    if payload.count(b"{") + payload.count(b"[") > MAX_DEPTH or b"\\u" in payload:
+        _check_bounds(data)
     if not isinstance(data, dict) or data.get("object") != "event":
         raise WebhookPayloadError("the payload is not a Stripe event (object != 'event')")
+    return data
+
+
+def parse_event(payload: bytes | Mapping[str, Any]) -> Event:
+    """The event in a verified delivery (its raw bytes, or the object
+    :func:`load_event` read from them), or ``WebhookPayloadError``."""
+    data = load_event(payload) if isinstance(payload, bytes) else payload
     event_id, event_type = data.get("id"), data.get("type")
     body = data.get("data")
     obj = body.get("object") if isinstance(body, dict) else None

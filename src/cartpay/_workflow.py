@@ -14,6 +14,7 @@ flow with its own driver (:func:`cartpay._effects.run` or
 
 from __future__ import annotations
 
+import logging
 import threading
 import uuid
 from collections.abc import Callable, Mapping, Sequence
@@ -561,6 +562,32 @@ class Workflow(Generic[G, S, P]):
             yield self._gateway.verify_webhook(
                 payload, signature_header, tolerance=self.webhook_tolerance
             )
+        except WebhookError as exc:
+            _rejected(exc)
+            raise
+        # A re-delivery is answered from one indexed lookup of its id, before the
+        # body is parsed (the id and type read where Stripe writes them; any other
+        # layout is parsed whole, and the transaction's record dedupes it).
+        peeked = _webhooks.peek_event(payload)
+        if peeked is not None:
+            seen_id, seen_type = peeked
+
+            def seen(tx: StoreReads) -> Flow[bool]:
+                found: bool = yield tx.has_event(seen_id)
+                return found
+
+            if (yield Read(self.store, seen)):
+                if seen_type is None:  # (not where Stripe writes it: read the body)
+                    try:
+                        seen_type = _webhooks.parse_event(payload).type
+                    except WebhookError as exc:
+                        _rejected(exc)
+                        raise
+                if log.isEnabledFor(logging.INFO):
+                    extra = _logs.ids(event=seen_id, event_type=seen_type, outcome="duplicate")
+                    log.info("webhook %s %s: duplicate", seen_id, seen_type, extra=extra)
+                return WebhookResult(seen_id, seen_type, "duplicate")
+        try:
             event = _webhooks.parse_event(payload)
             livemode = (
                 self.livemode
@@ -573,13 +600,7 @@ class Workflow(Generic[G, S, P]):
                     f"event {event.id} is from {mode} mode; this endpoint is not"
                 )
         except WebhookError as exc:
-            # The error's own text: it never holds the header, the payload or a secret.
-            log.warning(
-                "webhook rejected (%s): %s",
-                "signature" if isinstance(exc, WebhookSignatureError) else "payload",
-                exc,
-                extra=_logs.ids(outcome="rejected"),
-            )
+            _rejected(exc)
             raise
         route = _webhooks.route_event(event)
         refresh = self.refresh_on_webhook
@@ -589,20 +610,21 @@ class Workflow(Generic[G, S, P]):
         result = yield from _delivery.deliver(
             self.store, self._gateway, event, route, refresh=refresh
         )
-        log.info(
-            "webhook %s %s: %s%s",
-            event.id,
-            event.type,
-            result.action,
-            f" to order {result.order_id}" if result.order_id else "",
-            extra=_logs.ids(
-                order=result.order_id,
-                intent=route.intent_id,
-                event=event.id,
-                event_type=event.type,
-                outcome=result.action,
-            ),
-        )
+        if log.isEnabledFor(logging.INFO):  # (the extra is built only for a kept record)
+            log.info(
+                "webhook %s %s: %s%s",
+                event.id,
+                event.type,
+                result.action,
+                f" to order {result.order_id}" if result.order_id else "",
+                extra=_logs.ids(
+                    order=result.order_id,
+                    intent=route.intent_id,
+                    event=event.id,
+                    event_type=event.type,
+                    outcome=result.action,
+                ),
+            )
         return result
 
     def _reconcile(
@@ -667,3 +689,13 @@ class Workflow(Generic[G, S, P]):
             STRIPE_API_VERSION,
             extra={"event_id": event_id, "api_version": version},
         )
+
+
+def _rejected(exc: WebhookError) -> None:
+    # The error's own text: it never holds the header, the payload or a secret.
+    log.warning(
+        "webhook rejected (%s): %s",
+        "signature" if isinstance(exc, WebhookSignatureError) else "payload",
+        exc,
+        extra=_logs.ids(outcome="rejected"),
+    )

@@ -837,17 +837,19 @@ class FakeStripeGateway:
         self._append_event("charge.refunded", charge)
 
     def _append_event(self, event_type: str, obj: dict[str, Any]) -> None:
+        # Stripe's layout: "id" and "object" first, the other keys in alphabetical
+        # order (so "type" is last), which handle_webhook's duplicate check reads.
         self._events.append(
             {
                 "id": f"evt_fake{next(self._ids):06d}",
                 "object": "event",
                 "api_version": STRIPE_API_VERSION,
                 "created": int(self._clock()),
-                "livemode": self.livemode,
-                "type": event_type,
                 "data": {"object": obj},
+                "livemode": self.livemode,
                 "pending_webhooks": 1,
                 "request": {"id": None, "idempotency_key": None},
+                "type": event_type,
             }
         )
 
