@@ -125,6 +125,7 @@ def run(*, quick: bool) -> list[Row]:
                 f"import stripe alone: {stripe_ms:.0f} ms"
             ),
             extra={"stripe_ms": stripe_ms},
+            baseline="import stripe alone (shown in the detail)",
         ),
         Row(
             SECTION,
@@ -141,6 +142,7 @@ def run(*, quick: bool) -> list[Row]:
                 + (" (--quick: 20k events instead of 100k)" if quick else "")
             ),
             extra=memory,
+            baseline=f"the peak over the first {count // 10:,} events of the same run",
         ),
     ]
 

@@ -156,6 +156,7 @@ def _measure(kind: str, databases: list[Sized], measured: int) -> list[Row]:
                 Target("<=", 1.5),
                 detail=f"median latency: {detail} ({measured} calls each)",
                 extra={d.label: median(pick(d)) for d in databases},
+                baseline=f"the same call on a store of {smallest.label} orders",
             )
         )
     loads = ", ".join(f"{d.label} in {d.load_seconds:.0f} s" for d in databases[1:])
