@@ -21,6 +21,7 @@ import os
 import platform
 import sys
 import time
+import traceback
 from collections.abc import Callable
 from pathlib import Path
 
@@ -28,7 +29,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 
 import render  # noqa: E402
-from _harness import Row  # noqa: E402
+from _harness import Row, Target  # noqa: E402
 
 SECTIONS = ("flow", "webhooks", "scale", "footprint", "async")
 
@@ -57,6 +58,19 @@ def _runner(name: str) -> Callable[..., list[Row]]:
 
 def _format_value(row: Row) -> str:
     return render.format_value(row.value, row.unit)
+
+
+def crashed(section: str, exc: BaseException) -> Row:
+    """The row of a section that raised: a missed target, so the run fails and
+    the table says which section is missing and why."""
+    return Row(
+        section,
+        f"{section}: the section failed ({type(exc).__name__})",
+        1,
+        "failed",
+        Target("==", 0),
+        detail=str(exc).splitlines()[0][:200] if str(exc) else "",
+    )
 
 
 def unnamed_baselines(rows: list[Row]) -> list[Row]:
@@ -125,7 +139,11 @@ def main(argv: list[str] | None = None) -> int:
     for name in SECTIONS:
         if name in only:
             t0 = time.perf_counter()
-            rows.extend(_runner(name)(quick=args.quick))
+            try:
+                rows.extend(_runner(name)(quick=args.quick))
+            except Exception as exc:  # one broken section must not hide the others
+                traceback.print_exc()
+                rows.append(crashed(name, exc))
             print(f"  … {name} done in {time.perf_counter() - t0:.0f} s", flush=True)
     elapsed = time.perf_counter() - started
 
