@@ -130,9 +130,10 @@ def test_fixed_the_model_lets_a_declined_order_wait_for_authentication(
 ) -> None:
     """Found by CI (a model error, not the library's): after a decline, a confirm
     whose card needs 3-D Secure returns the order, whose payment still names the
-    last attempt that ended (``failed``) while the new one waits for the customer;
-    it adds no failed attempt. The model now asserts exactly that, and a
-    successful authentication pays the order."""
+    last attempt that ended (``failed``) while the new one waits for the customer.
+    The model now asks the gateway whether the confirm was declined (its intent
+    is not back to ``requires_payment_method``), and a successful authentication
+    pays the order."""
     cart = payments.create_cart("usd")
     payments.add_item(cart.id, sku="tee", name="Tee", unit_amount=60)
     payments.create_payment_intent(cart.id)
