@@ -33,7 +33,12 @@ class Target:
 
 @dataclass(frozen=True)
 class Row:
-    """One printed figure. A row without a target is informational."""
+    """One printed figure. A row without a target is informational.
+
+    ``baseline`` names what a ratio (or a count) is measured against, e.g. "a
+    minimal hand-written stripe-python integration"; every ratio row says it, so
+    the generated table in docs/performance.md never leaves a ratio unexplained.
+    """
 
     section: str
     figure: str
@@ -42,6 +47,7 @@ class Row:
     target: Target | None = None
     detail: str = ""
     extra: dict[str, Any] = field(default_factory=dict)
+    baseline: str | None = None
 
     @property
     def passed(self) -> bool | None:

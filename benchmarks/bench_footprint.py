@@ -58,8 +58,9 @@ def _deliveries(events: list[dict[str, Any]], count: int) -> Iterator[tuple[byte
         yield payload.encode(), stripe.WebhookSignature.generate_signature_header(payload, SECRET)
 
 
-def child_memory(count: int) -> dict[str, float]:
-    """(In the child.) Peak memory while processing ``count`` webhooks."""
+def child_memory(count: int, orders: int = 1000) -> dict[str, float]:
+    """(In the child.) Peak memory while processing ``count`` webhooks for
+    ``orders`` paid orders."""
     from bench_webhooks import SECRET, build_orders, webhook_gateway
 
     from cartpay import CartPaymentIntent
@@ -68,7 +69,7 @@ def child_memory(count: int) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory(prefix="cartpay-bench-") as tmp:
         store = SQLiteStore(os.path.join(tmp, "memory.sqlite3"))
-        events = build_orders(FakeStripeGateway(webhook_secret=SECRET), store, 1000, pay=True)
+        events = build_orders(FakeStripeGateway(webhook_secret=SECRET), store, orders, pay=True)
         payments = CartPaymentIntent(
             return_url="https://shop.test/return", gateway=webhook_gateway(), store=store
         )
@@ -95,12 +96,12 @@ def child_memory(count: int) -> dict[str, float]:
 
 
 def run(*, quick: bool) -> list[Row]:
-    rounds = 5 if quick else 9
+    rounds = 3 if quick else 9
     cartpay_ms, stripe_loaded = import_ms("cartpay", rounds)
     stripe_ms, _ = import_ms("stripe", rounds)
-    count = 20_000 if quick else 100_000
+    count, orders = (5_000, 200) if quick else (100_000, 1000)
     out = subprocess.run(
-        [sys.executable, os.path.abspath(__file__), "memory", str(count)],
+        [sys.executable, os.path.abspath(__file__), "memory", str(count), str(orders)],
         capture_output=True,
         text=True,
         check=True,
@@ -125,6 +126,7 @@ def run(*, quick: bool) -> list[Row]:
                 f"import stripe alone: {stripe_ms:.0f} ms"
             ),
             extra={"stripe_ms": stripe_ms},
+            baseline="import stripe alone (shown in the detail)",
         ),
         Row(
             SECTION,
@@ -138,13 +140,18 @@ def run(*, quick: bool) -> list[Row]:
                 f"{memory['retained_mb']:.2f} MB still allocated at the end; max RSS "
                 f"{memory['maxrss_before_mb']:.0f} MB before, "
                 f"{memory['maxrss_after_mb']:.0f} MB after"
-                + (" (--quick: 20k events instead of 100k)" if quick else "")
+                + (
+                    " (--quick: 5k events for 200 orders instead of 100k for 1,000)"
+                    if quick
+                    else ""
+                )
             ),
             extra=memory,
+            baseline=f"the peak over the first {count // 10:,} events of the same run",
         ),
     ]
 
 
 if __name__ == "__main__" and sys.argv[1:2] == ["memory"]:
     sys.path.insert(0, HERE)
-    print(json.dumps(child_memory(int(sys.argv[2]))))
+    print(json.dumps(child_memory(int(sys.argv[2]), int(sys.argv[3]))))

@@ -51,6 +51,12 @@ __all__ = [
     "WebhookResult",
 ]
 
+#: The default options of a model (no option set). One shared instance, not a
+#: factory: IntentOptions is frozen and its metadata read-only, and the store
+#: converter (omit_if_default) compares every stored model's options with the
+#: default, which a factory would build and validate anew each time.
+NO_OPTIONS = IntentOptions()
+
 IntentStatus = Literal[
     "requires_payment_method",
     "requires_confirmation",
@@ -93,7 +99,7 @@ class IntentParams:
 
     amount: int
     currency: str
-    options: IntentOptions = field(factory=IntentOptions)
+    options: IntentOptions = field(default=NO_OPTIONS)
     items: tuple[LineItem, ...] = ()
     adjustments: tuple[Adjustment, ...] = ()
 
@@ -187,7 +193,7 @@ class Cart:
     created_at: datetime | None = None
     version: int = 0
     generation: int = 0
-    options: IntentOptions = field(factory=IntentOptions)
+    options: IntentOptions = field(default=NO_OPTIONS)
     sent: IntentParams | None = None
     pending: PendingOperation | None = None
     last_order_id: str | None = None
@@ -257,7 +263,7 @@ class Order:
     version: int = 0
     flag: str | None = None
     pending: PendingOperation | None = None
-    options: IntentOptions = field(factory=IntentOptions)
+    options: IntentOptions = field(default=NO_OPTIONS)
     capture_before: datetime | None = None
     adjustments: tuple[Adjustment, ...] = ()
 

@@ -481,13 +481,17 @@ class SQLiteStore:
             conn.execute(f"PRAGMA synchronous = {self._synchronous}")
         return conn
 
-    @contextmanager
-    def _connection(self) -> Iterator[sqlite3.Connection]:
+    def _checkout(self) -> sqlite3.Connection:
+        """A connection for one transaction; :meth:`_checkin` gives it back. For
+        ``:memory:`` the store's lock is held from here to the check-in."""
         if self._memory:
-            with self._lock:
+            self._lock.acquire()
+            try:
                 self._check_open()
-                yield self._all[0]
-            return
+            except BaseException:
+                self._lock.release()
+                raise
+            return self._all[0]
         with self._lock:
             self._check_open()
             if os.getpid() != self._pid:  # forked: never share the parent's connections
@@ -497,14 +501,25 @@ class SQLiteStore:
             conn = self._connect()
             with self._lock:
                 self._all.append(conn)
+        return conn
+
+    def _checkin(self, conn: sqlite3.Connection) -> None:
+        if self._memory:
+            self._lock.release()
+            return
+        with self._lock:
+            if self._closed:
+                conn.close()
+            else:
+                self._idle.append(conn)
+
+    @contextmanager
+    def _connection(self) -> Iterator[sqlite3.Connection]:
+        conn = self._checkout()
         try:
             yield conn
         finally:
-            with self._lock:
-                if self._closed:
-                    conn.close()
-                else:
-                    self._idle.append(conn)
+            self._checkin(conn)
 
     def _check_open(self) -> None:
         if self._closed:
@@ -518,33 +533,17 @@ class SQLiteStore:
         except _DRIVER_ERRORS as exc:
             raise translate_error(exc, self) from exc
 
-    @contextmanager
-    def transaction(self) -> Iterator[_SQLiteTransaction]:
+    def transaction(self) -> _Unit:
         """One ``BEGIN IMMEDIATE`` transaction: commits when the block exits
         normally, rolls back when it raises. Raises ``ConcurrencyError`` when the
         write lock stays busy for ``timeout`` seconds, ``StoreError`` when the
         database fails (full, read-only, …): nothing of the block is written."""
-        with self._translated(), self._connection() as conn:
-            conn.execute("BEGIN IMMEDIATE")
-            try:
-                yield _SQLiteTransaction(conn)
-                conn.execute("COMMIT")
-            except BaseException:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
-                raise
+        return _Unit(self, write=True)
 
-    @contextmanager
-    def read(self) -> Iterator[_SQLiteTransaction]:
+    def read(self) -> _Unit:
         """A read-only snapshot: a deferred ``BEGIN`` (no write lock; in WAL mode a
         reader never waits for a writer, nor a writer for it), always rolled back."""
-        with self._translated(), self._connection() as conn:
-            conn.execute("BEGIN")
-            try:
-                yield _SQLiteTransaction(conn)
-            finally:
-                if conn.in_transaction:
-                    conn.execute("ROLLBACK")
+        return _Unit(self, write=False)
 
     def schema_version(self) -> int:
         """The schema version the database is at."""
@@ -567,6 +566,61 @@ class SQLiteStore:
             self._all = [] if not self._memory else self._all
         for conn in idle:
             conn.close()
+
+
+class _Unit:
+    """``with store.transaction()`` / ``with store.read()``: a pooled connection,
+    ``BEGIN IMMEDIATE`` (or a deferred ``BEGIN``) on entering; on leaving,
+    ``COMMIT`` after a normal exit of a transaction, else ``ROLLBACK``. Driver
+    failures, in the block or around it, leave as cartpay errors
+    (:func:`translate_error`, raised ``from`` the driver's). One plain object,
+    not nested generator context managers: a checkout flow opens a few dozen."""
+
+    __slots__ = ("_conn", "_store", "_write")
+
+    def __init__(self, store: SQLiteStore, *, write: bool) -> None:
+        self._store = store
+        self._write = write
+
+    def __enter__(self) -> _SQLiteTransaction:
+        store = self._store
+        try:
+            conn = store._checkout()
+        except _DRIVER_ERRORS as exc:
+            raise translate_error(exc, store) from exc
+        try:
+            conn.execute("BEGIN IMMEDIATE" if self._write else "BEGIN")
+        except BaseException as exc:
+            store._checkin(conn)
+            if isinstance(exc, _DRIVER_ERRORS):
+                raise translate_error(exc, store) from exc
+            raise
+        self._conn = conn
+        return _SQLiteTransaction(conn)
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        conn, store = self._conn, self._store
+        try:
+            if exc_type is None and self._write:
+                try:
+                    conn.execute("COMMIT")
+                except BaseException:
+                    if conn.in_transaction:
+                        conn.execute("ROLLBACK")
+                    raise
+            elif conn.in_transaction:
+                conn.execute("ROLLBACK")
+        except _DRIVER_ERRORS as failed:
+            raise translate_error(failed, store) from failed
+        finally:
+            store._checkin(conn)
+        if isinstance(exc, _DRIVER_ERRORS):
+            raise translate_error(exc, store) from exc
 
 
 class _AsyncUnit:
