@@ -786,3 +786,41 @@ def test_a_truncated_redelivery_of_a_recorded_id_is_refused() -> None:
     cut = known.rstrip()[:-1]
     with pytest.raises(WebhookPayloadError, match="not JSON"):
         payments.handle_webhook(cut, sign(cut))
+
+
+def test_the_fastapi_route_answers_a_redelivery_and_refuses_a_stale_one(tmp_path: Path) -> None:
+    """Through cartpay.contrib.fastapi's route and FastAPI's TestClient: 200
+    applied, 200 duplicate for the re-delivery (same body, new signature), 400 for
+    a stale or forged header with the store unchanged and no secret in the body."""
+    pytest.importorskip("fastapi")
+    from fastapi import FastAPI
+    from fastapi.testclient import TestClient
+
+    from cartpay.contrib.fastapi import webhook_router
+
+    fake = FakeStripeGateway(webhook_secret=SECRET)
+    store = SQLiteStore(tmp_path / "shop.db")
+    payments = _payments(store, fake)
+    order = _order_paid_remotely(payments, fake)
+    payload = _of_type(_deliveries(fake, order.intent_id or ""), "payment_intent.succeeded")
+    app = FastAPI()
+    app.include_router(webhook_router(payments))
+    headers = {"content-type": "application/json"}
+    with TestClient(app) as client:
+
+        def post(header: str) -> Any:
+            return client.post(
+                "/stripe/webhook", content=payload, headers={**headers, "stripe-signature": header}
+            )
+
+        first, again = post(sign(payload)), post(sign(payload))
+        assert (first.status_code, first.json()["action"]) == (200, "applied")
+        assert (again.status_code, again.json()["action"]) == (200, "duplicate")
+        before = payments.get_order(order.id)
+        for header in (sign(payload, timestamp=NOW - 3600), sign(payload, "whsec_forger")):
+            refused = post(header)
+            assert refused.status_code == 400
+            assert refused.json()["error"]["type"] == "WebhookSignatureError"
+            assert SECRET not in refused.text
+    assert payments.get_order(order.id) == before
+    assert [(t.kind, t.status) for t in before.transactions] == [("purchase", "complete")]
