@@ -267,10 +267,10 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         (any ``v1`` signature may match; older than ``webhook_tolerance`` seconds
         is stale). The event id is recorded in the same store transaction as the
         event's effects: a repeated delivery returns ``action="duplicate"`` and
-        changes nothing (recognised after the signature check from one lookup of
-        the id, read from the body's first key as Stripe writes it, before the
-        body is parsed). Payment-intent and refund events go through the same
-        mapping as :meth:`confirm_order`, monotonically, so any order or number
+        changes nothing (recognised after the signature check and the parse from
+        one lookup of the id, without a write transaction). Payment-intent and
+        refund events go through the same mapping as :meth:`confirm_order`,
+        monotonically, so any order or number
         of deliveries converges. Unknown event types and intents cartpay did not
         create are recorded as ``ignored``.
 

@@ -13,9 +13,9 @@ seven levels.
 
 from __future__ import annotations
 
+import hmac
 import json
-import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any, Literal
 
 from attrs import frozen
@@ -37,8 +37,8 @@ __all__ = [
     "Route",
     "load_event",
     "parse_event",
-    "peek_event",
     "route_event",
+    "signature_matches",
     "untrusted",
 ]
 
@@ -121,39 +121,6 @@ class Route:
     dispute_id: str | None = None
 
 
-_WS = rb"[ \t\n\r]*"
-#: The top-level ``"id"`` when it is the body's first key, as Stripe writes every
-#: event (compact or pretty-printed): anchored at the opening brace, so an ``"id"``
-#: nested in an object before it is never read; a string of id characters (no
-#: escape can hide in one).
-_LEADING_ID = re.compile(
-    rb"\A" + _WS + rb"\{" + _WS + rb'"id"' + _WS + rb":" + _WS + rb'"([A-Za-z0-9_]{1,255})"'
-)
-#: The top-level ``"type"`` when it is the body's last key, as Stripe writes every
-#: event: only blanks and one ``}`` follow its value, so it is a member of the
-#: outermost object (a nested one would close with a second ``}``; a ``"`` inside
-#: a string is escaped), and the last of its name, the one ``json.loads`` keeps.
-_TRAILING_TYPE = re.compile(
-    rb'"type"' + _WS + rb":" + _WS + rb'"([a-z0-9_.]{1,100})"' + _WS + rb"\}" + _WS + rb"\Z"
-)
-
-
-def peek_event(payload: bytes) -> tuple[str, str | None] | None:
-    """The id and type of a verified delivery read without parsing its body: the id
-    when ``"id"`` is the first key, the type when ``"type"`` is the last (Stripe's
-    layout), else ``None`` (the type alone may be ``None``; the caller then parses
-    the whole body with :func:`load_event`). ``None`` for a body too big to be an
-    event. Used only to look the id up among the recorded events (a re-delivery is
-    answered ``duplicate`` before its body is parsed), never to apply anything."""
-    if len(payload) > MAX_PAYLOAD_BYTES:
-        return None
-    head = _LEADING_ID.match(payload)
-    if head is None:
-        return None
-    tail = _TRAILING_TYPE.search(payload, head.end())
-    return head.group(1).decode("ascii"), None if tail is None else tail.group(1).decode("ascii")
-
-
 def load_event(payload: bytes) -> dict[str, Any]:
     """The JSON object of a verified delivery, within the bounds, or
     ``WebhookPayloadError``: the one ``json.loads`` of a delivery."""
@@ -162,7 +129,10 @@ def load_event(payload: bytes) -> dict[str, Any]:
             f"the payload is {len(payload)} bytes; more than {MAX_PAYLOAD_BYTES} is no Stripe event"
         )
     try:
-        data = json.loads(payload)
+        # Decoded as UTF-8 first, as Stripe signs and sends it: json.loads on bytes
+        # would also take UTF-16 or UTF-32 (an ASCII body in UTF-16 is valid UTF-8
+        # too), where a NUL or a lone surrogate need no backslash-u escape.
+        data = json.loads(payload.decode("utf-8-sig"))
     except RecursionError:
         raise WebhookPayloadError(f"the payload nests deeper than {MAX_DEPTH} levels") from None
     except (UnicodeDecodeError, ValueError) as exc:
@@ -274,3 +244,15 @@ def route_event(event: Event) -> Route:
             f"event {event.id}: malformed {event.type} object ({exc})"
         ) from None
     return Route("ignore")
+
+
+def signature_matches(expected: str, signatures: Sequence[str]) -> bool:
+    """Whether one of the header's ``v1`` signatures is ``expected``, tried in order
+    as the SDK does: its constant-time compare fails on a non-ASCII signature, so
+    no signature after one is tried (the same verdict, header for header)."""
+    for signature in signatures:
+        if not signature.isascii():
+            return False
+        if hmac.compare_digest(expected, signature):
+            return True
+    return False

@@ -565,28 +565,6 @@ class Workflow(Generic[G, S, P]):
         except WebhookError as exc:
             _rejected(exc)
             raise
-        # A re-delivery is answered from one indexed lookup of its id, before the
-        # body is parsed (the id and type read where Stripe writes them; any other
-        # layout is parsed whole, and the transaction's record dedupes it).
-        peeked = _webhooks.peek_event(payload)
-        if peeked is not None:
-            seen_id, seen_type = peeked
-
-            def seen(tx: StoreReads) -> Flow[bool]:
-                found: bool = yield tx.has_event(seen_id)
-                return found
-
-            if (yield Read(self.store, seen)):
-                if seen_type is None:  # (not where Stripe writes it: read the body)
-                    try:
-                        seen_type = _webhooks.parse_event(payload).type
-                    except WebhookError as exc:
-                        _rejected(exc)
-                        raise
-                if log.isEnabledFor(logging.INFO):
-                    extra = _logs.ids(event=seen_id, event_type=seen_type, outcome="duplicate")
-                    log.info("webhook %s %s: duplicate", seen_id, seen_type, extra=extra)
-                return WebhookResult(seen_id, seen_type, "duplicate")
         try:
             event = _webhooks.parse_event(payload)
             livemode = (
@@ -602,6 +580,20 @@ class Workflow(Generic[G, S, P]):
         except WebhookError as exc:
             _rejected(exc)
             raise
+        # A re-delivery is answered from one indexed lookup of its id, without a
+        # write transaction; the body is parsed and checked first, as for any
+        # delivery (the id and type are the ones json.loads reads).
+        event_id = event.id
+
+        def seen(tx: StoreReads) -> Flow[bool]:
+            found: bool = yield tx.has_event(event_id)
+            return found
+
+        if (yield Read(self.store, seen)):
+            if log.isEnabledFor(logging.INFO):
+                extra = _logs.ids(event=event.id, event_type=event.type, outcome="duplicate")
+                log.info("webhook %s %s: duplicate", event.id, event.type, extra=extra)
+            return WebhookResult(event.id, event.type, "duplicate")
         route = _webhooks.route_event(event)
         refresh = self.refresh_on_webhook
         if event.api_version is not None and event.api_version != STRIPE_API_VERSION:

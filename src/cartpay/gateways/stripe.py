@@ -85,6 +85,7 @@ from stripe.params import (
     RefundListParams,
 )
 
+from .. import _webhooks
 from .._api_version import STRIPE_API_VERSION
 from .._converter import dispute_from_payload, intent_from_payload, refund_from_payload
 from .._effects import Flow, arun, run
@@ -519,11 +520,12 @@ class _StripeCalls:
             ) from None
         if not signatures:
             raise WebhookSignatureError("No signatures found with expected scheme v1")
-        expected = hmac.new(
-            secret.encode("utf-8"), b"%d." % timestamp + payload, hashlib.sha256
-        ).hexdigest()
-        # (compare_digest raises TypeError on a non-ASCII str: no such header matches)
-        if not any(s.isascii() and hmac.compare_digest(expected, s) for s in signatures):
+        try:
+            key = secret.encode("utf-8")
+        except UnicodeEncodeError:  # (from None: the error's text holds the secret)
+            raise WebhookSignatureError("the webhook_secret is not valid text") from None
+        expected = hmac.new(key, b"%d." % timestamp + payload, hashlib.sha256).hexdigest()
+        if not _webhooks.signature_matches(expected, signatures):
             raise WebhookSignatureError(
                 "No signatures found matching the expected signature for payload"
             )

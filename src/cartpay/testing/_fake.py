@@ -81,6 +81,7 @@ from .._models import (
 from .._money import CARD_MAXIMUM
 from .._options import IntentOptions, create_body, may_redirect
 from .._ports import IntentChanges
+from .._webhooks import signature_matches
 
 __all__ = ["FakeRequest", "FakeStripeGateway"]
 
@@ -614,11 +615,12 @@ class FakeStripeGateway:
             ) from None
         if not signatures:
             raise WebhookSignatureError("no signatures found with expected scheme v1")
-        expected = hmac.new(
-            self._webhook_secret.encode(), f"{timestamp:d}.{text}".encode(), hashlib.sha256
-        ).hexdigest()
-        # (the SDK's compare_digest raises on a non-ASCII str; StripeGateway refuses it)
-        if not any(s.isascii() and hmac.compare_digest(expected, s) for s in signatures):
+        try:
+            key = self._webhook_secret.encode()
+        except UnicodeEncodeError:  # (from None: the error's text holds the secret)
+            raise WebhookSignatureError("the webhook_secret is not valid text") from None
+        expected = hmac.new(key, f"{timestamp:d}.{text}".encode(), hashlib.sha256).hexdigest()
+        if not signature_matches(expected, signatures):
             raise WebhookSignatureError(
                 "no signatures found matching the expected signature for payload"
             )
