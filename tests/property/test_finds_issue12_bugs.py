@@ -5,9 +5,10 @@ one, and shrink it, with only the rule groups that can reach it switched on (as
 Each plant is a function that puts one decision back the way it was before the
 fix: behaviours 2 (a paid cart refused at checkout), 3 (a kept cart repricing its
 order's intent), 5 (a lost capture taken as done) and 12 (a stale event flagging
-a paid order). A plant that no longer bites fails its test with ``DID NOT
-RAISE``. (Plants of behaviours 6, 7 and 8 were tried and not found within these
-budgets; their unit tests in tests/unit/test_money_safety.py guard them.)
+a paid order). A plant that no longer bites fails its test ("the plant no
+longer bites", after every search of planting.SEEDS). (Plants of behaviours 6, 7
+and 8 were tried and not found within these budgets; their unit tests in
+tests/unit/test_money_safety.py guard them.)
 """
 
 from __future__ import annotations

@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import Literal, TypeVar, cast, get_args
 
 import pytest
-from hypothesis import settings, strategies as st
+from hypothesis import seed as fixed_seed, settings, strategies as st
 from hypothesis.stateful import (
     Bundle,
     RuleBasedStateMachine,
@@ -1657,16 +1657,22 @@ class DisputesMachine(PaymentsMachine):
 # ------------------------------------------------------------------------- tests
 
 
-def run_machine(backend: Backend, config: settings | None = None) -> Run:
-    """Run the machine for ``backend`` under ``config`` (default: the loaded profile)."""
+def run_machine(
+    backend: Backend, config: settings | None = None, *, seed: int | None = None
+) -> Run:
+    """Run the machine for ``backend`` under ``config`` (default: the loaded
+    profile); a ``seed`` replaces the derandomized (or random) one."""
     run = run_for(backend.label)
     started = time.perf_counter()
     try:
         machine = DisputesMachine if "disputes" in backend.features else PaymentsMachine
-        run_state_machine_as_test(
-            lambda: machine(backend),  # type: ignore[arg-type]  # a factory is allowed
-            settings=config,
-        )
+
+        def factory() -> RuleBasedStateMachine:
+            return machine(backend)
+
+        if seed is not None:
+            factory = fixed_seed(seed)(factory)
+        run_state_machine_as_test(factory, settings=config)  # type: ignore[arg-type]  # a factory is allowed
     finally:
         run.seconds += time.perf_counter() - started
     return run
