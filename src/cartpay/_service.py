@@ -248,7 +248,9 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         or lost (``Order.disputed``). More raises ``ValidationError`` (rule
         ``refundable``) before any call. (Stripe refuses any refund of a charge
         with an open or lost chargeback: ``InvalidRequestError``, code
-        ``charge_disputed``.)
+        ``charge_disputed``.) Without ``amount``, a refund that lands meanwhile
+        makes it read what remains again; when that keeps moving (five reads),
+        it raises ``ConcurrencyError`` (retryable) and refunds nothing.
 
         Connect (an intent with ``transfer_destination``): ``reverse_transfer=True``
         takes the refunded share back from the connected account (else the

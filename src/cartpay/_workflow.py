@@ -38,6 +38,7 @@ from ._api_version import STRIPE_API_VERSION
 from ._claims import Claims, Ref
 from ._effects import Flow, Read, Transaction
 from ._errors import (
+    ConcurrencyError,
     IllegalStateError,
     NotFoundError,
     ValidationError,
@@ -101,6 +102,11 @@ def _connect_flags(
     """The Connect refund flags that are set, as the gateway's keywords."""
     flags = {"reverse_transfer": reverse_transfer, "refund_application_fee": refund_application_fee}
     return {name: value for name, value in flags.items() if value is not None}
+
+
+#: How many times a refund of all that remains reads the order anew (see
+#: ``Workflow._refund_order``) before it gives up with a ConcurrencyError.
+_REMAINDER_READS = 5
 
 
 class _RemainderMoved(Exception):
@@ -491,6 +497,31 @@ class Workflow(Generic[G, S, P]):
         reverse_transfer: bool | None,
         refund_application_fee: bool | None,
     ) -> Flow[Order]:
+        # A refund of all that remains is asked again (reading it anew) when
+        # another refund landed between its read and its claim; a bounded number
+        # of times, so a stream of concurrent refunds cannot keep it looping.
+        for _ in range(_REMAINDER_READS):
+            try:
+                return (
+                    yield from self._refund_once(
+                        order_id, amount, reason, reverse_transfer, refund_application_fee
+                    )
+                )
+            except _RemainderMoved:
+                continue
+        raise ConcurrencyError(
+            f"the refundable remainder of order {order_id} kept changing while it was"
+            " refunded; try again"
+        )
+
+    def _refund_once(
+        self,
+        order_id: str,
+        amount: int | None,
+        reason: str | None,
+        reverse_transfer: bool | None,
+        refund_application_fee: bool | None,
+    ) -> Flow[Order]:
         _rules.check_reason(reason, _rules.REFUND_REASONS)
         for name, flag in (
             ("reverse_transfer", reverse_transfer),
@@ -525,29 +556,22 @@ class Workflow(Generic[G, S, P]):
         def record(order_id: str, pending: PendingOperation, refund: RefundSnapshot) -> Flow[Order]:
             return _outcomes.apply_refund(self.store, order_id, refund, clear=pending.key)
 
-        try:
-            done, _ = yield from self._flows.order_operation(
-                order,
-                "refund",
-                amount=wanted,
-                reason=reason,
-                check=refundable,
-                call=lambda intent_id, pending: self._gateway.create_refund(
-                    intent_id,
-                    amount=pending.amount,
-                    reason=pending.reason,
-                    idempotency_key=pending.key,
-                    **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
-                ),
-                record=record,
-                flags=_connect_flags(reverse_transfer, refund_application_fee),
-            )
-        except _RemainderMoved:  # a refund landed meanwhile: refund what remains now
-            return (
-                yield from self._refund_order(
-                    order_id, None, reason, reverse_transfer, refund_application_fee
-                )
-            )
+        done, _ = yield from self._flows.order_operation(
+            order,
+            "refund",
+            amount=wanted,
+            reason=reason,
+            check=refundable,
+            call=lambda intent_id, pending: self._gateway.create_refund(
+                intent_id,
+                amount=pending.amount,
+                reason=pending.reason,
+                idempotency_key=pending.key,
+                **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
+            ),
+            record=record,
+            flags=_connect_flags(reverse_transfer, refund_application_fee),
+        )
         return done
 
     # ------------------------------------------------------ webhooks, reconcile
