@@ -41,37 +41,15 @@ from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
 from cartpay.stores.sqlite import SQLiteStore
 from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway
 
+from ..signing import CountingStore, mac, signer
+
 SECRET = "whsec_attack4"
 UNICODE_SECRET = "whsec_\u00fcn\u00efc\u00f6de_\u20ac_\U0001f600"
 RETURN_URL = "https://shop.test/return"
 DSN_VARIABLE = "CARTPAY_TEST_POSTGRES_DSN"
 
 
-def mac(payload: bytes, timestamp: int | str, secret: str = SECRET) -> str:
-    signed = f"{timestamp}.".encode() + payload
-    return hmac.new(secret.encode("utf-8"), signed, hashlib.sha256).hexdigest()
-
-
-def sign(payload: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
-    ts = int(time.time()) if timestamp is None else timestamp
-    return f"t={ts},v1={mac(payload, ts, secret)}"
-
-
-class CountingStore(MemoryStore):
-    """A MemoryStore that counts its units of work (nothing may be read or written
-    for a refused delivery)."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = self.transactions = 0
-
-    def read(self) -> Any:
-        self.reads += 1
-        return super().read()
-
-    def transaction(self) -> Any:
-        self.transactions += 1
-        return super().transaction()
+sign = signer(SECRET)
 
 
 def _payments(store: Any, gateway: Any | None = None) -> CartPaymentIntent:
@@ -215,7 +193,7 @@ def test_the_grid_has_both_verdicts() -> None:
 # it (its compare_digest raises TypeError on the first, any() never reaches the second).
 def test_a_non_ascii_signature_before_a_good_one_is_refused_as_the_sdk_does() -> None:
     payload = PAYLOADS["compact"]
-    header = f"t={NOW},v1=\u00e9,v1={mac(payload, NOW)}"
+    header = f"t={NOW},v1=\u00e9,v1={mac(payload, NOW, SECRET)}"
     assert _sdk_accepts(payload, header, SECRET) is False  # (TypeError in compare_digest)
     assert _cartpay_verdict(payload, header, SECRET) is False
 

@@ -6,10 +6,7 @@ the signature is verified."""
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
-import time
 from typing import Any
 
 import pytest
@@ -19,29 +16,12 @@ from cartpay._webhooks import MAX_PAYLOAD_BYTES
 from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway
 
+from ..signing import CountingStore, signer
+
 SECRET = "whsec_shortcuts"
 
 
-def sign(payload: bytes, secret: str = SECRET) -> str:
-    ts = int(time.time())
-    mac = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={ts},v1={mac}"
-
-
-class CountingStore(MemoryStore):
-    """A MemoryStore that counts its units of work."""
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.reads = self.transactions = 0
-
-    def read(self) -> Any:
-        self.reads += 1
-        return super().read()
-
-    def transaction(self) -> Any:
-        self.transactions += 1
-        return super().transaction()
+sign = signer(SECRET)
 
 
 def _body(event_id: str = "evt_1", event_type: str = "customer.updated") -> dict[str, Any]:

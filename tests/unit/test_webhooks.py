@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import threading
 import time
@@ -23,16 +21,15 @@ from cartpay import (
 from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway
 
+from ..signing import signer
+
 #: Every case runs on both façades (tests/twins.py).
 pytestmark = pytest.mark.twins
 
 SECRET = "whsec_unit"
 
 
-def sign(payload: bytes, secret: str = SECRET, timestamp: int | None = None) -> str:
-    ts = int(time.time()) if timestamp is None else timestamp
-    mac = hmac.new(secret.encode(), f"{ts}.".encode() + payload, hashlib.sha256).hexdigest()
-    return f"t={ts},v1={mac}"
+sign = signer(SECRET)
 
 
 def event(
