@@ -123,9 +123,10 @@ class AsyncCartPaymentIntent(Workflow[AsyncPaymentGateway, AsyncStore, AsyncPric
         reason: str | None = None,
         reverse_transfer: bool | None = None,
         refund_application_fee: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> Order:
         flags = (reverse_transfer, refund_application_fee)
-        return await arun(self._refund_order(order_id, amount, reason, *flags))
+        return await arun(self._refund_order(order_id, amount, reason, *flags, idempotency_key))
 
     async def handle_webhook(self, payload: bytes, signature_header: str) -> WebhookResult:
         return await arun(self._handle_webhook(payload, signature_header))

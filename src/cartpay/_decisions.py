@@ -33,6 +33,7 @@ from ._models import (
     Order,
     PendingOperation,
     RefundSnapshot,
+    Transaction,
     new_adjustment,
     total_of,
 )
@@ -45,10 +46,12 @@ __all__ = [
     "apply_snapshot",
     "bind_intent",
     "check_kept_cart_amount",
+    "claimed_refund",
     "event_target",
     "intent_step",
     "is_held",
     "is_stale",
+    "keyed_refund",
     "mismatch",
     "operation_happened",
     "owns_intent",
@@ -427,10 +430,41 @@ def operation_happened(
         return snap.status in ("processing", "succeeded")
     if pending.operation == "cancel":
         return snap.status == "canceled"
-    # A refund unknown when the claim was made (a webhook may have recorded it
-    # since), of the claimed amount. (A Dashboard refund of the same amount made
-    # meanwhile cannot be told apart: it is taken for the claim's; docs/money.md.)
-    return any(
-        r.id not in pending.known_refunds and (pending.amount is None or r.amount == pending.amount)
-        for r in refunds
-    )
+    return claimed_refund(pending, refunds) is not None
+
+
+def keyed_refund(
+    order: Order, idempotency_key: str | None, amount: int | None
+) -> Transaction | None:
+    """The refund the order records under the host's ``idempotency_key``, if any:
+    a ``refund_order`` call with that key returns the order instead of refunding
+    again. Raises ``ValidationError`` when the key's refund is of another amount
+    than the call's (``amount=None``, all that remains, matches any)."""
+    if idempotency_key is None:
+        return None
+    for t in order.transactions:
+        if t.kind == "refund" and t.idempotency_key == idempotency_key:
+            if amount is not None and amount != t.amount:
+                raise ValidationError(
+                    "idempotency_key",
+                    "reused",
+                    f"{idempotency_key!r} is the key of refund {t.reference} of {t.amount}"
+                    f" on order {order.id}; this call asks for {amount}",
+                )
+            return t
+    return None
+
+
+def claimed_refund(
+    pending: PendingOperation, refunds: Sequence[RefundSnapshot]
+) -> RefundSnapshot | None:
+    """The refund a refund claim whose answer was lost made, if Stripe has it: one
+    unknown when the claim was made (a webhook may have recorded it since), of
+    the claimed amount. (A Dashboard refund of the same amount made meanwhile
+    cannot be told apart: it is taken for the claim's; docs/money.md.)"""
+    for refund in refunds:
+        if refund.id not in pending.known_refunds and (
+            pending.amount is None or refund.amount == pending.amount
+        ):
+            return refund
+    return None

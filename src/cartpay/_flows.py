@@ -568,17 +568,21 @@ class Flows:
         check: Callable[[Order], None] | None = None,
         flags: Mapping[str, bool] | None = None,
         refused: list[str] | None = None,
+        request: str | None = None,
     ) -> Flow[tuple[Order, PendingOperation]]:
         """Claim ``operation`` on the order (``order``: as the caller just read it),
         ``call`` the gateway under the claim, ``record`` the answer. Returns the
         order and the claim that was run (an earlier claim's replay, perhaps).
         ``flags``: the Connect refund flags that are set (kept on the claim);
+        ``request``: the host's idempotency key of a refund (kept on the claim);
         ``refused``: the intent's id is appended to it when Stripe refuses the
         call for the intent's state (``IllegalStateError`` from the call itself,
         wherever the driver surfaces it: a sync call or an awaited one)."""
         deadline = self.claims.deadline()
         first: list[Order] = [order]
-        asked = self.operation(operation, "", amount=amount, reason=reason, **(flags or {}))
+        asked = self.operation(
+            operation, "", amount=amount, reason=reason, request=request, **(flags or {})
+        )
 
         def attempt() -> Flow[tuple[Order, PendingOperation] | None]:
             current = first.pop() if first else (yield from self.read_order(order.id))
@@ -709,6 +713,7 @@ class Flows:
             (yield self.gateway.list_refunds(intent_id)) if pending.operation == "refund" else ()
         )
         happened = _decisions.operation_happened(pending, order, snap, refunds)
+        mine = _decisions.claimed_refund(pending, refunds) if happened and refunds else None
         after = yield from _outcomes.apply(
             self.store,
             order.id,
@@ -717,6 +722,8 @@ class Flows:
             clear=pending.key,
             via=f"settling an unknown {pending.operation}",
             current=True,
+            # a keyed refund's: recorded under the host's key, whoever settles it
+            tag=None if mine is None or pending.request is None else (mine.id, pending.request),
         )
         log.info(
             "order %s: settled an unknown %s on intent %s: %s",

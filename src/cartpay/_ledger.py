@@ -221,6 +221,21 @@ def apply_refunds(order: Order, refunds: Iterable[RefundSnapshot]) -> Order:
     return _restate(evolve(order, transactions=merged))
 
 
+def tag_refund(order: Order, refund_id: str, idempotency_key: str | None) -> Order:
+    """The order with its refund ``refund_id`` recorded as made under the host's
+    ``idempotency_key`` (``refund_order``'s); unchanged without a key, when the
+    refund is not on the order, or when it carries a key already."""
+    if idempotency_key is None:
+        return order
+    tagged = tuple(
+        evolve(t, idempotency_key=idempotency_key)
+        if t.kind == "refund" and t.reference == refund_id and t.idempotency_key is None
+        else t
+        for t in order.transactions
+    )
+    return order if tagged == order.transactions else evolve(order, transactions=tagged)
+
+
 def apply_disputes(order: Order, disputes: Iterable[DisputeSnapshot]) -> Order:
     """The order after recording ``disputes`` of its intent: one ``dispute``
     transaction per dispute that moved money (``_lifecycle.DISPUTE_TRANSACTION``),

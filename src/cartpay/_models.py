@@ -156,7 +156,8 @@ class PendingOperation:
     request, and a retry with other arguments is told apart. ``lease_until``
     tells other callers when they may take the claim over.
     ``known_refunds``: the refunds the order knew when a refund was claimed (a
-    refund found later, of the claimed amount, is the claim's).
+    refund found later, of the claimed amount, is the claim's). ``request``: the
+    host's idempotency key of a refund call (its refund is recorded under it).
     """
 
     operation: OperationName
@@ -169,13 +170,20 @@ class PendingOperation:
     known_refunds: tuple[str, ...] = ()
     reverse_transfer: bool | None = None
     refund_application_fee: bool | None = None
+    request: str | None = None
 
     @property
     def arguments(self) -> tuple[object, ...]:
         """What a caller asked for, beside the operation: a retry whose arguments
         differ is another request (``OperationPendingError`` once this one took
         effect)."""
-        return (self.amount, self.reason, self.reverse_transfer, self.refund_application_fee)
+        return (
+            self.amount,
+            self.reason,
+            self.reverse_transfer,
+            self.refund_application_fee,
+            self.request,
+        )
 
 
 @frozen
@@ -222,6 +230,8 @@ class Transaction:
     dispute id. ``code`` says why it ended so: a failed payment's or refund's
     error code, a cancelled payment's cancellation reason (``"expired"`` when
     Stripe let an authorization lapse), a dispute's reason (``"fraudulent"``, …).
+    ``idempotency_key``: on a refund, the key the host gave ``refund_order`` for
+    it (a call with that key again returns the order; docs/money.md).
     """
 
     id: str
@@ -231,6 +241,7 @@ class Transaction:
     currency: str
     reference: str
     code: str | None = None
+    idempotency_key: str | None = None
 
 
 @frozen

@@ -48,9 +48,11 @@ def apply_in(
     *,
     clear: str | None = None,
     current: bool = False,
+    tag: tuple[str, str] | None = None,
 ) -> Flow[tuple[Order, CartpayError | None]]:
     """Inside ``tx``: apply ``snap`` (and ``refunds``) to the order and the intent's
-    record, clearing the claim ``clear``. Returns the order and the error to raise
+    record, clearing the claim ``clear``; ``tag``: a refund id and the host's
+    idempotency key it was made under. Returns the order and the error to raise
     once committed (a flagged order)."""
     order = yield from read_order(tx, order_id)
     record: IntentRecord | None = yield tx.get_intent(snap.id)
@@ -59,7 +61,8 @@ def apply_in(
     )
     if record is not None and applied.intent is not None:
         yield from save(tx, record, applied.intent)
-    return (yield from save(tx, order, applied.order)), applied.problem
+    after = applied.order if tag is None else _ledger.tag_refund(applied.order, *tag)
+    return (yield from save(tx, order, after)), applied.problem
 
 
 def apply(
@@ -71,15 +74,19 @@ def apply(
     clear: str | None = None,
     via: str = "a read of the intent",
     current: bool = False,
+    tag: tuple[str, str] | None = None,
 ) -> Flow[Order]:
     """Record what ``snap`` means for the order in one transaction; raises after
     committing when the snapshot must be refused (a flagged order). The payment
     outcome is logged once committed (``via``: what brought the news;
-    ``current``: ``snap`` was read from the gateway just now)."""
+    ``current``: ``snap`` was read from the gateway just now; ``tag``: see
+    :func:`apply_in`)."""
 
     def work(tx: StoreTransaction) -> Flow[tuple[Order, Order, CartpayError | None]]:
         before = yield from read_order(tx, order_id)
-        applied = yield from apply_in(tx, order_id, snap, refunds, clear=clear, current=current)
+        applied = yield from apply_in(
+            tx, order_id, snap, refunds, clear=clear, current=current, tag=tag
+        )
         return (before, *applied)
 
     before, order, problem = yield from retry(store, work, f"order {order_id}")
@@ -90,13 +97,15 @@ def apply(
 
 
 def apply_refund(
-    store: object, order_id: str, refund: RefundSnapshot, *, clear: str
+    store: object, order_id: str, refund: RefundSnapshot, *, clear: str, request: str | None = None
 ) -> Flow[Order]:
-    """Record a refund the gateway answered with, clearing its claim ``clear``."""
+    """Record a refund the gateway answered with, clearing its claim ``clear``;
+    ``request``: the host's idempotency key it was made under."""
 
     def work(tx: StoreTransaction) -> Flow[tuple[Order, Order]]:
         order = yield from read_order(tx, order_id)
-        after = yield from save(tx, order, _ledger.apply_refunds(cleared(order, clear), [refund]))
+        applied = _ledger.apply_refunds(cleared(order, clear), [refund])
+        after = yield from save(tx, order, _ledger.tag_refund(applied, refund.id, request))
         return order, after
 
     before, after = yield from retry(store, work, f"order {order_id}")

@@ -240,6 +240,7 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         reason: str | None = None,
         reverse_transfer: bool | None = None,
         refund_application_fee: bool | None = None,
+        idempotency_key: str | None = None,
     ) -> Order:
         """Refund ``amount`` (all that remains when ``None``) of a paid order.
 
@@ -258,9 +259,17 @@ class CartPaymentIntent(Workflow[PaymentGateway, Store, Pricing]):
         connected account back the platform's fee on it (else the platform keeps
         the fee). ``None`` sends nothing: Stripe's default, ``False`` for both.
         See docs/going-live.md, "Connect refunds".
+
+        ``idempotency_key`` (a str of 1 to 255 characters; optional, recommended
+        for a host that retries): the refund is recorded under it, and a later
+        call with the same key returns the order without refunding again, also
+        after another call settled its lost answer; the same key with another
+        ``amount`` raises ``ValidationError`` (rule ``reused``). Without a key, a
+        retry is recognised only while its claim is pending (docs/money.md,
+        "Unknown outcomes").
         """
         flags = (reverse_transfer, refund_application_fee)
-        return run(self._refund_order(order_id, amount, reason, *flags))
+        return run(self._refund_order(order_id, amount, reason, *flags, idempotency_key))
 
     def handle_webhook(self, payload: bytes, signature_header: str) -> WebhookResult:
         """Verify, deduplicate and apply one webhook delivery. Always safe to call.

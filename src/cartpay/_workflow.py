@@ -109,6 +109,15 @@ def _connect_flags(
 _REMAINDER_READS = 5
 
 
+class _AlreadyRefunded(Exception):
+    """A refund call's key names a refund that landed since the call read the
+    order (a concurrent call with the same key): the order is its answer."""
+
+    def __init__(self, order: Order) -> None:
+        super().__init__(order.id)
+        self.order = order
+
+
 class _RemainderMoved(Exception):
     """A refund of "all that remains" found less remaining than it read: another
     refund landed meanwhile, so it asks again for what remains now."""
@@ -496,7 +505,10 @@ class Workflow(Generic[G, S, P]):
         reason: str | None,
         reverse_transfer: bool | None,
         refund_application_fee: bool | None,
+        idempotency_key: str | None = None,
     ) -> Flow[Order]:
+        if idempotency_key is not None:
+            _rules.check_text("idempotency_key", idempotency_key, max_length=_rules.MAX_ID_LENGTH)
         # A refund of all that remains is asked again (reading it anew) when
         # another refund landed between its read and its claim; a bounded number
         # of times, so a stream of concurrent refunds cannot keep it looping.
@@ -504,11 +516,18 @@ class Workflow(Generic[G, S, P]):
             try:
                 return (
                     yield from self._refund_once(
-                        order_id, amount, reason, reverse_transfer, refund_application_fee
+                        order_id,
+                        amount,
+                        reason,
+                        reverse_transfer,
+                        refund_application_fee,
+                        idempotency_key,
                     )
                 )
             except _RemainderMoved:
                 continue
+            except _AlreadyRefunded as done:  # the key's refund landed meanwhile
+                return done.order
         raise ConcurrencyError(
             f"the refundable remainder of order {order_id} kept changing while it was"
             " refunded; try again"
@@ -521,6 +540,7 @@ class Workflow(Generic[G, S, P]):
         reason: str | None,
         reverse_transfer: bool | None,
         refund_application_fee: bool | None,
+        idempotency_key: str | None,
     ) -> Flow[Order]:
         _rules.check_reason(reason, _rules.REFUND_REASONS)
         for name, flag in (
@@ -530,9 +550,13 @@ class Workflow(Generic[G, S, P]):
             if flag is not None and not isinstance(flag, bool):
                 raise ValidationError(name, "type", "must be a bool or None")
         order = yield from self._get_order(order_id)
+        if _decisions.keyed_refund(order, idempotency_key, amount) is not None:
+            return order  # made under this key already: the call's answer (docs/money.md)
         _lifecycle.check_order_operation("refund", order)
 
         def refundable(current: Order) -> None:
+            if current is not order and _decisions.keyed_refund(current, idempotency_key, amount):
+                raise _AlreadyRefunded(current)
             if amount is None and wanted > current.refundable and current is not order:
                 raise _RemainderMoved  # "all that remains" moved since it was read
             if wanted > current.refundable:
@@ -554,7 +578,9 @@ class Workflow(Generic[G, S, P]):
         refundable(order)
 
         def record(order_id: str, pending: PendingOperation, refund: RefundSnapshot) -> Flow[Order]:
-            return _outcomes.apply_refund(self.store, order_id, refund, clear=pending.key)
+            return _outcomes.apply_refund(
+                self.store, order_id, refund, clear=pending.key, request=pending.request
+            )
 
         done, _ = yield from self._flows.order_operation(
             order,
@@ -571,6 +597,7 @@ class Workflow(Generic[G, S, P]):
             ),
             record=record,
             flags=_connect_flags(reverse_transfer, refund_application_fee),
+            request=idempotency_key,
         )
         return done
 

@@ -139,7 +139,10 @@ def model_tax(items: tuple[LineItem, ...], currency: str) -> int:
 #: they leave refundable; issue 14); issue 20's ``adjustments`` (shipping, tax,
 #: fees and discounts added to and removed from any cart between any steps) and
 #: ``pricing`` (every other example's façade has a pricing port that taxes the
-#: items, and that sometimes fails).
+#: items, and that sometimes fails). ``refund_keys`` (refunds under the host's
+#: idempotency key, retried after lost answers and after other calls settled
+#: them) runs in a machine of its own, :class:`RefundKeysMachine`, so it is not
+#: in :data:`ALL_FEATURES`: the other groups' searches stay as they were.
 Feature = Literal[
     "browser",
     "lost_answers",
@@ -152,8 +155,9 @@ Feature = Literal[
     "disputes",
     "adjustments",
     "pricing",
+    "refund_keys",
 ]
-ALL_FEATURES: frozenset[Feature] = frozenset(get_args(Feature))
+ALL_FEATURES: frozenset[Feature] = frozenset(get_args(Feature)) - frozenset({"refund_keys"})
 #: Reconcile's ``limit`` in the machine: small, so abandoned orders fill its window.
 RECONCILE_LIMIT = 4
 
@@ -1654,6 +1658,88 @@ class DisputesMachine(PaymentsMachine):
         return any(o.intent_id == intent_id and o.status != "cancelled" for o in orders)
 
 
+#: The host's idempotency keys the machine refunds under (a few, so they repeat).
+REFUND_KEYS = ("refund-a", "refund-b")
+#: What happens between a keyed refund and its retry (see RefundKeysMachine).
+BETWEEN = ("nothing", "another amount", "cancel", "events")
+
+
+class RefundKeysMachine(PaymentsMachine):
+    """The machine with refunds made under the host's idempotency key
+    (``refund_keys``; docs/money.md, "Unknown outcomes"). A subclass, as
+    :class:`DisputesMachine` is, so the other groups' searches stay as they were."""
+
+    def __init__(self, backend: Backend) -> None:
+        super().__init__(backend)
+        #: (order, key) → the amount a call with the key was answered for.
+        self.keyed: dict[tuple[str, str], int] = {}
+
+    @precondition(lambda self: self.has("refund_keys"))
+    @rule(
+        order=PaymentsMachine.orders,
+        percent=s.percentages,
+        key=st.sampled_from(REFUND_KEYS),
+        lose=st.sampled_from([None, True, False]),
+        between=st.sampled_from(BETWEEN),
+    )
+    def keyed_refund(
+        self, order: str, percent: int | None, key: str, lose: bool | None, between: str
+    ) -> None:
+        """A refund under the host's key, whose answer may be lost (``lose``:
+        after Stripe applied it, or before it was sent; the host gives up); then
+        ``between``: nothing, a refund of another amount (it settles the lost
+        answer, and is refused if the refund was made), a cancel (it settles it
+        too), or the waiting events (they record the refund); then the host calls
+        again with the same key and amount. Stripe makes at most one refund for
+        the key, and an answered call's order shows it under the key, once."""
+        assert self.fake is not None
+        found = self.order(order)
+        if found is None or found.intent_id is None:
+            return
+        intent_id = found.intent_id
+        amount = self.keyed.get((order, key))
+        fresh = amount is None
+        if amount is None:
+            amount = max(10, found.refundable * (percent or 50) // 100 // 10 * 10)
+        had = {r.id for r in self.fake.refunds(intent_id)}
+
+        def refund() -> Order:
+            return self.payments.refund_order(order, amount, idempotency_key=key)
+
+        if lose is not None:
+            self.gateway.lose_next = ("create_refund", lose)
+            self.give_up = True
+        first = self.call("refund_order", refund)
+        self.gateway.lose_next = None
+        self.give_up = False
+        if between == "another amount":
+            self.call("refund_order", lambda: self.payments.refund_order(order, amount + 10))
+        elif between == "cancel":
+            self.call("cancel_order", lambda: self.payments.cancel_order(order))
+        elif between == "events":
+            self.pull_events()
+            while self.queue:
+                payload, header = self.queue.pop(0)
+                self.call("handle_webhook", partial(self.payments.handle_webhook, payload, header))
+        again = self.call("refund_order", refund)
+        made = [r.amount for r in self.fake.refunds(intent_id) if r.id not in had]
+        assert made.count(amount) <= (1 if fresh else 0), (
+            f"refund_order({order}, {amount}, idempotency_key={key!r}) and its retry"
+            f" ({between} between) made the refunds {made}"
+            + ("" if fresh else "; a call with the key was answered before")
+        )
+        for done in (first, again):
+            if done is None:
+                continue
+            self.outcomes["refund_order:keyed"] += 1
+            tagged = [t.amount for t in done.transactions if t.idempotency_key == key]
+            assert tagged == [amount], (
+                f"refund_order({order}, {amount}, idempotency_key={key!r}) was answered with"
+                f" the refunds {tagged} under its key: {done.transactions}"
+            )
+            self.keyed[(order, key)] = amount
+
+
 # ------------------------------------------------------------------------- tests
 
 
@@ -1665,7 +1751,11 @@ def run_machine(
     run = run_for(backend.label)
     started = time.perf_counter()
     try:
-        machine = DisputesMachine if "disputes" in backend.features else PaymentsMachine
+        machine: type[PaymentsMachine] = PaymentsMachine
+        if "disputes" in backend.features:
+            machine = DisputesMachine
+        elif "refund_keys" in backend.features:
+            machine = RefundKeysMachine
 
         def factory() -> RuleBasedStateMachine:
             return machine(backend)
@@ -1711,6 +1801,24 @@ def test_the_async_twin_with_faults(tmp_path: Path) -> None:
     assert_explored(run)
     assert run.outcomes["crash"] > 0, "no host crashed mid-call"
     assert run.refunded_orders > 0, "no example refunded"
+
+
+def test_refund_keys_with_faults(tmp_path: Path) -> None:
+    """Refunds under the host's key (RefundKeysMachine) among every other rule
+    group but disputes (a machine of their own) and Dashboard refunds (one of
+    the claimed amount is taken for the claim's: docs/money.md): a key never
+    refunds twice, whatever settles its lost answer."""
+    left_out: frozenset[Feature] = frozenset({"disputes", "dashboard_refunds"})
+    features = (ALL_FEATURES - left_out) | frozenset[Feature]({"refund_keys"})
+    backend = replace(
+        fake_backend("memory", tmp_path), label="fake+faults/memory/keys", features=features
+    )
+    default = settings()
+    config = settings(default, max_examples=max(3, default.max_examples // 4))
+    run = run_machine(backend, config)
+    assert_explored(run)
+    assert run.outcomes["refund_order:keyed"] > 0, "no keyed refund was answered"
+    assert run.outcomes["refund_order:lost-answer"] > 0, "no refund's answer was lost"
 
 
 LOCALSTRIPE_TOLERATES: tuple[type[CartpayError], ...] = (InvalidRequestError,)
