@@ -182,7 +182,13 @@ def _flow(
     paid = payments.confirm_order(order.id)
     _say("6. confirm order", "synchronised from Stripe: " + _describe(paid))
     _say_transactions(_new_transactions(order, paid))
-    refunded = payments.refund_order(paid.id, amount=500, reason=reason)
+    # The host's own id of the refund request: a retry of this call never
+    # refunds twice (docs/money.md, "Unknown outcomes").
+    key = f"demo-refund-{paid.id}-1"
+    refunded = payments.refund_order(paid.id, amount=500, reason=reason, idempotency_key=key)
     _say("7. partial refund", "5.00 USD: " + _describe(refunded))
     _say_transactions(_new_transactions(paid, refunded))
+    retried = payments.refund_order(paid.id, amount=500, reason=reason, idempotency_key=key)
+    total = format_amount(retried.refunded, retried.currency)
+    _say("   retried", f"same idempotency_key: no second refund, {total} refunded in all")
     return refunded.id

@@ -184,6 +184,7 @@ def test_the_demo_runs_against_its_own_localstripe(tmp_path: Path) -> None:
     assert db.exists()
     assert "7. partial refund" in done.stdout
     assert "payment=partially_refunded" in done.stdout
+    assert "no second refund, 5.00 refunded in all" in done.stdout  # the keyed retry
     assert "_secret_" not in done.stdout + done.stderr
 
 

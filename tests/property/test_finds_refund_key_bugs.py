@@ -38,9 +38,7 @@ def test_finds_a_settled_lost_refund_recorded_without_its_key(
     assert any("keyed_refund" in step for step in steps), steps
 
 
-def test_finds_a_key_that_is_not_looked_up(
-    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
-) -> None:
+def test_finds_a_key_that_is_not_looked_up(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setattr(_decisions, "keyed_refund", lambda *_: None)
     symptoms = ("made the refunds", "under its key")
     find(tmp_path, "refund-key-ignored", ["refund_keys"], symptoms)

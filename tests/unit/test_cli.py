@@ -87,6 +87,7 @@ def test_the_offline_demo_runs_on_a_sqlite_file_it_names(
         assert not after <= before, f"{label} repeats the step before it"
     assert out.count("transaction         purchase") == 1
     assert out.count("transaction         refund") == 1
+    assert "same idempotency_key: no second refund, 5.00 refunded in all" in out
     assert "shipping standard: +4.95" in out and "discount WELCOME10: -10.00" in out
     # The order is in the file, for anyone who opens it afterwards.
     order_id = re.search(r"order (ord_\w+)", steps["4. checkout"])
