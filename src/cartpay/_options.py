@@ -50,6 +50,15 @@ class Metadata(Mapping[str, str]):
     def __len__(self) -> int:
         return len(self._items)
 
+    def __eq__(self, other: object) -> bool:
+        # (Mapping's own __eq__ builds two dicts per comparison; options are
+        # compared on every save, by cattrs' omit-if-default check.)
+        if isinstance(other, Metadata):
+            return self._items == other._items
+        if isinstance(other, dict):
+            return self._items == other
+        return super().__eq__(other)
+
     def __hash__(self) -> int:
         return hash(frozenset(self._items.items()))
 
