@@ -72,13 +72,19 @@ class Ref(Generic[C]):
 
 
 def _arguments(pending: PendingOperation) -> tuple[object, ...]:
-    return (pending.amount, pending.reason, pending.payment_method, pending.params)
+    return (*pending.arguments, pending.payment_method, pending.params)
 
 
 def replays(pending: PendingOperation, wanted: PendingOperation) -> bool:
     """Whether an expired ``pending`` claim is the claim ``wanted`` again: the same
     operation with the same arguments, replayed with its own key."""
     return pending.operation == wanted.operation and _arguments(pending) == _arguments(wanted)
+
+
+def is_rotated(key: str) -> bool:
+    """Whether ``key`` is a claim's key moved on by :func:`rotated`."""
+    base, _, attempt = key.rpartition(":r")
+    return bool(base) and attempt.isdigit()
 
 
 def rotated(key: str) -> str:

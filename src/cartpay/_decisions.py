@@ -7,12 +7,14 @@ docs/design.md ("Workflow rules").
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Iterable, Sequence
 from typing import Literal
 
 from attrs import evolve, frozen
 
 from . import _ledger, _lifecycle
+from ._claims import is_rotated
 from ._errors import (
     AmountMismatchError,
     AuthenticationRequiredError,
@@ -38,12 +40,13 @@ from ._models import (
     total_of,
 )
 from ._money import maximum_amount
-from ._params import intent_changes
+from ._params import idempotency_key, intent_changes
 
 __all__ = [
     "Applied",
     "PaidParts",
     "apply_snapshot",
+    "asks_again",
     "bind_intent",
     "check_kept_cart_amount",
     "claimed_refund",
@@ -51,12 +54,15 @@ __all__ = [
     "intent_step",
     "is_held",
     "is_stale",
+    "key_amount",
     "keyed_refund",
     "mismatch",
     "operation_happened",
+    "operation_key",
     "owns_intent",
     "paid_order_parts",
     "priced_adjustments",
+    "replays",
     "with_adjustment",
     "with_item",
     "with_status",
@@ -433,6 +439,33 @@ def operation_happened(
     return claimed_refund(pending, refunds) is not None
 
 
+def replays(pending: PendingOperation, asked: PendingOperation) -> bool:
+    """Whether a call asking for ``asked`` sends again the refund claimed by
+    ``pending``, which Stripe did not show (yet): the same call, so the same
+    Stripe key (a request still on its way then lands as that refund, once)."""
+    return pending.operation == asked.operation == "refund" and pending.arguments == asked.arguments
+
+
+def asks_again(pending: PendingOperation, asked: PendingOperation) -> bool:
+    """Whether a call asking for ``asked`` is the refund claimed by ``pending``
+    (expired: its answer was lost), to be sent again under the claim's own key,
+    Stripe's idempotent replay telling its outcome. Not after a server error
+    moved the key on (the first request's outcome is then learned from the
+    refund list: Stripe kept the error under the old key)."""
+    return replays(pending, asked) and not is_rotated(pending.key)
+
+
+def operation_key(order: Order, asked: PendingOperation) -> str:
+    """The Stripe idempotency key of a new claim on ``order``: one per version,
+    so no key is spent twice; a refund under the host's key has one derived from
+    that key (a digest: no host data in it), the same for every call with it, so
+    Stripe makes that refund once whatever settled an earlier call's lost answer."""
+    if asked.operation == "refund" and asked.request is not None:
+        digest = hashlib.blake2b(asked.request.encode(), digest_size=12).hexdigest()
+        return idempotency_key("order", order.id, "refund", f"k{digest}")
+    return idempotency_key("order", order.id, asked.operation, f"v{order.version}")
+
+
 def keyed_refund(
     order: Order, idempotency_key: str | None, amount: int | None
 ) -> Transaction | None:
@@ -444,15 +477,36 @@ def keyed_refund(
         return None
     for t in order.transactions:
         if t.kind == "refund" and t.idempotency_key == idempotency_key:
-            if amount is not None and amount != t.amount:
-                raise ValidationError(
-                    "idempotency_key",
-                    "reused",
-                    f"{idempotency_key!r} is the key of refund {t.reference} of {t.amount}"
-                    f" on order {order.id}; this call asks for {amount}",
-                )
+            _check_key_amount(idempotency_key, f"refund {t.reference}", t.amount, order, amount)
             return t
     return None
+
+
+def key_amount(order: Order, idempotency_key: str | None, amount: int | None) -> int | None:
+    """The amount a refund call under the host's key asks for: when that key's
+    call has a lost answer pending on the order, the claim's (``amount=None``,
+    all that remains, is that refund; another amount raises ``ValidationError``,
+    rule ``reused``); else ``amount``."""
+    lost = order.pending
+    if idempotency_key is None or lost is None or lost.request != idempotency_key:
+        return amount
+    assert lost.amount is not None  # (a refund claim holds what it sends)
+    _check_key_amount(
+        idempotency_key, "a refund (its outcome is being learned)", lost.amount, order, amount
+    )
+    return lost.amount
+
+
+def _check_key_amount(
+    idempotency_key: str, what: str, held: int, order: Order, amount: int | None
+) -> None:
+    if amount is not None and amount != held:
+        raise ValidationError(
+            "idempotency_key",
+            "reused",
+            f"{idempotency_key!r} is the key of {what} of {held} on order {order.id};"
+            f" this call asks for {amount}",
+        )
 
 
 def claimed_refund(

@@ -584,13 +584,32 @@ class Flows:
             operation, "", amount=amount, reason=reason, request=request, **(flags or {})
         )
 
+        replay: list[str] = []  # a refund's key to send again (see below)
+
         def attempt() -> Flow[tuple[Order, PendingOperation] | None]:
             current = first.pop() if first else (yield from self.read_order(order.id))
-            if current.pending is not None:  # an earlier call's: wait, or learn its outcome
+            lost = current.pending
+            if (
+                lost is not None
+                and not self.claims.busy(current)
+                and _decisions.asks_again(lost, asked)
+            ):
+                # The lost answer of this very refund: Stripe is asked again under
+                # the claim's own key. It answers with the refund that key made, or
+                # makes it now, once, whatever of the first request is still on its
+                # way; no guess from the refund list (a Dashboard refund of the same
+                # amount is not taken for it). The order's state is not checked: the
+                # refund may be what changed it.
+                wanted = lost
+            elif lost is not None:  # another call's: wait, or learn its outcome
                 settled = yield from self.settle_order(current, deadline)
                 if settled is None:
                     return None
                 after, pending, happened = settled
+                if not happened and _decisions.replays(pending, asked):
+                    # (a claim whose key moved on after a server error: its new key
+                    # was never sent, and the refund list did not show the refund)
+                    replay[:] = [pending.key]
                 if not happened or pending.operation != operation:
                     return None  # decide again on what is known now
                 if not _decisions.same_arguments(pending, asked):
@@ -603,17 +622,21 @@ class Flows:
                         reason=pending.reason,
                     )
                 return after, pending  # the lost answer of this very call
-            _lifecycle.check_order_operation(operation, current)  # type: ignore[arg-type]
-            if check is not None:
-                check(current)
+            else:
+                _lifecycle.check_order_operation(operation, current)  # type: ignore[arg-type]
+                if check is not None:
+                    check(current)
+                # A new key per claim: the version moves on with every claim, so a
+                # retry never reuses a spent key; a retry after an unknown outcome
+                # first learns what happened from the intent (settle_order), then
+                # decides again. A refund keeps its key when it is sent again
+                # (``replay``), and a refund under the host's key has a key of its
+                # own (docs/money.md).
+                key = replay.pop() if replay else _decisions.operation_key(current, asked)
+                known = tuple(t.reference for t in current.transactions if t.kind == "refund")
+                wanted = evolve(asked, key=key, known_refunds=known)
             intent_id = self.intent_of(current)
-            # A new key per claim: the version moves on with every claim, so a retry
-            # never reuses a spent key; a retry after an unknown outcome first learns
-            # what happened from the intent (settle_order), then decides again.
-            key = idempotency_key("order", current.id, operation, f"v{current.version}")
             ref = Ref.order(current.id)
-            known = tuple(t.reference for t in current.transactions if t.kind == "refund")
-            wanted = evolve(asked, key=key, known_refunds=known)
             claim = yield from self.claims.claim(
                 ref, wanted, deadline, fresh=lambda o: o.version == current.version
             )

@@ -550,9 +550,12 @@ class Workflow(Generic[G, S, P]):
             if flag is not None and not isinstance(flag, bool):
                 raise ValidationError(name, "type", "must be a bool or None")
         order = yield from self._get_order(order_id)
+        if amount is not None:  # (a bad amount is refused, with a key or without)
+            check_amount(amount, order.currency, field="amount", charge=False)
         if _decisions.keyed_refund(order, idempotency_key, amount) is not None:
             return order  # made under this key already: the call's answer (docs/money.md)
-        _lifecycle.check_order_operation("refund", order)
+        amount = _decisions.key_amount(order, idempotency_key, amount)
+        lost = order.pending
 
         def refundable(current: Order) -> None:
             if current is not order and _decisions.keyed_refund(current, idempotency_key, amount):
@@ -568,14 +571,23 @@ class Workflow(Generic[G, S, P]):
                 )
 
         wanted = order.refundable if amount is None else amount
-        if amount is None and wanted <= 0:
-            raise ValidationError(
-                "amount",
-                "refundable",
-                f"nothing is left to refund on order {order.id}{_refund_room(order)}",
-            )
-        check_amount(wanted, order.currency, field="amount", charge=False)
-        refundable(order)
+        flags = _connect_flags(reverse_transfer, refund_application_fee)
+        asked = self._flows.operation(
+            "refund", "", amount=wanted, reason=reason, request=idempotency_key, **flags
+        )
+        # The lost answer of this very call is learned first (order_operation
+        # settles it), before the order's state is checked: the refund it made may
+        # be what changed that state (a webhook recorded it meanwhile).
+        if lost is None or not _decisions.replays(lost, asked):
+            _lifecycle.check_order_operation("refund", order)
+            if amount is None and wanted <= 0:
+                raise ValidationError(
+                    "amount",
+                    "refundable",
+                    f"nothing is left to refund on order {order.id}{_refund_room(order)}",
+                )
+            check_amount(wanted, order.currency, field="amount", charge=False)
+            refundable(order)
 
         def record(order_id: str, pending: PendingOperation, refund: RefundSnapshot) -> Flow[Order]:
             return _outcomes.apply_refund(
@@ -596,7 +608,7 @@ class Workflow(Generic[G, S, P]):
                 **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
             ),
             record=record,
-            flags=_connect_flags(reverse_transfer, refund_application_fee),
+            flags=flags,
             request=idempotency_key,
         )
         return done

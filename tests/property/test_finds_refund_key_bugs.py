@@ -5,7 +5,9 @@ and shrink it:
 - a lost answer settled (by another call, a refund of another amount or a
   cancel, or by the retry itself) records the refund without its key, so the
   identical retry refunds again or answers without the key's refund;
-- a call's key is not looked up, so a repeated call refunds again.
+- a call's key is not looked up, so a repeated call refunds again;
+- a refund asked again by the same call is not sent under its own key;
+- a refund under the host's key gets a Stripe key per claim, not one of its own.
 """
 
 from __future__ import annotations
@@ -14,8 +16,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from attrs import evolve
 
 from cartpay import _decisions, _outcomes
+from cartpay._models import Order, PendingOperation
 
 from .planting import find
 
@@ -32,9 +36,12 @@ def test_finds_a_settled_lost_refund_recorded_without_its_key(
 
     monkeypatch.setattr(_outcomes, "apply", untagged)
     # (Which symptom the search meets first varies: the retry's second refund,
-    # or a retry that settled its own lost answer and shows no refund under its key.)
+    # or a retry that settled its own lost answer and shows no refund under its key.
+    # The same call asks Stripe again under its own key, which needs no settling:
+    # the plant bites where another call settles, or after a server error moved
+    # the key on, which takes a longer example, hence the wider step budget.)
     symptoms = ("made the refunds", "under its key")
-    steps = find(tmp_path, "settled-refund-untagged", ["refund_keys"], symptoms)
+    steps = find(tmp_path, "settled-refund-untagged", ["refund_keys"], symptoms, max_steps=16)
     assert any("keyed_refund" in step for step in steps), steps
 
 
@@ -42,3 +49,28 @@ def test_finds_a_key_that_is_not_looked_up(monkeypatch: pytest.MonkeyPatch, tmp_
     monkeypatch.setattr(_decisions, "keyed_refund", lambda *_: None)
     symptoms = ("made the refunds", "under its key")
     find(tmp_path, "refund-key-ignored", ["refund_keys"], symptoms)
+
+
+def test_finds_a_retry_that_does_not_send_its_refund_again_under_its_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The plant: a refund asked again by the same call is settled from the
+    refund list and sent under a new key, so a first request still on its way
+    lands as a second refund."""
+    monkeypatch.setattr(_decisions, "replays", lambda *_: False)
+    find(tmp_path, "refund-not-replayed", ["refund_keys"], ("made the refunds",), max_steps=12)
+
+
+def test_finds_a_keyed_refund_sent_under_a_key_of_the_claim(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The plant: a refund under the host's key gets a Stripe key per claim (as
+    any other operation), so after another call dropped its claim while its
+    request was on its way, the retry's refund and the late one both land."""
+    keyed = _decisions.operation_key
+
+    def per_claim(order: Order, asked: PendingOperation) -> str:
+        return keyed(order, evolve(asked, request=None))
+
+    monkeypatch.setattr(_decisions, "operation_key", per_claim)
+    find(tmp_path, "refund-key-per-claim", ["refund_keys"], ("made the refunds",), max_steps=12)

@@ -251,7 +251,9 @@ class CrashingGateway(FaultyGateway[PaymentGateway]):
 
     It can also lose the answer to the next call of one operation on purpose
     (``lose_next``: the operation, and whether the gateway applied it first), and
-    says so in ``lost`` (the host may give up instead of retrying)."""
+    says so in ``lost`` (the host may give up instead of retrying). ``late_next``:
+    the next call of that operation times out while its request is still on its
+    way; it reaches the gateway when :meth:`land` is called."""
 
     def __init__(
         self, inner: PaymentGateway, *, seed: int, rate: float, faults: tuple[FaultKind, ...]
@@ -261,8 +263,25 @@ class CrashingGateway(FaultyGateway[PaymentGateway]):
         self.on_crash: Callable[[], None] = lambda: None
         self.lose_next: tuple[str, bool] | None = None
         self.lost = False
+        self.late_next: str | None = None
+        self.in_flight: list[Callable[[], object]] = []
+
+    def land(self) -> None:
+        """The requests still on their way reach the gateway, in order."""
+        while self.in_flight:
+            with suppress(Exception):  # (nobody hears the answer)
+                self.in_flight.pop(0)()
 
     def _mutate(self, operation: str, intent_id: str | None, key: str, call: Callable[[], R]) -> R:
+        if self.enabled and self.late_next == operation:
+            self.late_next = None
+            self.lost = True
+            number = self.calls
+            self.calls += 1
+            self.in_flight.append(call)
+            fault = InjectedFault(number, operation, "timeout_before", intent_id, key, False)
+            self.injected.append(fault)
+            raise _error("timeout_before", operation, intent_id)
         if self.enabled and self.lose_next is not None and self.lose_next[0] == operation:
             applied = self.lose_next[1]
             self.lose_next = None
@@ -968,7 +987,11 @@ class PaymentsMachine(RuleBasedStateMachine):
             # amount asked for was made by this call.
             known = {t.id for t in found.transactions}
             new = [t.amount for t in done.transactions if t.kind == "refund" and t.id not in known]
-            assert amount in new, (
+            # (or it was the same call as a refund claim whose answer was lost: its
+            # refund, perhaps recorded meanwhile, is the answer; docs/money.md)
+            lost = found.pending
+            same = lost is not None and lost.operation == "refund" and lost.amount == amount
+            assert amount in new or same, (
                 f"refund_order({order}, amount={amount}) succeeded with new refunds {new}"
             )
         if done is not None and found is not None and self.fake is not None:
@@ -1658,8 +1681,13 @@ class DisputesMachine(PaymentsMachine):
         return any(o.intent_id == intent_id and o.status != "cancelled" for o in orders)
 
 
-#: The host's idempotency keys the machine refunds under (a few, so they repeat).
-REFUND_KEYS = ("refund-a", "refund-b")
+#: The host's idempotency keys the machine refunds under (a few, so they repeat;
+#: ``None``: a refund without a key, retried as the same call).
+REFUND_KEYS = ("refund-a", "refund-b", None)
+#: How a keyed refund's first answer is lost: not at all, after the gateway
+#: applied it, before it was sent, or while its request is still on its way
+#: (it lands after the retry).
+LOSSES: tuple[bool | str | None, ...] = (None, True, False, "late")
 #: What happens between a keyed refund and its retry (see RefundKeysMachine).
 BETWEEN = ("nothing", "another amount", "cancel", "events")
 
@@ -1673,44 +1701,60 @@ class RefundKeysMachine(PaymentsMachine):
         super().__init__(backend)
         #: (order, key) → the amount a call with the key was answered for.
         self.keyed: dict[tuple[str, str], int] = {}
+        #: (order, key) → the amount the host asks under the key (one per key, as
+        #: a careful host does: Stripe keeps the first request's answer under it).
+        self.asked: dict[tuple[str, str], int] = {}
 
     @precondition(lambda self: self.has("refund_keys"))
     @rule(
         order=PaymentsMachine.orders,
         percent=s.percentages,
         key=st.sampled_from(REFUND_KEYS),
-        lose=st.sampled_from([None, True, False]),
+        lose=st.sampled_from(LOSSES),
         between=st.sampled_from(BETWEEN),
     )
     def keyed_refund(
-        self, order: str, percent: int | None, key: str, lose: bool | None, between: str
+        self,
+        order: str,
+        percent: int | None,
+        key: str | None,
+        lose: bool | str | None,
+        between: str,
     ) -> None:
         """A refund under the host's key, whose answer may be lost (``lose``:
-        after Stripe applied it, or before it was sent; the host gives up); then
-        ``between``: nothing, a refund of another amount (it settles the lost
-        answer, and is refused if the refund was made), a cancel (it settles it
-        too), or the waiting events (they record the refund); then the host calls
-        again with the same key and amount. Stripe makes at most one refund for
-        the key, and an answered call's order shows it under the key, once."""
+        after Stripe applied it, before it was sent, or still on its way, landing
+        after the retry; the host gives up); then ``between``: nothing, a refund
+        of another amount (it settles the lost answer, and is refused if the
+        refund was made), a cancel (it settles it too), or the waiting events
+        (they record the refund); then the host calls again with the same key and
+        amount. Stripe makes at most one refund for the key, and an answered
+        call's order shows it under the key, once. Without a key, the same for a
+        retry that is the same call (nothing or events between; after another
+        call settled it, a retry without a key is another refund: docs/money.md)."""
         assert self.fake is not None
         found = self.order(order)
         if found is None or found.intent_id is None:
             return
         intent_id = found.intent_id
-        amount = self.keyed.get((order, key))
-        fresh = amount is None
+        fresh = key is None or (order, key) not in self.keyed
+        amount = self.asked.get((order, key)) if key is not None else None
         if amount is None:
             amount = max(10, found.refundable * (percent or 50) // 100 // 10 * 10)
+        if key is not None:
+            self.asked[(order, key)] = amount
         had = {r.id for r in self.fake.refunds(intent_id)}
 
         def refund() -> Order:
             return self.payments.refund_order(order, amount, idempotency_key=key)
 
-        if lose is not None:
+        if lose == "late":
+            self.gateway.late_next = "create_refund"
+            self.give_up = True
+        elif isinstance(lose, bool):
             self.gateway.lose_next = ("create_refund", lose)
             self.give_up = True
         first = self.call("refund_order", refund)
-        self.gateway.lose_next = None
+        self.gateway.lose_next = self.gateway.late_next = None
         self.give_up = False
         if between == "another amount":
             self.call("refund_order", lambda: self.payments.refund_order(order, amount + 10))
@@ -1722,14 +1766,17 @@ class RefundKeysMachine(PaymentsMachine):
                 payload, header = self.queue.pop(0)
                 self.call("handle_webhook", partial(self.payments.handle_webhook, payload, header))
         again = self.call("refund_order", refund)
+        self.gateway.land()
         made = [r.amount for r in self.fake.refunds(intent_id) if r.id not in had]
+        if key is None and (first is not None or between not in ("nothing", "events")):
+            return  # (answered, or settled by another call: the retry is another refund)
         assert made.count(amount) <= (1 if fresh else 0), (
             f"refund_order({order}, {amount}, idempotency_key={key!r}) and its retry"
             f" ({between} between) made the refunds {made}"
             + ("" if fresh else "; a call with the key was answered before")
         )
         for done in (first, again):
-            if done is None:
+            if done is None or key is None:
                 continue
             self.outcomes["refund_order:keyed"] += 1
             tagged = [t.amount for t in done.transactions if t.idempotency_key == key]

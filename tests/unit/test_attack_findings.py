@@ -3,8 +3,7 @@
 Each test started as a finding against cartpay's public API: a scenario in which
 money moved in a way cartpay promises it cannot (a double refund, a paid order
 for refunded money, a voided authorization, a swallowed payment). Each docstring
-says what was found and what holds now. One finding is a known limitation and is
-marked ``xfail(strict=True)``: if it starts to pass, the mark must go.
+says what was found and what holds now.
 
 Two tests (the reconcile/checkout race and the webhook/checkout race) pin an
 interleaving deterministically with a thin delegating wrapper around the shipped
@@ -282,12 +281,6 @@ def test_delete_cart_refuses_while_the_browser_holds_an_authorization() -> None:
     assert fake.intent(handle.id).status == "requires_capture"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a Dashboard refund of the same amount made while a refund's outcome is unknown"
-    " is taken for that refund: Stripe's refunds carry no idempotency key to tell them"
-    " apart (docs/money.md)",
-)
 def test_refund_retry_is_told_apart_from_a_dashboard_refund_of_the_same_amount() -> None:
     """Found: ``refund_order(order, 300)`` times out before it was sent
     (``timeout_before``: Stripe did nothing). Meanwhile support refunds 300 in
@@ -296,9 +289,10 @@ def test_refund_retry_is_told_apart_from_a_dashboard_refund_of_the_same_amount()
     order does not know (the Dashboard's), takes it for the host's, and returns
     success without refunding: the host believes its 300 went out on top.
 
-    Now: still so, a known limitation (docs/money.md): Stripe's refunds carry no
-    idempotency key to tell the two apart. Wanted: two refunds of 300 (600), or
-    an error.
+    Now: the retry is the same call, so it sends its refund again under the
+    claim's own idempotency key (no guess from the refund list): Stripe makes it
+    now, and holds two refunds of 300. (Another call that settles the claim still
+    learns its outcome from the list: docs/money.md, "Unknown outcomes".)
     """
     fake, gateway, payments = _faulty_shop()
     order, intent_id = _paid_order(payments)

@@ -23,45 +23,13 @@ from cartpay import (
     Order,
     ValidationError,
 )
-from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
+from cartpay.stores.memory import AsyncMemoryStore
 from cartpay.stores.sqlite import SQLiteStore
-from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway, FaultyGateway
-from cartpay.testing._faulty import FaultKind
+from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway
 
-RETURN_URL = "https://shop.test/return"
+from ..shops import RETURN_URL, fail_next, faulty_shop, paid_order, refunded_at_stripe
+
 KEY = "refund-42-line-3"
-
-
-def paid_order(payments: CartPaymentIntent, amount: int = 1000) -> Order:
-    cart = payments.create_cart("usd")
-    payments.add_item(cart.id, sku="a", name="A", unit_amount=amount)
-    payments.create_payment_intent(cart.id)
-    order = payments.checkout(cart.id)
-    order = payments.confirm_payment(order.id, payment_method="pm_card_visa")
-    assert order.payment == "paid"
-    return order
-
-
-def faulty_shop(
-    store: object | None = None,
-) -> tuple[FakeStripeGateway, FaultyGateway[FakeStripeGateway], CartPaymentIntent]:
-    fake = FakeStripeGateway()
-    gateway = FaultyGateway(fake, seed=1, rate=0.0)
-    payments = CartPaymentIntent(
-        return_url=RETURN_URL,
-        gateway=gateway,
-        store=store if store is not None else MemoryStore(),  # type: ignore[arg-type]
-    )
-    return fake, gateway, payments
-
-
-def fail_next(gateway: FaultyGateway[FakeStripeGateway], kind: FaultKind) -> None:
-    gateway.rate, gateway.faults = 1.0, (kind,)
-
-
-def refunded_at_stripe(fake: FakeStripeGateway, order: Order) -> list[int]:
-    assert order.intent_id is not None
-    return [r.amount for r in fake.refunds(order.intent_id) if r.status == "succeeded"]
 
 
 def keyed(order: Order, key: str = KEY) -> list[int]:

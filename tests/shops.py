@@ -1,0 +1,49 @@
+"""A paid order on the fake, behind a FaultyGateway that faults only when told
+to: the helpers the refund tests share (tests/unit/test_refund_keys.py,
+tests/unit/test_attack_5.py)."""
+
+from __future__ import annotations
+
+from cartpay import CartPaymentIntent, Order, Store
+from cartpay.stores.memory import MemoryStore
+from cartpay.testing import FakeStripeGateway, FaultyGateway
+from cartpay.testing._faulty import FaultKind
+
+RETURN_URL = "https://shop.test/return"
+
+
+def paid_order(payments: CartPaymentIntent, amount: int = 1000) -> Order:
+    """A one-item order of ``amount``, paid by card."""
+    cart = payments.create_cart("usd")
+    payments.add_item(cart.id, sku="a", name="A", unit_amount=amount)
+    payments.create_payment_intent(cart.id)
+    order = payments.checkout(cart.id)
+    order = payments.confirm_payment(order.id, payment_method="pm_card_visa")
+    assert order.payment == "paid"
+    return order
+
+
+def faulty_shop(
+    store: Store | None = None,
+) -> tuple[FakeStripeGateway, FaultyGateway[FakeStripeGateway], CartPaymentIntent]:
+    """The fake, a FaultyGateway over it (no faults until :func:`fail_next`),
+    and a façade over both and ``store`` (a MemoryStore by default)."""
+    fake = FakeStripeGateway()
+    gateway = FaultyGateway(fake, seed=1, rate=0.0)
+    payments = CartPaymentIntent(
+        return_url=RETURN_URL,
+        gateway=gateway,
+        store=store if store is not None else MemoryStore(),
+    )
+    return fake, gateway, payments
+
+
+def fail_next(gateway: FaultyGateway[FakeStripeGateway], kind: FaultKind) -> None:
+    """Every call fails with ``kind`` until ``gateway.rate = 0.0``."""
+    gateway.rate, gateway.faults = 1.0, (kind,)
+
+
+def refunded_at_stripe(fake: FakeStripeGateway, order: Order) -> list[int]:
+    """The amounts of the order's intent's refunds that succeeded at the fake."""
+    assert order.intent_id is not None
+    return [r.amount for r in fake.refunds(order.intent_id) if r.status == "succeeded"]
