@@ -1,6 +1,6 @@
 """A Flask blueprint around cartpay: the Stripe webhook route and the error handler.
 
-    pip install cartpay flask
+    pip install cartpay flask          # from a clone: pip install -e /path/to/cartpay flask
     export STRIPE_SECRET_KEY=sk_test_… STRIPE_WEBHOOK_SECRET=whsec_…
     flask --app examples/flask_blueprint run
 
