@@ -10,7 +10,9 @@ the order without refunding again (docs/money.md, "Unknown outcomes")."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import uuid
 from pathlib import Path
 
 import pytest
@@ -270,3 +272,36 @@ def test_the_async_twin_takes_the_key() -> None:
     first, second, refunds = asyncio.run(scenario())
     assert refunds == [300]
     assert first.refunded == second.refunded == 300
+
+
+@pytest.mark.postgres
+def test_a_settled_keyed_refund_on_postgresql() -> None:
+    """The lost answer settled by another call, then the keyed retry, on
+    PostgreSQL (the key is in the order's stored body)."""
+    dsn = os.environ.get("CARTPAY_TEST_POSTGRES_DSN")
+    if not dsn:
+        pytest.skip("CARTPAY_TEST_POSTGRES_DSN is not set; start a server with .ci/postgres-up")
+    import psycopg
+
+    from cartpay.stores.postgres import PostgresStore
+
+    schema = f"keys_{uuid.uuid4().hex[:12]}"
+    store = PostgresStore(dsn, schema=schema, max_size=2)
+    try:
+        fake, gateway, payments = faulty_shop(store)
+        order = paid_order(payments)
+        fail_next(gateway, "timeout_after")
+        with pytest.raises(CartpayError):
+            payments.refund_order(order.id, 300, idempotency_key=KEY)
+        gateway.rate = 0.0
+        with pytest.raises(OperationPendingError):
+            payments.refund_order(order.id, 500)
+
+        done = payments.refund_order(order.id, 300, idempotency_key=KEY)
+
+        assert refunded_at_stripe(fake, order) == [300]
+        assert keyed(payments.get_order(order.id)) == keyed(done) == [300]
+    finally:
+        store.close()
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
