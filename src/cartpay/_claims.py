@@ -87,6 +87,14 @@ def is_rotated(key: str) -> bool:
     return bool(base) and attempt.isdigit()
 
 
+def moves_key(pending: PendingOperation, exc: CartpayError) -> bool:
+    """Whether the claim moves to a new key after ``exc``: a server error, which
+    Stripe may keep under the key. Not a refund under the host's key: a second
+    Stripe key for one host key could land as a second refund (docs/money.md)."""
+    stored = isinstance(exc, GatewayError) and (exc.http_status or 0) >= 500
+    return stored and pending.request is None
+
+
 def rotated(key: str) -> str:
     """The next key of a claim whose key Stripe answered with a stored error: a
     server error is kept under its key for 24 hours and answers every replay."""
@@ -205,8 +213,8 @@ class Claims:
             answer: T = yield call()
             return answer
         except CartpayError as exc:
-            stored = isinstance(exc, GatewayError) and (exc.http_status or 0) >= 500
-            yield from self.release(ref, pending.key, definite=not exc.retryable, rotate=stored)
+            rotate = moves_key(pending, exc)
+            yield from self.release(ref, pending.key, definite=not exc.retryable, rotate=rotate)
             raise
         except GeneratorExit:  # the flow was dropped unfinished: nothing can run now
             raise

@@ -39,6 +39,7 @@ from ._claims import Claims, Ref
 from ._effects import Flow, Read, Transaction
 from ._errors import (
     ConcurrencyError,
+    IdempotencyError,
     IllegalStateError,
     NotFoundError,
     ValidationError,
@@ -594,23 +595,38 @@ class Workflow(Generic[G, S, P]):
                 self.store, order_id, refund, clear=pending.key, request=pending.request
             )
 
-        done, _ = yield from self._flows.order_operation(
-            order,
-            "refund",
-            amount=wanted,
-            reason=reason,
-            check=refundable,
-            call=lambda intent_id, pending: self._gateway.create_refund(
-                intent_id,
-                amount=pending.amount,
-                reason=pending.reason,
-                idempotency_key=pending.key,
-                **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
-            ),
-            record=record,
-            flags=flags,
-            request=idempotency_key,
-        )
+        try:
+            done, _ = yield from self._flows.order_operation(
+                order,
+                "refund",
+                amount=wanted,
+                reason=reason,
+                check=refundable,
+                call=lambda intent_id, pending: self._gateway.create_refund(
+                    intent_id,
+                    amount=pending.amount,
+                    reason=pending.reason,
+                    idempotency_key=pending.key,
+                    **_connect_flags(pending.reverse_transfer, pending.refund_application_fee),
+                ),
+                record=record,
+                flags=flags,
+                request=idempotency_key,
+            )
+        except IdempotencyError as exc:
+            if idempotency_key is None:
+                raise
+            # Stripe holds another request under this key's Stripe key (a refund
+            # it refused, asked with another amount): the key names that request.
+            raise IdempotencyError(
+                f"idempotency_key {idempotency_key!r} names an earlier refund request on"
+                f" order {order.id} with other parameters (Stripe request {exc.request_id});"
+                " a key names one request, so ask for another refund under a new key",
+                code=exc.code,
+                http_status=exc.http_status,
+                request_id=exc.request_id,
+                retryable=False,
+            ) from exc
         return done
 
     # ------------------------------------------------------ webhooks, reconcile

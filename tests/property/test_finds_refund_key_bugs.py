@@ -7,7 +7,8 @@ and shrink it:
   identical retry refunds again or answers without the key's refund;
 - a call's key is not looked up, so a repeated call refunds again;
 - a refund asked again by the same call is not sent under its own key;
-- a refund under the host's key gets a Stripe key per claim, not one of its own.
+- a refund under the host's key gets a Stripe key per claim, not one of its own;
+- a refund under the host's key moves to a new Stripe key after a server error.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Any
 import pytest
 from attrs import evolve
 
-from cartpay import _decisions, _outcomes
+from cartpay import CartpayError, GatewayError, _claims, _decisions, _outcomes
 from cartpay._models import Order, PendingOperation
 
 from .planting import find
@@ -74,3 +75,18 @@ def test_finds_a_keyed_refund_sent_under_a_key_of_the_claim(
 
     monkeypatch.setattr(_decisions, "operation_key", per_claim)
     find(tmp_path, "refund-key-per-claim", ["refund_keys"], ("made the refunds",), max_steps=12)
+
+
+def test_finds_a_keyed_refund_whose_key_moves_on_after_a_server_error(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """The plant: a refund under the host's key moves to a new Stripe key after
+    a server error, as other claims do; its retry is sent under that key while
+    on its way, another call drops the claim, and the next call with the host's
+    key starts again from the derived key: both land."""
+
+    def always(pending: PendingOperation, exc: CartpayError) -> bool:
+        return isinstance(exc, GatewayError) and (exc.http_status or 0) >= 500
+
+    monkeypatch.setattr(_claims, "moves_key", always)
+    find(tmp_path, "keyed-key-moved", ["refund_keys"], ("made the refunds",), max_steps=12)

@@ -265,6 +265,9 @@ class CrashingGateway(FaultyGateway[PaymentGateway]):
         self.lost = False
         self.late_next: str | None = None
         self.in_flight: list[Callable[[], object]] = []
+        #: The next call of this operation fails with a server error (Stripe did
+        #: not act), and the one after it is late (``late_next``).
+        self.error_then_late: str | None = None
 
     def land(self) -> None:
         """The requests still on their way reach the gateway, in order."""
@@ -273,6 +276,15 @@ class CrashingGateway(FaultyGateway[PaymentGateway]):
                 self.in_flight.pop(0)()
 
     def _mutate(self, operation: str, intent_id: str | None, key: str, call: Callable[[], R]) -> R:
+        if self.enabled and self.error_then_late == operation:
+            self.error_then_late = None
+            self.late_next = operation
+            number = self.calls
+            self.calls += 1
+            self.injected.append(
+                InjectedFault(number, operation, "server_error", intent_id, key, False)
+            )
+            raise _error("server_error", operation, intent_id)
         if self.enabled and self.late_next == operation:
             self.late_next = None
             self.lost = True
@@ -1685,9 +1697,10 @@ class DisputesMachine(PaymentsMachine):
 #: ``None``: a refund without a key, retried as the same call).
 REFUND_KEYS = ("refund-a", "refund-b", None)
 #: How a keyed refund's first answer is lost: not at all, after the gateway
-#: applied it, before it was sent, or while its request is still on its way
-#: (it lands after the retry).
-LOSSES: tuple[bool | str | None, ...] = (None, True, False, "late")
+#: applied it, before it was sent, while its request is still on its way (it
+#: lands after the retry), or a server error and then (the host's own retry)
+#: a request still on its way.
+LOSSES: tuple[bool | str | None, ...] = (None, True, False, "late", "error, late")
 #: What happens between a keyed refund and its retry (see RefundKeysMachine).
 BETWEEN = ("nothing", "another amount", "cancel", "events")
 
@@ -1750,11 +1763,14 @@ class RefundKeysMachine(PaymentsMachine):
         if lose == "late":
             self.gateway.late_next = "create_refund"
             self.give_up = True
+        elif lose == "error, late":
+            self.gateway.error_then_late = "create_refund"
+            self.give_up = True
         elif isinstance(lose, bool):
             self.gateway.lose_next = ("create_refund", lose)
             self.give_up = True
         first = self.call("refund_order", refund)
-        self.gateway.lose_next = self.gateway.late_next = None
+        self.gateway.lose_next = self.gateway.late_next = self.gateway.error_then_late = None
         self.give_up = False
         if between == "another amount":
             self.call("refund_order", lambda: self.payments.refund_order(order, amount + 10))
