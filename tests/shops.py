@@ -1,10 +1,15 @@
-"""A paid order on the fake, behind a FaultyGateway that faults only when told
-to: the helpers the refund tests share (tests/unit/test_refund_keys.py,
-tests/unit/test_attack_5.py)."""
+"""The helpers the refund tests share (tests/unit/test_refund_keys.py,
+test_attack_5.py, test_attack_6.py): a paid order on the fake, behind a
+FaultyGateway that faults only when told to, and a gateway whose request
+lands late."""
 
 from __future__ import annotations
 
-from cartpay import CartPaymentIntent, Order, Store
+import contextlib
+from collections.abc import Callable
+from typing import Any
+
+from cartpay import CartpayError, CartPaymentIntent, GatewayUnavailableError, Order, Store
 from cartpay.stores.memory import MemoryStore
 from cartpay.testing import FakeStripeGateway, FaultyGateway
 from cartpay.testing._faulty import FaultKind
@@ -47,3 +52,30 @@ def refunded_at_stripe(fake: FakeStripeGateway, order: Order) -> list[int]:
     """The amounts of the order's intent's refunds that succeeded at the fake."""
     assert order.intent_id is not None
     return [r.amount for r in fake.refunds(order.intent_id) if r.status == "succeeded"]
+
+
+class LateLandingGateway:
+    """Delegates to ``inner``; ``create_refund`` once (``hold_next``) times out
+    on the client while the request is still on its way: it reaches Stripe
+    later (``land()``). That is what a read timeout is on a real network."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.hold_next = False
+        self.in_flight: list[Callable[[], object]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    def create_refund(self, intent_id: str, **kwargs: Any) -> object:
+        if self.hold_next:
+            self.hold_next = False
+            self.in_flight.append(lambda: self.inner.create_refund(intent_id, **kwargs))
+            raise GatewayUnavailableError("read timeout after 30 s; the request may still land")
+        return self.inner.create_refund(intent_id, **kwargs)
+
+    def land(self) -> None:
+        """The held requests reach Stripe, in order (their answers go nowhere)."""
+        while self.in_flight:
+            with contextlib.suppress(CartpayError):
+                self.in_flight.pop(0)()

@@ -14,7 +14,6 @@ from __future__ import annotations
 import asyncio
 import threading
 import unicodedata
-from collections.abc import Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -40,7 +39,7 @@ from cartpay.testing import (
 )
 from cartpay.testing._faulty import FaultKind
 
-from ..shops import RETURN_URL, faulty_shop, paid_order, refunded_at_stripe
+from ..shops import RETURN_URL, LateLandingGateway, faulty_shop, paid_order, refunded_at_stripe
 
 KEY = "support-ticket-7731"
 
@@ -82,28 +81,6 @@ class _Delegating:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self.inner, name)
-
-
-class LateLandingGateway(_Delegating):
-    """``create_refund`` once times out on the client while the request is still
-    on its way: it reaches Stripe later (``land()``). That is what a read timeout
-    is on a real network: the client gave up, the server has not finished."""
-
-    def __init__(self, inner: FakeStripeGateway) -> None:
-        super().__init__(inner)
-        self.hold_next = False
-        self.in_flight: list[Callable[[], object]] = []
-
-    def create_refund(self, intent_id: str, **kwargs: Any) -> object:
-        if self.hold_next:
-            self.hold_next = False
-            self.in_flight.append(lambda: self.inner.create_refund(intent_id, **kwargs))
-            raise GatewayUnavailableError("read timeout after 30 s; the request may still land")
-        return self.inner.create_refund(intent_id, **kwargs)
-
-    def land(self) -> None:
-        while self.in_flight:
-            self.in_flight.pop(0)()
 
 
 class CrashingGateway(_Delegating):

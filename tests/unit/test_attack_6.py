@@ -15,7 +15,6 @@ the rules withstood (each asserts something that could fail)."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -36,7 +35,14 @@ from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
 from cartpay.stores.sqlite import SQLiteStore
 from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway, FaultyGateway
 
-from ..shops import RETURN_URL, fail_next, faulty_shop, paid_order, refunded_at_stripe
+from ..shops import (
+    RETURN_URL,
+    LateLandingGateway,
+    fail_next,
+    faulty_shop,
+    paid_order,
+    refunded_at_stripe,
+)
 
 KEY = "refund-request-4412"
 
@@ -51,31 +57,6 @@ def keyed(order: Order, key: str = KEY) -> list[int]:
 def deliver(payments: CartPaymentIntent, fake: FakeStripeGateway, since: int = 0) -> None:
     for body, header in fake.events()[since:]:
         payments.handle_webhook(body, header)
-
-
-class LateLandingGateway:
-    """Delegates to ``inner``; ``create_refund`` once times out on the client
-    while the request is still on its way: it reaches Stripe later (``land()``)."""
-
-    def __init__(self, inner: Any) -> None:
-        self.inner = inner
-        self.hold_next = False
-        self.in_flight: list[Callable[[], object]] = []
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self.inner, name)
-
-    def create_refund(self, intent_id: str, **kwargs: Any) -> object:
-        if self.hold_next:
-            self.hold_next = False
-            self.in_flight.append(lambda: self.inner.create_refund(intent_id, **kwargs))
-            raise GatewayUnavailableError("read timeout after 30 s; the request may still land")
-        return self.inner.create_refund(intent_id, **kwargs)
-
-    def land(self) -> None:
-        while self.in_flight:
-            with contextlib.suppress(CartpayError):  # (its answer goes nowhere)
-                self.in_flight.pop(0)()
 
 
 def late_shop(
