@@ -81,18 +81,17 @@ def replays(pending: PendingOperation, wanted: PendingOperation) -> bool:
     return pending.operation == wanted.operation and _arguments(pending) == _arguments(wanted)
 
 
-def is_rotated(key: str) -> bool:
-    """Whether ``key`` is a claim's key moved on by :func:`rotated`."""
-    base, _, attempt = key.rpartition(":r")
-    return bool(base) and attempt.isdigit()
-
-
 def moves_key(pending: PendingOperation, exc: CartpayError) -> bool:
     """Whether the claim moves to a new key after ``exc``: a server error, which
-    Stripe may keep under the key. Not a refund under the host's key: a second
-    Stripe key for one host key could land as a second refund (docs/money.md)."""
-    stored = isinstance(exc, GatewayError) and (exc.http_status or 0) >= 500
-    return stored and pending.request is None
+    Stripe may keep under the key. A refund's only when Stripe itself answered
+    it (its request id is on the error): then nothing sent under the old key can
+    still act, while after a 5xx from something in front of Stripe an earlier
+    request under the old key may still be on its way, and under a second key
+    both could land as refunds (docs/money.md). (A capture, cancel or confirm is
+    kept from acting twice by the intent's state; a cart's call is replayed.)"""
+    if not isinstance(exc, GatewayError) or (exc.http_status or 0) < 500:
+        return False
+    return pending.operation != "refund" or exc.request_id is not None
 
 
 def rotated(key: str) -> str:

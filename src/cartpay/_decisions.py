@@ -14,7 +14,6 @@ from typing import Literal
 from attrs import evolve, frozen
 
 from . import _ledger, _lifecycle
-from ._claims import is_rotated
 from ._errors import (
     AmountMismatchError,
     AuthenticationRequiredError,
@@ -449,10 +448,9 @@ def replays(pending: PendingOperation, asked: PendingOperation) -> bool:
 def asks_again(pending: PendingOperation, asked: PendingOperation) -> bool:
     """Whether a call asking for ``asked`` is the refund claimed by ``pending``
     (expired: its answer was lost), to be sent again under the claim's own key,
-    Stripe's idempotent replay telling its outcome. Not after a server error
-    moved the key on (the first request's outcome is then learned from the
-    refund list: Stripe kept the error under the old key)."""
-    return replays(pending, asked) and not is_rotated(pending.key)
+    Stripe's idempotent replay telling its outcome (a refund's key never moves:
+    ``_claims.moves_key``)."""
+    return replays(pending, asked)
 
 
 def operation_key(order: Order, asked: PendingOperation) -> str:

@@ -584,8 +584,6 @@ class Flows:
             operation, "", amount=amount, reason=reason, request=request, **(flags or {})
         )
 
-        replay: list[str] = []  # a refund's key to send again (see below)
-
         def attempt() -> Flow[tuple[Order, PendingOperation] | None]:
             current = first.pop() if first else (yield from self.read_order(order.id))
             lost = current.pending
@@ -606,10 +604,6 @@ class Flows:
                 if settled is None:
                     return None
                 after, pending, happened = settled
-                if not happened and _decisions.replays(pending, asked):
-                    # (a claim whose key moved on after a server error: its new key
-                    # was never sent, and the refund list did not show the refund)
-                    replay[:] = [pending.key]
                 if not happened or pending.operation != operation:
                     return None  # decide again on what is known now
                 if not _decisions.same_arguments(pending, asked):
@@ -629,10 +623,9 @@ class Flows:
                 # A new key per claim: the version moves on with every claim, so a
                 # retry never reuses a spent key; a retry after an unknown outcome
                 # first learns what happened from the intent (settle_order), then
-                # decides again. A refund keeps its key when it is sent again
-                # (``replay``), and a refund under the host's key has a key of its
+                # decides again. A refund under the host's key has a key of its
                 # own (docs/money.md).
-                key = replay.pop() if replay else _decisions.operation_key(current, asked)
+                key = _decisions.operation_key(current, asked)
                 known = tuple(t.reference for t in current.transactions if t.kind == "refund")
                 wanted = evolve(asked, key=key, known_refunds=known)
             intent_id = self.intent_of(current)

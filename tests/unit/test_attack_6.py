@@ -307,8 +307,9 @@ def test_an_unkeyed_replay_with_its_request_still_on_its_way_is_made_once() -> N
 
 
 def test_a_keyed_server_error_then_a_late_request_then_the_same_call_is_made_once() -> None:
-    """The rotated key is kept while the same call keeps repeating (no other
-    call in between): the ``:r1`` request landing late is Stripe's replay."""
+    """A server error, then the same call's request still on its way, then the
+    same call: one key throughout (a refund's key never moves), so the late
+    request is Stripe's replay."""
     fake, faulty, late, payments = late_shop()
     order = paid_order(payments)
     fail_next(faulty, "server_error")
@@ -325,6 +326,37 @@ def test_a_keyed_server_error_then_a_late_request_then_the_same_call_is_made_onc
 
     assert refunded_at_stripe(fake, order) == [300]
     assert keyed(done) == keyed(again) == [300]
+
+
+@pytest.mark.parametrize("key", [KEY, None], ids=["keyed", "unkeyed"])
+def test_server_errors_around_a_late_request_then_the_same_call_make_one_refund(
+    key: str | None,
+) -> None:
+    """Found by the property suite (RefundKeysMachine, a CI replica): without a
+    key, a server error moved the claim's key on (``…:r1``), the same call's
+    request under it was late, a second server error moved it again (``…:r2``),
+    and the same call then refunded under ``…:r2`` while the ``…:r1`` request
+    landed: two refunds of 300. A refund's key never moves now."""
+    fake, faulty, late, payments = late_shop()
+    order = paid_order(payments)
+    fail_next(faulty, "server_error")
+    with pytest.raises(GatewayUnavailableError):
+        payments.refund_order(order.id, 300, idempotency_key=key)
+    faulty.rate = 0.0
+    late.hold_next = True
+    with pytest.raises(GatewayUnavailableError):
+        payments.refund_order(order.id, 300, idempotency_key=key)
+    fail_next(faulty, "server_error")
+    with pytest.raises(GatewayUnavailableError):
+        payments.refund_order(order.id, 300, idempotency_key=key)
+    faulty.rate = 0.0
+
+    done = payments.refund_order(order.id, 300, idempotency_key=key)
+    late.land()
+    deliver(payments, fake)
+
+    assert refunded_at_stripe(fake, order) == [300]
+    assert done.refunded == payments.get_order(order.id).refunded == 300
 
 
 def test_two_facades_replaying_one_expired_keyed_claim_on_sqlite_make_one_refund(

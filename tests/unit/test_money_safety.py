@@ -227,6 +227,7 @@ class StoredServerError:
                 f"{operation}: an error occurred with our connection to Stripe (stored)",
                 code="api_error",
                 http_status=500,
+                request_id="req_stored_500",  # Stripe's own answer carries its request id
             )
         return call()
 
