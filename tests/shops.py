@@ -79,3 +79,14 @@ class LateLandingGateway:
         while self.in_flight:
             with contextlib.suppress(CartpayError):
                 self.in_flight.pop(0)()
+
+
+def keyed(order: Order, key: str) -> list[int]:
+    """The amounts of the order's refunds recorded under the host's ``key``."""
+    return [t.amount for t in order.transactions if t.idempotency_key == key]
+
+
+def deliver(payments: CartPaymentIntent, fake: FakeStripeGateway, since: int = 0) -> None:
+    """Deliver the fake's events from the ``since``-th on, in order."""
+    for body, header in fake.events()[since:]:
+        payments.handle_webhook(body, header)

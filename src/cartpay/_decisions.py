@@ -13,7 +13,7 @@ from typing import Literal
 
 from attrs import evolve, frozen
 
-from . import _ledger, _lifecycle
+from . import _claims, _ledger, _lifecycle
 from ._errors import (
     AmountMismatchError,
     AuthenticationRequiredError,
@@ -45,7 +45,6 @@ __all__ = [
     "Applied",
     "PaidParts",
     "apply_snapshot",
-    "asks_again",
     "bind_intent",
     "check_kept_cart_amount",
     "claimed_refund",
@@ -53,7 +52,7 @@ __all__ = [
     "intent_step",
     "is_held",
     "is_stale",
-    "key_amount",
+    "key_claim",
     "keyed_refund",
     "mismatch",
     "operation_happened",
@@ -439,18 +438,12 @@ def operation_happened(
 
 
 def replays(pending: PendingOperation, asked: PendingOperation) -> bool:
-    """Whether a call asking for ``asked`` sends again the refund claimed by
-    ``pending``, which Stripe did not show (yet): the same call, so the same
-    Stripe key (a request still on its way then lands as that refund, once)."""
-    return pending.operation == asked.operation == "refund" and pending.arguments == asked.arguments
-
-
-def asks_again(pending: PendingOperation, asked: PendingOperation) -> bool:
     """Whether a call asking for ``asked`` is the refund claimed by ``pending``
-    (expired: its answer was lost), to be sent again under the claim's own key,
-    Stripe's idempotent replay telling its outcome (a refund's key never moves:
-    ``_claims.moves_key``)."""
-    return replays(pending, asked)
+    (its answer lost): the same call, sent again under the claim's own Stripe
+    key, so Stripe's idempotent replay tells its outcome and a request still on
+    its way lands as that refund, once (``_claims.moves_key``: when that key
+    may move)."""
+    return pending.operation == "refund" and _claims.replays(pending, asked)
 
 
 def operation_key(order: Order, asked: PendingOperation) -> str:
@@ -480,19 +473,22 @@ def keyed_refund(
     return None
 
 
-def key_amount(order: Order, idempotency_key: str | None, amount: int | None) -> int | None:
-    """The amount a refund call under the host's key asks for: when that key's
-    call has a lost answer pending on the order, the claim's (``amount=None``,
-    all that remains, is that refund; another amount raises ``ValidationError``,
-    rule ``reused``); else ``amount``."""
+def key_claim(
+    order: Order, idempotency_key: str | None, amount: int | None
+) -> PendingOperation | None:
+    """The claim of the host's key's call when its answer was lost (pending on
+    the order): the key names that request, so a call with the key asks for it
+    again, its amount, reason and Connect flags (``amount=None``, all that
+    remains, is that refund; another amount raises ``ValidationError``, rule
+    ``reused``). ``None`` when no such claim is pending."""
     lost = order.pending
     if idempotency_key is None or lost is None or lost.request != idempotency_key:
-        return amount
+        return None
     assert lost.amount is not None  # (a refund claim holds what it sends)
     _check_key_amount(
         idempotency_key, "a refund (its outcome is being learned)", lost.amount, order, amount
     )
-    return lost.amount
+    return lost
 
 
 def _check_key_amount(

@@ -590,7 +590,7 @@ class Flows:
             if (
                 lost is not None
                 and not self.claims.busy(current)
-                and _decisions.asks_again(lost, asked)
+                and _decisions.replays(lost, asked)
             ):
                 # The lost answer of this very refund: Stripe is asked again under
                 # the claim's own key. It answers with the refund that key made, or

@@ -555,13 +555,17 @@ class Workflow(Generic[G, S, P]):
             check_amount(amount, order.currency, field="amount", charge=False)
         if _decisions.keyed_refund(order, idempotency_key, amount) is not None:
             return order  # made under this key already: the call's answer (docs/money.md)
-        amount = _decisions.key_amount(order, idempotency_key, amount)
+        claim = _decisions.key_claim(order, idempotency_key, amount)
+        if claim is not None:  # this key's call, answer lost: the same request again
+            amount, reason = claim.amount, claim.reason
+            reverse_transfer = claim.reverse_transfer
+            refund_application_fee = claim.refund_application_fee
         lost = order.pending
 
         def refundable(current: Order) -> None:
             if current is not order and _decisions.keyed_refund(current, idempotency_key, amount):
                 raise _AlreadyRefunded(current)
-            if amount is None and wanted > current.refundable and current is not order:
+            if amount is None and wanted != current.refundable and current is not order:
                 raise _RemainderMoved  # "all that remains" moved since it was read
             if wanted > current.refundable:
                 raise ValidationError(
@@ -576,10 +580,11 @@ class Workflow(Generic[G, S, P]):
         asked = self._flows.operation(
             "refund", "", amount=wanted, reason=reason, request=idempotency_key, **flags
         )
-        # The lost answer of this very call is learned first (order_operation
-        # settles it), before the order's state is checked: the refund it made may
-        # be what changed that state (a webhook recorded it meanwhile).
-        if lost is None or not _decisions.replays(lost, asked):
+        # A lost answer that may be what made the order refundable is learned
+        # first (order_operation sends this very call's refund again, or settles
+        # a lost capture or confirm, then checks the order as it is). Another
+        # call's lost refund can only leave less to refund: the checks refuse now.
+        if lost is None or (lost.operation == "refund" and not _decisions.replays(lost, asked)):
             _lifecycle.check_order_operation("refund", order)
             if amount is None and wanted <= 0:
                 raise ValidationError(
@@ -587,7 +592,8 @@ class Workflow(Generic[G, S, P]):
                     "refundable",
                     f"nothing is left to refund on order {order.id}{_refund_room(order)}",
                 )
-            check_amount(wanted, order.currency, field="amount", charge=False)
+            if amount is None:  # (an amount given was checked above)
+                check_amount(wanted, order.currency, field="amount", charge=False)
             refundable(order)
 
         def record(order_id: str, pending: PendingOperation, refund: RefundSnapshot) -> Flow[Order]:

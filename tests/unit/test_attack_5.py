@@ -39,7 +39,15 @@ from cartpay.testing import (
 )
 from cartpay.testing._faulty import FaultKind
 
-from ..shops import RETURN_URL, LateLandingGateway, faulty_shop, paid_order, refunded_at_stripe
+from .. import shops
+from ..shops import (
+    RETURN_URL,
+    LateLandingGateway,
+    deliver,
+    faulty_shop,
+    paid_order,
+    refunded_at_stripe,
+)
 
 KEY = "support-ticket-7731"
 
@@ -65,12 +73,7 @@ def lose_keyed_refund(
 
 
 def keyed(order: Order, key: str = KEY) -> list[int]:
-    return [t.amount for t in order.transactions if t.idempotency_key == key]
-
-
-def deliver(payments: CartPaymentIntent, fake: FakeStripeGateway, since: int) -> None:
-    for body, header in fake.events()[since:]:
-        payments.handle_webhook(body, header)
+    return shops.keyed(order, key)
 
 
 class _Delegating:

@@ -35,9 +35,11 @@ from cartpay.stores.memory import AsyncMemoryStore, MemoryStore
 from cartpay.stores.sqlite import SQLiteStore
 from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway, FaultyGateway
 
+from .. import shops
 from ..shops import (
     RETURN_URL,
     LateLandingGateway,
+    deliver,
     fail_next,
     faulty_shop,
     paid_order,
@@ -51,12 +53,7 @@ KEY = "refund-request-4412"
 
 
 def keyed(order: Order, key: str = KEY) -> list[int]:
-    return [t.amount for t in order.transactions if t.idempotency_key == key]
-
-
-def deliver(payments: CartPaymentIntent, fake: FakeStripeGateway, since: int = 0) -> None:
-    for body, header in fake.events()[since:]:
-        payments.handle_webhook(body, header)
+    return shops.keyed(order, key)
 
 
 def late_shop(

@@ -29,13 +29,14 @@ from cartpay.stores.memory import AsyncMemoryStore
 from cartpay.stores.sqlite import SQLiteStore
 from cartpay.testing import AsyncFakeStripeGateway, FakeStripeGateway
 
+from .. import shops
 from ..shops import RETURN_URL, fail_next, faulty_shop, paid_order, refunded_at_stripe
 
 KEY = "refund-42-line-3"
 
 
 def keyed(order: Order, key: str = KEY) -> list[int]:
-    return [t.amount for t in order.transactions if t.idempotency_key == key]
+    return shops.keyed(order, key)
 
 
 # ------------------------------------------------------ the lost answer, settled
